@@ -1,0 +1,180 @@
+"""Command-line front of the Hydra entries: one-line errors before anything is built, and resume in place.
+
+Hydra reports a bad override as a multi-line message plus a hint about HYDRA_FULL_ERROR. We compose the config
+once ourselves first (cheap: no torch import) and turn any failure into one line naming the key, with the
+allowed values or the closest valid key. Multirun sweeps are checked value by value, so a typo in one value of
+a sweep fails before the first job starts.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+
+from yolo_exp.config.schema import register_configs
+from yolo_exp.config.validate import ConfigError, validate
+
+CONF_DIR = Path(os.environ.get("YOLO_EXP_CONF_DIR_TEST", Path(__file__).resolve().parents[2] / "conf"))
+INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc", "--version"}
+# Overrides a resumed run may change; everything else must stay as the run was started.
+RESUME_SAFE = ("epochs", "workers", "device", "resume")
+
+
+def split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Separate Hydra's flags (and their values) from plain overrides."""
+    flags, overrides = [], []
+    takes_value = {"--cfg", "-c", "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
+                   "--package", "-p", "--info", "-i", "--experimental-rerun", "-sc", "--shell-completion"}
+    it = iter(argv)
+    for arg in it:
+        if arg.startswith("-"):
+            flags.append(arg)
+            if arg in takes_value:
+                nxt = next(it, None)
+                if nxt is not None:
+                    flags.append(nxt)
+        else:
+            overrides.append(arg)
+    return flags, overrides
+
+
+def _group_options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def _closest_key(full_key: str, cfg: DictConfig | None) -> str:
+    if cfg is None:
+        return ""
+    parent, _, leaf = full_key.rpartition(".")
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    if not isinstance(node, DictConfig):
+        return ""
+    # Best similarity wins; ties go to the key declared first (lr -> lr0, not lrf).
+    keys = [str(k) for k in node.keys()]
+    scores = [difflib.SequenceMatcher(None, leaf, k).ratio() for k in keys]
+    if not keys or max(scores) < 0.5:
+        return ""
+    best = keys[scores.index(max(scores))]
+    return f" (did you mean {parent + '.' if parent else ''}{best}?)"
+
+
+def explain(exc: BaseException, override: str | None, base_cfg: DictConfig | None) -> str:
+    """One line for a composition error, naming the key and what would be accepted."""
+    from hydra.errors import MissingConfigException
+
+    if isinstance(exc, ConfigError):
+        return str(exc)
+    if isinstance(exc, MissingConfigException):
+        group = override.split("=", 1)[0].lstrip("+~") if override else ""
+        if group and (CONF_DIR / group).is_dir():
+            value = override.split("=", 1)[1] if "=" in override else ""
+            return f"{group}={value}: no such option; choose one of: {', '.join(_group_options(group))}"
+        return str(exc).splitlines()[0]
+    cause = exc.__cause__ or exc
+    key = getattr(cause, "full_key", None)
+    msg = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+    if key and ("not in" in msg or "not in struct" in msg):
+        return f"{key}: unknown key{_closest_key(key, base_cfg)}"
+    if key:
+        value = override.split("=", 1)[1] if override and "=" in override else ""
+        return f"{key}={value}: {msg}"
+    return msg
+
+
+def compose_checked(overrides: Sequence[str], check_paths: bool = True) -> DictConfig:
+    """Compose the train config from overrides and validate it; raises ConfigError with a one-line message."""
+    from hydra import compose, initialize_config_dir
+
+    register_configs()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR), job_name="check"):
+        try:
+            cfg = compose("config", overrides=list(overrides))
+        except Exception as exc:  # noqa: BLE001 - every composition error becomes one line
+            raise ConfigError(_explain_failure(compose, overrides, exc)) from exc
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ConfigError(f"{', '.join(missing)}: required but not set (e.g. {missing[0]}=...)")
+    validate(cfg, check_paths=check_paths)
+    return cfg
+
+
+def _explain_failure(compose: Callable, overrides: Sequence[str], exc: BaseException) -> str:
+    """Find the override that breaks composition, so the message can name it."""
+    try:
+        base = compose("config")
+    except Exception:  # noqa: BLE001 - the defaults themselves are broken; explain the original error
+        return explain(exc, None, None)
+    for ov in overrides:
+        try:
+            compose("config", overrides=[ov])
+        except Exception as single:  # noqa: BLE001
+            return explain(single, ov, base)
+    return explain(exc, None, base)
+
+
+def sweep_variants(overrides: Sequence[str]) -> list[list[str]]:
+    """For a multirun command line: the fixed overrides with each value of each sweep, one at a time."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    variants = [fixed]
+    for o in parsed:
+        if o.is_sweep_override():
+            key = o.get_key_element()
+            variants += [fixed + [f"{key}={v}"] for v in o.sweep_string_iterator()]
+    return variants
+
+
+def resume_argv(overrides: list[str]) -> list[str]:
+    """Rewrite `resume=PATH ...` into the run's own overrides plus the safe new ones, in the run's folder."""
+    target = next(o.split("=", 1)[1] for o in overrides if o.startswith("resume="))
+    if target in ("auto", "true", "True"):  # the newest run under outputs/ with a last.pt
+        candidates = sorted(Path("outputs").glob("*/*/weights/last.pt"), key=os.path.getmtime)
+        if not candidates:
+            raise ConfigError(f"resume={target}: no run with weights/last.pt under {Path('outputs').resolve()}")
+        target = str(candidates[-1])
+    path = Path(target).expanduser()
+    run_dir = path.parent.parent if path.suffix == ".pt" else path
+    saved = run_dir / ".hydra" / "overrides.yaml"
+    if not (run_dir / "weights" / "last.pt").is_file() or not saved.is_file():
+        raise ConfigError(f"resume={target}: not a run folder with weights/last.pt and .hydra/overrides.yaml")
+    refused = [o for o in overrides if not o.split("=", 1)[0].lstrip("+").startswith(RESUME_SAFE)]
+    if refused:
+        raise ConfigError(f"resume: only {', '.join(RESUME_SAFE[:-1])} may change when resuming; "
+                          f"refused: {' '.join(refused)}")
+    old = [o for o in yaml.safe_load(saved.read_text()) or [] if not o.startswith(("resume=", "epochs="))]
+    new = [o for o in overrides if not o.startswith("resume=")]
+    return old + new + [f"resume={run_dir.resolve()}", f"hydra.run.dir={run_dir.resolve()}"]
+
+
+def run_entry(main: Callable[[], None], argv: list[str] | None = None) -> None:
+    """Check the command line, then hand it to Hydra (`main` is the @hydra.main function)."""
+    argv = sys.argv if argv is None else argv
+    flags, overrides = split_argv(argv[1:])
+    if any(f.split("=")[0] in INFO_FLAGS for f in flags):
+        return main()
+    full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    try:
+        multirun = "-m" in flags or "--multirun" in flags
+        if any(o.startswith("resume=") and not o.endswith("=null") for o in overrides):
+            if multirun:
+                raise ConfigError("resume: cannot be combined with -m (resume one run at a time)")
+            overrides = resume_argv(overrides)
+            sys.argv = [argv[0], *flags, *overrides]
+        if multirun:
+            for variant in sweep_variants(overrides):
+                compose_checked(variant, check_paths=False)
+        else:
+            compose_checked(overrides)
+    except ConfigError as exc:
+        if full_error:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    main()

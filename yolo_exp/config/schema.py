@@ -1,0 +1,214 @@
+"""Typed schemas for every config group, registered in Hydra's ConfigStore.
+
+Each option file in ``conf/<group>/`` extends its group's schema (``defaults: [base_<group>, _self_]``), so a
+typo'd key or a value of the wrong type fails while Hydra composes, before anything is built. Range checks that
+types cannot express live in :mod:`yolo_exp.config.validate`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, List, Optional
+
+from omegaconf import MISSING
+
+
+class DeviceType(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class AmpDtype(str, Enum):
+    fp16 = "fp16"
+    bf16 = "bf16"
+
+
+class CacheMode(str, Enum):
+    none = "none"
+    ram = "ram"
+    disk = "disk"
+
+
+@dataclass
+class ModelConfig:
+    """Architecture as data: YOLOv5's model yaml, with module names resolved through a registry (no eval)."""
+
+    name: str = MISSING
+    depth_multiple: float = MISSING
+    width_multiple: float = MISSING
+    anchors: Any = 3  # per-level pixel lists, or an int: anchors per level, computed by AutoAnchor
+    activation: str = "SiLU"
+    ch: int = 3
+    backbone: List[Any] = MISSING
+    head: List[Any] = MISSING
+
+
+@dataclass
+class ShapesConfig:
+    """Parameters of the embedded, generated `shapes` dataset."""
+
+    n_train: int = 512
+    n_val: int = 128
+    img_size: int = 256
+    seed: int = 0
+
+
+@dataclass
+class DataConfig:
+    """What a YOLOv5 data.yaml holds, plus `file` (read an existing data.yaml) and `shapes` (generate one)."""
+
+    path: Optional[str] = None
+    train: Any = None
+    val: Any = None
+    test: Any = None
+    names: Any = None
+    nc: Optional[int] = None
+    file: Optional[str] = None
+    shapes: Optional[ShapesConfig] = None
+
+
+@dataclass
+class HypConfig:
+    """YOLOv5's hyperparameters (data/hyps/*.yaml), same names and meanings."""
+
+    lr0: float = 0.01
+    lrf: float = 0.01
+    momentum: float = 0.937
+    weight_decay: float = 0.0005
+    warmup_epochs: float = 3.0
+    warmup_momentum: float = 0.8
+    warmup_bias_lr: float = 0.1
+    box: float = 0.05
+    cls: float = 0.5
+    cls_pw: float = 1.0
+    obj: float = 1.0
+    obj_pw: float = 1.0
+    iou_t: float = 0.20
+    anchor_t: float = 4.0
+    anchors: Optional[float] = None
+    fl_gamma: float = 0.0
+    label_smoothing: float = 0.0
+    hsv_h: float = 0.015
+    hsv_s: float = 0.7
+    hsv_v: float = 0.4
+    degrees: float = 0.0
+    translate: float = 0.1
+    scale: float = 0.5
+    shear: float = 0.0
+    perspective: float = 0.0
+    flipud: float = 0.0
+    fliplr: float = 0.5
+    mosaic: float = 1.0
+    mixup: float = 0.0
+    copy_paste: float = 0.0
+
+
+@dataclass
+class SGDConfig:
+    _target_: str = "torch.optim.SGD"
+    _partial_: bool = True
+    lr: float = MISSING
+    momentum: float = MISSING
+    nesterov: bool = True
+
+
+@dataclass
+class AdamConfig:
+    _target_: str = "torch.optim.Adam"
+    _partial_: bool = True
+    lr: float = MISSING
+    betas: List[float] = MISSING
+
+
+@dataclass
+class AdamWConfig(AdamConfig):
+    _target_: str = "torch.optim.AdamW"
+
+
+@dataclass
+class DeviceConfig:
+    type: DeviceType = DeviceType.auto
+    index: int = 0
+    amp: bool = True  # autocast + GradScaler; only ever on for CUDA
+    amp_dtype: AmpDtype = AmpDtype.fp16
+    channels_last: bool = False
+    cudnn_benchmark: bool = False
+    compile: bool = False
+
+
+@dataclass
+class FitnessWeights:
+    """Weights of the metrics in the fitness that picks best.pt and drives early stopping (YOLOv5 hard-codes them)."""
+
+    precision: float = 0.0
+    recall: float = 0.0
+    map50: float = 0.1
+    map: float = 0.9
+
+
+@dataclass
+class ValConfig:
+    conf_thres: float = 0.001
+    iou_thres: float = 0.6
+    final_iou_thres: float = 0.6  # YOLOv5 uses 0.65 for its COCO final validation
+    max_det: int = 300
+    save_json: bool = False
+    save_txt: bool = False
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    hyp: HypConfig = field(default_factory=HypConfig)
+    optimizer: Any = MISSING
+    device: DeviceConfig = field(default_factory=DeviceConfig)
+    val: ValConfig = field(default_factory=ValConfig)
+    fitness: FitnessWeights = field(default_factory=FitnessWeights)
+
+    epochs: int = 30
+    batch_size: int = 16
+    imgsz: int = 256
+    workers: int = 2
+    seed: int = 0
+    name: str = "train"
+    resume: Optional[str] = None
+    weights: Optional[str] = None
+    cache: CacheMode = CacheMode.none
+    cache_dir: Optional[str] = None
+    rect: bool = False
+    cos_lr: bool = False
+    multi_scale: bool = False
+    single_cls: bool = False
+    freeze: Any = 0
+    patience: int = 100
+    save_period: int = -1
+    noval: bool = False
+    nosave: bool = False
+    noplots: bool = False
+    autoanchor: bool = True
+    close_mosaic: int = 0
+    image_weights: bool = False
+    keep_optimizer: bool = False
+    deterministic: bool = True
+
+
+GROUP_SCHEMAS = {
+    "model": {"base_model": ModelConfig},
+    "data": {"base_data": DataConfig},
+    "hyp": {"base_hyp": HypConfig},
+    "optimizer": {"base_sgd": SGDConfig, "base_adam": AdamConfig, "base_adamw": AdamWConfig},
+    "device": {"base_device": DeviceConfig},
+}
+
+
+def register_configs() -> None:
+    """Register the schemas; idempotent, so tests and entry points may call it freely."""
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=TrainConfig)
+    for group, nodes in GROUP_SCHEMAS.items():
+        for name, node in nodes.items():
+            cs.store(group=group, name=name, node=node)
