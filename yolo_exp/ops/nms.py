@@ -1,0 +1,58 @@
+"""Non-maximum suppression over decoded YOLO outputs.
+
+Deliberately has no time limit: YOLOv5's 0.5 + 0.05*bs s cut-off silently drops the detections of whatever images it
+has not reached, which corrupted validation (and best.pt selection) on slow CPUs.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torchvision.ops import batched_nms
+
+from yolo_exp.ops.boxes import xywh2xyxy
+
+
+def _candidates(x: torch.Tensor, conf_thres: float, multi_label: bool) -> torch.Tensor:
+    """(N, 5+nc) rows of one image -> (n, 6) [x1, y1, x2, y2, conf, cls] above the threshold."""
+    x = x[x[:, 4] > conf_thres]
+    boxes = xywh2xyxy(x[:, :4])
+    scores = x[:, 5:] * x[:, 4:5]
+    if multi_label:
+        i, j = (scores > conf_thres).nonzero(as_tuple=True)
+        return torch.cat((boxes[i], scores[i, j, None], j[:, None].to(x.dtype)), 1)
+    conf, j = scores.max(1, keepdim=True)
+    keep = conf[:, 0] > conf_thres
+    return torch.cat((boxes, conf, j.to(x.dtype)), 1)[keep]
+
+
+def non_max_suppression(
+    pred: torch.Tensor,
+    conf_thres: float = 0.001,
+    iou_thres: float = 0.6,
+    classes: Sequence[int] | None = None,
+    agnostic: bool = False,
+    multi_label: bool = True,
+    max_det: int = 300,
+    max_nms: int = 30000,
+) -> list[torch.Tensor]:
+    """Per image (n, 6) = x1, y1, x2, y2, conf, cls, sorted by conf descending.
+
+    ``pred`` is (bs, N, 5+nc) with xywh pixel boxes and sigmoided objectness/class scores; conf = obj * cls.
+    With ``multi_label`` (effective only when nc > 1) every class above ``conf_thres`` yields its own box, which is
+    what mAP evaluation wants; at most ``max_nms`` top-scoring candidates enter NMS and ``max_det`` survive.
+    """
+    if not 0 <= conf_thres <= 1 or not 0 <= iou_thres <= 1:
+        raise ValueError(f"conf_thres {conf_thres} and iou_thres {iou_thres} must lie in [0, 1]")
+    multi_label = multi_label and pred.shape[2] > 6
+    wanted = None if classes is None else torch.as_tensor(classes, dtype=pred.dtype, device=pred.device)
+    out = []
+    for x in pred:
+        det = _candidates(x, conf_thres, multi_label)
+        if wanted is not None:
+            det = det[torch.isin(det[:, 5], wanted)]
+        det = det[det[:, 4].argsort(descending=True)[:max_nms]]
+        groups = torch.zeros_like(det[:, 5]) if agnostic else det[:, 5]
+        keep = batched_nms(det[:, :4].float(), det[:, 4].float(), groups, iou_thres)[:max_det]
+        out.append(det[keep])
+    return out
