@@ -1,0 +1,224 @@
+"""summary.json: one small file that says how a run went, kept current while it runs.
+
+The trainer calls `RunSummary` at start, after every epoch and at the end, so a run killed mid-way still shows
+its last state. `read_run` is the reader used by the sweep summary and the compare command: it tolerates
+runs without summary.json (it falls back to `.hydra/` and results.csv) and reports a `running` run whose
+process is gone (same host, pid not alive) as `interrupted`. A `running` run written from another host cannot
+be checked and stays `running`.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import tempfile
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+SUMMARY_FILE = "summary.json"
+TRACEBACK_FILE = "traceback.txt"
+METRIC_KEYS = ("precision", "recall", "mAP_0.5", "mAP_0.5:0.95")
+RESULT_KEYS = (*METRIC_KEYS, "fitness")
+# YOLOv5 fitness weights for (P, R, mAP@0.5, mAP@0.5:0.95).
+FITNESS_WEIGHTS = (0.0, 0.0, 0.1, 0.9)
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temp file in the same folder + os.replace, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _finite(value: Any) -> float | None:
+    """JSON has no NaN; a missing or non-finite metric is stored as null."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def fitness_of(metrics: Mapping[str, Any]) -> float | None:
+    """YOLOv5 fitness from (short-named) metrics; None when mAP is unknown."""
+    values = [_finite(metrics.get(k)) for k in METRIC_KEYS]
+    if values[2] is None or values[3] is None:
+        return None
+    return sum(w * (v or 0.0) for w, v in zip(FITNESS_WEIGHTS, values))
+
+
+def short_metrics(metrics: Mapping[str, Any], fitness: Any = None) -> dict[str, float | None]:
+    """{precision, recall, mAP_0.5, mAP_0.5:0.95, fitness} from YOLOv5 (`metrics/...`) or short keys."""
+    flat = {str(k).removeprefix("metrics/"): v for k, v in metrics.items()}
+    out = {k: _finite(flat.get(k)) for k in METRIC_KEYS}
+    fit = fitness if fitness is not None else flat.get("fitness")
+    out["fitness"] = _finite(fit) if fit is not None else fitness_of(out)
+    return out
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def write_failure(run_dir: Path, exc: BaseException, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Mark a run failed: traceback.txt in the run folder, status/error in summary.json (created if absent)."""
+    run_dir = Path(run_dir)
+    if data is None:
+        data = _load_json(run_dir / SUMMARY_FILE) or {"run_dir": str(run_dir.resolve())}
+    tb_path = run_dir / TRACEBACK_FILE
+    atomic_write_text(tb_path, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    data.update(status="failed", ended=_now_iso(),
+                error={"type": type(exc).__name__, "message": str(exc), "traceback": str(tb_path.resolve())})
+    atomic_write_text(run_dir / SUMMARY_FILE, json.dumps(data, indent=2) + "\n")
+    return data
+
+
+class RunSummary:
+    """Keeps `<run_dir>/summary.json` current through a run's life (rank 0 only; the caller decides)."""
+
+    def __init__(self, run_dir: str | Path, overrides: list[str], choices: Mapping[str, Any],
+                 versions: Mapping[str, Any]) -> None:
+        self.run_dir = Path(run_dir)
+        self._t0 = time.monotonic()
+        self.data: dict[str, Any] = {
+            "status": "created", "best_epoch": None, "best": short_metrics({}), "final": short_metrics({}),
+            "epochs_done": 0, "epochs": None, "wall_time_s": 0.0, "started": None, "ended": None,
+            "overrides": list(overrides), "choices": dict(choices), "versions": dict(versions),
+            "run_dir": str(self.run_dir.resolve()), "error": None,
+            "pid": os.getpid(), "host": socket.gethostname(),
+        }
+
+    @property
+    def path(self) -> Path:
+        return self.run_dir / SUMMARY_FILE
+
+    def _write(self) -> None:
+        self.data["wall_time_s"] = round(time.monotonic() - self._t0, 3)
+        atomic_write_text(self.path, json.dumps(self.data, indent=2) + "\n")
+
+    def start(self, epochs: int) -> None:
+        self._t0 = time.monotonic()
+        self.data.update(status="running", epochs=int(epochs), started=_now_iso())
+        self._write()
+
+    def epoch_end(self, epoch: int, metrics: Mapping[str, Any], fitness: float, best_epoch: int,
+                  best: Mapping[str, Any]) -> None:
+        """`epoch` is 0-based as in results.csv; metrics/best may use YOLOv5 keys or short ones."""
+        self.data.update(epochs_done=int(epoch) + 1, best_epoch=int(best_epoch),
+                         final=short_metrics(metrics, fitness), best=short_metrics(best))
+        self._write()
+
+    def finish(self, status: str = "completed") -> None:
+        if status not in ("completed", "interrupted"):
+            raise ValueError(f"finish(status={status!r}): expected 'completed' or 'interrupted'")
+        self.data.update(status=status, ended=_now_iso())
+        self._write()
+
+    def fail(self, exc: BaseException) -> None:
+        self.data["wall_time_s"] = round(time.monotonic() - self._t0, 3)
+        write_failure(self.run_dir, exc, self.data)
+
+
+def _load_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+
+
+def read_results_csv(path: Path) -> dict[str, list[float]]:
+    """results.csv as {column: values}; YOLOv5 pads names and values with spaces. Missing file -> {}."""
+    try:
+        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    except OSError:
+        return {}
+    if not lines:
+        return {}
+    header = [h.strip() for h in lines[0].split(",")]
+    cols: dict[str, list[float]] = {h: [] for h in header if h}
+    for line in lines[1:]:
+        cells = [c.strip() for c in line.split(",")]
+        for name, cell in zip(header, cells):
+            if name:
+                try:
+                    cols[name].append(float(cell))
+                except ValueError:
+                    cols[name].append(math.nan)
+    return cols
+
+
+def _from_results(results: dict[str, list[float]]) -> dict[str, Any]:
+    """best/final metrics recovered from results.csv when summary.json is absent."""
+    rows = [{k: v[i] for k, v in results.items() if i < len(v)} for i in range(len(results.get("epoch", [])))]
+    if not rows:
+        return {}
+    scored = [(short_metrics(r)["fitness"], i) for i, r in enumerate(rows)]
+    scored = [(f, i) for f, i in scored if f is not None]
+    best_i = max(scored)[1] if scored else None  # ties go to the later epoch, as YOLOv5's best.pt
+    return {
+        "final": short_metrics(rows[-1]), "epochs_done": len(rows),
+        "best": short_metrics(rows[best_i]) if best_i is not None else short_metrics({}),
+        "best_epoch": int(rows[best_i].get("epoch", best_i)) if best_i is not None else None,
+    }
+
+
+def read_run(run_dir: str | Path) -> dict[str, Any]:
+    """Everything known about a run folder, tolerant of missing files.
+
+    Status: from summary.json; `unknown` when there is none; a `running` run whose pid is gone on this host
+    is reported as `interrupted` (with `status_note`). overrides/choices fall back to `.hydra/`.
+    """
+    run_dir = Path(run_dir)
+    data = _load_json(run_dir / SUMMARY_FILE)
+    out: dict[str, Any] = {
+        "status": "unknown", "best_epoch": None, "best": short_metrics({}), "final": short_metrics({}),
+        "epochs_done": 0, "epochs": None, "wall_time_s": None, "started": None, "ended": None,
+        "overrides": [], "choices": {}, "versions": {}, "run_dir": str(run_dir.resolve()), "error": None,
+    }
+    if data is None:
+        out.update(_from_results(read_results_csv(run_dir / "results.csv")))
+    else:
+        out.update(data)
+        out["run_dir"] = str(run_dir.resolve())  # the folder may have moved since it was written
+    if out["status"] == "running" and data is not None:
+        pid, host = data.get("pid"), data.get("host")
+        if host == socket.gethostname() and isinstance(pid, int) and not _pid_alive(pid):
+            out.update(status="interrupted", status_note="process gone while status was running")
+    if not out["overrides"]:
+        saved = _load_yaml(run_dir / ".hydra" / "overrides.yaml")
+        out["overrides"] = [str(o) for o in saved] if isinstance(saved, list) else []
+    if not out["choices"]:
+        hydra_cfg = _load_yaml(run_dir / ".hydra" / "hydra.yaml") or {}
+        choices = ((hydra_cfg.get("hydra") or {}).get("runtime") or {}).get("choices") or {}
+        out["choices"] = {str(k): v for k, v in choices.items()}
+    return out
