@@ -1,0 +1,78 @@
+"""Checkpoints that survive a kill at any moment and load with ``torch.load(weights_only=True)``.
+
+Every write goes to a temporary file in the target folder, is flushed and fsynced, then renamed over the old
+file: a crash leaves either the previous checkpoint or the new one, never half of one. Contents are plain
+tensors, numbers, strings, lists and dicts (no pickled modules, unlike YOLOv5), so loading runs no code.
+"""
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+
+def atomic_save(obj: Any, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def rng_state() -> dict:
+    """Python, numpy, torch and CUDA generator states in weights_only-loadable types."""
+    np_state = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].copy()), *[int(v) if i < 2 else float(v)
+                                                                      for i, v in enumerate(np_state[2:])]],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Mapping) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached)))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def strip_checkpoint(path: str | Path, keep_optimizer: bool = False) -> float:
+    """Reduce a training checkpoint to FP16 EMA weights plus metadata (YOLOv5's strip); returns size in MB."""
+    ckpt = load_checkpoint(path)
+    if not keep_optimizer:
+        weights = ckpt.get("ema") or ckpt["model"]
+        ckpt["model"] = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
+        for key in ("ema", "optimizer", "scaler", "scheduler", "rng"):
+            ckpt.pop(key, None)
+        ckpt["stripped"] = True
+    atomic_save(ckpt, path)
+    return Path(path).stat().st_size / 1e6

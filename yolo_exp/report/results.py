@@ -1,0 +1,60 @@
+"""results.csv in YOLOv5's exact layout, and results.png drawn from it."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Mapping, Sequence
+
+COLUMNS = (
+    "epoch", "train/box_loss", "train/obj_loss", "train/cls_loss", "metrics/precision", "metrics/recall",
+    "metrics/mAP_0.5", "metrics/mAP_0.5:0.95", "val/box_loss", "val/obj_loss", "val/cls_loss",
+    "x/lr0", "x/lr1", "x/lr2",
+)
+
+
+def append_row(path: Path, row: Mapping[str, float]) -> None:
+    """One epoch per line, fixed width like YOLOv5 (readers strip the padding)."""
+    values = [row[c] for c in COLUMNS]
+    new = not path.exists()
+    with open(path, "a") as f:
+        if new:
+            f.write(",".join(f"{c:>20s}" for c in COLUMNS) + "\n")
+        f.write(",".join(f"{v:>20.5g}" for v in values) + "\n")
+
+
+def read_results(path: Path) -> list[dict[str, float]]:
+    with open(path) as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return []
+    header = [h.strip() for h in rows[0]]
+    return [{h: float(v) for h, v in zip(header, r) if v.strip()} for r in rows[1:] if r]
+
+
+def truncate_after(path: Path, epoch: int) -> None:
+    """Drop rows after `epoch` (resume from a checkpoint older than the last written row)."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = lines[:1] + [ln for ln in lines[1:] if float(ln.split(",")[0]) <= epoch]
+    path.write_text("".join(kept))
+
+
+def plot_results(csv_path: Path, out: Path | None = None, panels: Sequence[str] = COLUMNS[1:11]) -> Path:
+    """results.png: 2x5 panels (train losses, P, R, val losses, mAPs) against epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = read_results(csv_path)
+    out = out or csv_path.with_name("results.png")
+    order = [panels[i] for i in (0, 1, 2, 3, 4, 7, 8, 9, 5, 6)]  # YOLOv5's panel order
+    fig, axes = plt.subplots(2, 5, figsize=(12, 6), tight_layout=True)
+    epochs = [r["epoch"] for r in rows]
+    for ax, key in zip(axes.ravel(), order):
+        ax.plot(epochs, [r.get(key, float("nan")) for r in rows], marker=".", linewidth=2, markersize=8)
+        ax.set_title(key, fontsize=12)
+    fig.savefig(out, dpi=200)
+    plt.close(fig)
+    return out
