@@ -1,0 +1,180 @@
+"""YOLOv5's target assignment and detection loss (box CIoU + objectness + class BCE), vectorised.
+
+Numbers and semantics follow YOLOv5 v7.0 ``ComputeLoss`` (reference §3); the code is our own.
+
+CIoU decision: ``torchvision.ops.complete_box_iou_loss`` is used. Term by term it is YOLOv5's CIoU:
+IoU = inter / (union + eps), the centre distance over (enclosing diagonal² + eps), v = 4/π²·(atan(w/h) diff)²
+and α = v / (v − IoU + 1 + eps) evaluated under ``no_grad``, eps = 1e-7 everywhere. The only difference is
+rounding: it re-derives widths from corners where YOLOv5 reads them from xywh. tests/test_loss.py checks it
+against a float64 transcription of YOLOv5's xywh formula.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchvision.ops import box_convert, complete_box_iou_loss
+
+# Neighbour-cell offsets (centre, left, up, right, down), in half cells: a target near a cell edge is also
+# assigned to the cell across that edge, so each matched anchor trains up to 3 cells.
+_CELL_OFFSETS = ((0.0, 0.0), (0.5, 0.0), (0.0, 0.5), (-0.5, 0.0), (0.0, -0.5))
+_EDGE = 0.5
+_BALANCE_P5 = (4.0, 1.0, 0.4)
+_BALANCE_OTHER = (4.0, 1.0, 0.25, 0.06, 0.02)
+_FOCAL_ALPHA = 0.25
+
+
+def scale_hyp_gains(hyp: Mapping, nc: int, nl: int, imgsz: int) -> dict:
+    """Rescale the nominal gains so the hyp files (tuned for 80 classes, 3 levels, 640 px) transfer."""
+    out = dict(hyp)
+    layers = 3 / nl
+    out["box"] = hyp["box"] * layers
+    out["cls"] = hyp["cls"] * nc / 80 * layers
+    out["obj"] = hyp["obj"] * (imgsz / 640) ** 2 * layers
+    return out
+
+
+def level_balance(nl: int) -> tuple[float, ...]:
+    """Objectness weight per level: small-stride levels have many more (mostly negative) cells."""
+    table = _BALANCE_P5 if nl == 3 else _BALANCE_OTHER
+    if nl > len(table):
+        raise ValueError(f"YOLOv5 objectness balance is defined for at most {len(table)} levels, got {nl}")
+    return table[:nl]
+
+
+class LevelTargets(NamedTuple):
+    """Matches for one level: one row per (target, anchor, cell) triple, in YOLOv5's order."""
+
+    image: Tensor  # (m,) long
+    anchor: Tensor  # (m,) long
+    gj: Tensor  # (m,) long, row
+    gi: Tensor  # (m,) long, column
+    box: Tensor  # (m, 4) xywh relative to the cell corner (xy in -0.5..1.5), grid units
+    anchor_wh: Tensor  # (m, 2) grid units
+    cls: Tensor  # (m,) long
+
+
+def assign_targets(targets: Tensor, anchors: Tensor, ny: int, nx: int, anchor_t: float) -> LevelTargets:
+    """Match normalised targets (N, 6) to one level's anchors (na, 2, grid units) and cells.
+
+    Order of the rows is offset-major, then anchor, then target, as YOLOv5's masks produce; it matters because
+    later duplicates win the objectness target.
+    """
+    gain = targets.new_tensor([nx, ny, nx, ny])
+    xywh = targets[:, 2:6] * gain
+    ratio = xywh[None, :, 2:4] / anchors[:, None, :]
+    fits = torch.maximum(ratio, 1 / ratio).amax(dim=2) < anchor_t  # (na, N)
+    anchor_idx, target_idx = fits.nonzero(as_tuple=True)
+    gxy = xywh[target_idx, :2]
+    from_far = gain[:2] - gxy
+    near_low = (gxy % 1 < _EDGE) & (gxy > 1)  # also the left / upper cell
+    near_high = (from_far % 1 < _EDGE) & (from_far > 1)  # also the right / lower cell
+    centre = torch.ones_like(near_low[:, :1])
+    use = torch.cat((centre, near_low, near_high), dim=1).T  # (5, m)
+    offset_idx, match_idx = use.nonzero(as_tuple=True)
+    gxy = gxy[match_idx]
+    cell = (gxy - gxy.new_tensor(_CELL_OFFSETS)[offset_idx]).long()
+    gi = cell[:, 0].clamp(0, nx - 1)
+    gj = cell[:, 1].clamp(0, ny - 1)
+    rows = target_idx[match_idx]
+    anchor = anchor_idx[match_idx]
+    box = torch.cat((gxy - torch.stack((gi, gj), dim=1).to(gxy.dtype), xywh[rows, 2:]), dim=1)
+    return LevelTargets(
+        image=targets[rows, 0].long(),
+        anchor=anchor,
+        gj=gj,
+        gi=gi,
+        box=box,
+        anchor_wh=anchors[anchor],
+        cls=targets[rows, 1].long(),
+    )
+
+
+def bce_with_logits(logits: Tensor, target: Tensor, pos_weight: float, fl_gamma: float) -> Tensor:
+    """Mean BCE with a positive-class weight; TF-addons style focal modulation when ``fl_gamma > 0``."""
+    pw = logits.new_tensor([pos_weight])
+    loss = F.binary_cross_entropy_with_logits(logits, target, pos_weight=pw, reduction="none")
+    if fl_gamma > 0:
+        prob = logits.sigmoid()
+        p_t = target * prob + (1 - target) * (1 - prob)
+        alpha = target * _FOCAL_ALPHA + (1 - target) * (1 - _FOCAL_ALPHA)
+        loss = loss * alpha * (1.0 - p_t) ** fl_gamma
+    return loss.mean()
+
+
+def complete_iou(pred_xywh: Tensor, target_xywh: Tensor) -> Tensor:
+    """CIoU (not its loss) of paired xywh boxes; see the module docstring for why torchvision's is exact."""
+    pred = box_convert(pred_xywh, "cxcywh", "xyxy")
+    target = box_convert(target_xywh, "cxcywh", "xyxy")
+    return 1.0 - complete_box_iou_loss(pred, target, reduction="none", eps=1e-7)
+
+
+def _last_wins(flat_index: Tensor) -> Tensor:
+    """Positions of the last occurrence of each index: the deterministic form of YOLOv5's overwrite."""
+    order = torch.sort(flat_index, stable=True).indices
+    ordered = flat_index[order]
+    is_last = torch.ones_like(ordered, dtype=torch.bool)
+    is_last[:-1] = ordered[1:] != ordered[:-1]
+    return order[is_last]
+
+
+class DetectionLoss:
+    """YOLOv5 loss for raw head outputs; ``hyp`` must hold the gains already scaled by ``scale_hyp_gains``."""
+
+    def __init__(self, anchors: Tensor, nc: int, hyp: Mapping) -> None:
+        self.anchors = anchors.detach()  # shares storage: AutoAnchor's in-place edits stay visible
+        self.nc = nc
+        self.nl, self.na = anchors.shape[:2]
+        self.balance = level_balance(self.nl)
+        self.gain_box = float(hyp["box"])
+        self.gain_obj = float(hyp["obj"])
+        self.gain_cls = float(hyp["cls"])
+        self.cls_pw = float(hyp["cls_pw"])
+        self.obj_pw = float(hyp["obj_pw"])
+        self.fl_gamma = float(hyp["fl_gamma"])
+        self.anchor_t = float(hyp["anchor_t"])
+        eps = float(hyp.get("label_smoothing", 0.0))
+        self.cls_pos, self.cls_neg = 1.0 - 0.5 * eps, 0.5 * eps
+
+    def __call__(self, preds: Sequence[Tensor], targets: Tensor) -> tuple[Tensor, Tensor]:
+        """Return (total loss × batch size, detached [box, obj, cls]); always computed in at least float32."""
+        if len(preds) != self.nl:
+            raise ValueError(f"loss built for {self.nl} levels, got {len(preds)} prediction tensors")
+        device = preds[0].device
+        with torch.autocast(device_type=device.type, enabled=False):
+            dtype = torch.promote_types(preds[0].dtype, torch.float32)
+            preds = [p.to(dtype) for p in preds]
+            targets = targets.to(device=device, dtype=dtype)
+            anchors = self.anchors.to(device=device, dtype=dtype)
+            zero = torch.zeros((), device=device, dtype=dtype)
+            lbox, lobj, lcls = zero, zero, zero
+            for i, pred in enumerate(preds):
+                box_i, obj_i, cls_i = self._level(pred, targets, anchors[i])
+                lbox, lobj, lcls = lbox + box_i, lobj + obj_i * self.balance[i], lcls + cls_i
+            lbox, lobj, lcls = lbox * self.gain_box, lobj * self.gain_obj, lcls * self.gain_cls
+            bs = preds[0].shape[0]
+            return (lbox + lobj + lcls) * bs, torch.stack((lbox, lobj, lcls)).detach()
+
+    def _level(self, pred: Tensor, targets: Tensor, anchors: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        bs, na, ny, nx, _ = pred.shape
+        t = assign_targets(targets, anchors, ny, nx, self.anchor_t)
+        tobj = torch.zeros(pred.shape[:4], device=pred.device, dtype=pred.dtype)
+        lbox = lcls = pred.new_zeros(())
+        if t.image.numel():
+            matched = pred[t.image, t.anchor, t.gj, t.gi]
+            pxy = matched[:, :2].sigmoid() * 2 - 0.5
+            pwh = (matched[:, 2:4].sigmoid() * 2) ** 2 * t.anchor_wh
+            ciou = complete_iou(torch.cat((pxy, pwh), dim=1), t.box)
+            lbox = (1.0 - ciou).mean()
+            flat = ((t.image * na + t.anchor) * ny + t.gj) * nx + t.gi
+            keep = _last_wins(flat)
+            tobj.view(-1)[flat[keep]] = ciou.detach().clamp(0)[keep]
+            if self.nc > 1:
+                cls_target = torch.full_like(matched[:, 5:], self.cls_neg)
+                cls_target[torch.arange(len(t.cls), device=pred.device), t.cls] = self.cls_pos
+                lcls = bce_with_logits(matched[:, 5:], cls_target, self.cls_pw, self.fl_gamma)
+        lobj = bce_with_logits(pred[..., 4], tobj, self.obj_pw, self.fl_gamma)
+        return lbox, lobj, lcls
