@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from yolo_exp.config.schema import register_configs
 from yolo_exp.config.validate import ConfigError, validate
 
-CONF_DIR = Path(os.environ.get("YOLO_EXP_CONF_DIR_TEST", Path(__file__).resolve().parents[2] / "conf"))
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc", "--version"}
 # Overrides a resumed run may change; everything else must stay as the run was started.
 RESUME_SAFE = ("epochs", "workers", "device", "resume")

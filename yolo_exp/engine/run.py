@@ -1,0 +1,74 @@
+"""One training job inside Hydra: the run folder, its summary and TensorBoard, and how a failure is recorded."""
+from __future__ import annotations
+
+import logging
+import platform
+from pathlib import Path
+
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from yolo_exp.config.validate import validate
+from yolo_exp.engine.trainer import Trainer
+
+LOG = logging.getLogger("yolo_exp.train")
+
+
+def versions() -> dict[str, str]:
+    import hydra
+    import numpy
+
+    from yolo_exp import __version__
+
+    return {"yolo_exp": __version__, "torch": torch.__version__, "hydra": hydra.__version__,
+            "numpy": numpy.__version__, "python": platform.python_version()}
+
+
+class Reporter:
+    """Forwards epoch results to summary.json and TensorBoard."""
+
+    def __init__(self, run_dir: Path, cfg: DictConfig, hc) -> None:
+        from yolo_exp.report.summary import RunSummary
+        from yolo_exp.report.tensorboard import TBLogger
+
+        choices = {k: v for k, v in OmegaConf.to_container(hc.runtime.choices).items() if not k.startswith("hydra")}
+        self.summary = RunSummary(run_dir, overrides=list(hc.overrides.task), choices=choices, versions=versions())
+        self.tb = TBLogger(run_dir)
+        self.hparams = {f"hyp.{k}": v for k, v in OmegaConf.to_container(cfg.hyp).items() if v is not None}
+        self.hparams.update({k: str(v) for k, v in choices.items()})
+        self.hparams.update({k: cfg[k] for k in ("epochs", "batch_size", "imgsz", "seed")})
+
+    def epoch_end(self, epoch, row, metrics, best_epoch, best) -> None:
+        self.tb.scalars({k: v for k, v in row.items() if k != "epoch"}, epoch)
+        self.summary.epoch_end(epoch, metrics, metrics.get("fitness", -1.0), best_epoch, best)
+
+
+def train_task(cfg: DictConfig) -> float:
+    """Run one job; returns its fitness (what optimising sweepers maximise). Failures are recorded, then raised."""
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    LOG.info("Run folder: %s", run_dir)
+    reporter = Reporter(run_dir, cfg, hc)
+    (run_dir / "config_resolved.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    reporter.summary.start(cfg.epochs)
+    try:
+        validate(cfg)
+        result = Trainer(cfg, run_dir, reporter=reporter).fit()
+        reporter.tb.hparams(reporter.hparams, {"hparam/fitness": result.best_fitness,
+                                               **{f"hparam/{k}": v for k, v in result.best.items()}})
+    except KeyboardInterrupt:
+        reporter.summary.finish("interrupted")
+        raise
+    except BaseException as exc:
+        reporter.summary.fail(exc)
+        LOG.error("%s: %s", type(exc).__name__, exc)
+        if hc.mode == RunMode.MULTIRUN:  # the sweep goes on; the summary callback reports the failure
+            return float("nan")
+        raise
+    finally:
+        reporter.tb.close()
+    reporter.summary.finish("completed")
+    LOG.info("Run folder: %s", run_dir)
+    return float(result.best_fitness)

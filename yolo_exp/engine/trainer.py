@@ -1,0 +1,378 @@
+"""The training loop: YOLOv5's recipe (warmup, accumulation, EMA, AMP, per-epoch validation, best/last).
+
+`Trainer.fit()` reads like the recipe: set up, then for each epoch train, validate, record, save. Everything
+it needs is built from the composed config by the builders of the other packages; it writes only into the run
+folder (and the dataset cache).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from yolo_exp.data import create_dataloader, resolve_data
+from yolo_exp.engine.checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, strip_checkpoint
+from yolo_exp.engine.ema import ModelEMA
+from yolo_exp.engine.optim import apply_warmup, build_optimizer, freeze_layers, lr_lambda, warmup_iters
+from yolo_exp.engine.validate import validate
+from yolo_exp.loss import DetectionLoss, scale_hyp_gains
+from yolo_exp.metrics.fitness import fitness as compute_fitness
+from yolo_exp.models import build_model, check_anchors, load_weights
+from yolo_exp.report import results as results_csv
+from yolo_exp.report.images import plot_batch, plot_labels
+
+LOG = logging.getLogger("yolo_exp.train")
+MAX_BAD_STEPS = 10  # consecutive non-finite losses before training stops
+
+
+@dataclass
+class TrainResult:
+    best_fitness: float
+    best_epoch: int
+    final: dict[str, float] = field(default_factory=dict)
+    best: dict[str, float] = field(default_factory=dict)
+    epochs_done: int = 0
+    status: str = "completed"
+
+
+def select_device(cfg: DictConfig) -> torch.device:
+    kind = str(cfg.device.type.value if hasattr(cfg.device.type, "value") else cfg.device.type)
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device=cuda: no CUDA device is available (use device=cpu or device=auto)")
+    if kind == "auto":
+        kind = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(f"cuda:{cfg.device.index}" if kind == "cuda" else "cpu")
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+
+
+def round_imgsz(imgsz: int, stride: int) -> int:
+    new = max(math.ceil(imgsz / stride) * stride, 2 * stride)
+    if new != imgsz:
+        LOG.warning("imgsz=%d is not a multiple of the model's max stride %d: using %d", imgsz, stride, new)
+    return new
+
+
+def metrics_dict(res: Any) -> dict[str, float]:
+    return {"precision": float(res.precision), "recall": float(res.recall),
+            "map50": float(res.map50), "map": float(res.map)}
+
+
+class Trainer:
+    def __init__(self, cfg: DictConfig, run_dir: Path, reporter: Any = None) -> None:
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.wdir = self.run_dir / "weights"
+        self.reporter = reporter  # summary.json / TensorBoard sink with epoch_end(...) hooks, may be None
+        self.stop_requested = False
+
+    # ----------------------------------------------------------------------------------------------- set-up
+    def setup(self) -> None:
+        cfg = self.cfg
+        self.wdir.mkdir(parents=True, exist_ok=True)
+        self.device = select_device(cfg)
+        self.cuda = self.device.type == "cuda"
+        seed_everything(cfg.seed, cfg.deterministic)
+        self.resume_ckpt = load_checkpoint(self.wdir / "last.pt") if cfg.resume else None
+
+        cache_dir = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else None
+        self.data = resolve_data(OmegaConf.to_container(cfg.data, resolve=True), cache_dir=cache_dir)
+        self.nc = 1 if cfg.single_cls else self.data.nc
+        self.names = ["item"] if cfg.single_cls and self.data.nc > 1 else list(self.data.names)
+
+        arch = OmegaConf.to_container(cfg.model, resolve=True)
+        if cfg.hyp.anchors:  # YOLOv5: an anchor count in the hyps replaces the model's anchors -> AutoAnchor
+            arch["anchors"] = int(cfg.hyp.anchors)
+        self.model = build_model(arch, nc=self.nc, names=self.names).to(self.device)
+        if cfg.weights and not self.resume_ckpt:
+            load_weights(self.model, cfg.weights, log=LOG)
+        self.gs = int(self.model.stride.max())
+        self.imgsz = round_imgsz(cfg.imgsz, self.gs)
+        info = self.model.info(imgsz=self.imgsz)
+        LOG.info("%s summary: %d layers, %d parameters, %d gradients, %.1f GFLOPs", cfg.model.name,
+                 info["layers"], info["parameters"], info["gradients"], info["gflops"])
+        if cfg.freeze:
+            freeze = cfg.freeze if isinstance(cfg.freeze, int) else list(cfg.freeze)
+            LOG.info("freezing %d parameter tensors", len(freeze_layers(self.model, freeze)))
+        if cfg.device.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+
+        self.batch_size = cfg.batch_size
+        hyp = OmegaConf.to_container(cfg.hyp, resolve=True)
+        self.hyp = hyp
+        workers = cfg.workers
+        self.train_loader, self.train_set = create_dataloader(
+            self.data.train, self.imgsz, self.batch_size, self.gs, self.nc, hyp=hyp, augment=True, rect=cfg.rect,
+            workers=workers, shuffle=not cfg.rect, seed=cfg.seed, cache=str(getattr(cfg.cache, "value", cfg.cache)),
+            single_cls=cfg.single_cls, cache_dir=cache_dir, prefix="train: ", image_weights=cfg.image_weights,
+            close_mosaic=cfg.close_mosaic, epochs=cfg.epochs)
+        self.val_loader, self.val_set = create_dataloader(
+            self.data.val, self.imgsz, self.batch_size * 2, self.gs, self.nc, hyp=None, augment=False, rect=True,
+            pad=0.5, workers=workers, shuffle=False, seed=cfg.seed, single_cls=cfg.single_cls,
+            cache_dir=cache_dir, prefix="val: ")
+
+        if not self.resume_ckpt:
+            if not cfg.noplots:
+                plot_labels(self.train_set.labels, self.names, self.run_dir / "labels.jpg")
+            if cfg.autoanchor:
+                check_anchors(self.model, self.train_set.shapes, self.train_set.labels, thr=hyp["anchor_t"],
+                              imgsz=self.imgsz, seed=cfg.seed, log=LOG)
+
+        nl = self.model.detect.nl
+        self.loss_hyp = scale_hyp_gains(hyp, nc=self.nc, nl=nl, imgsz=self.imgsz)
+        self.compute_loss = DetectionLoss(self.model.detect.anchors, self.nc, self.loss_hyp)
+
+        factory = instantiate(cfg.optimizer)
+        self.optimizer, self.accumulate = build_optimizer(factory, self.model, hyp, self.batch_size, log=LOG)
+        self.lf = lr_lambda(cfg.epochs, hyp["lrf"], cfg.cos_lr)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda=self.lf)
+        self.ema = ModelEMA(self.model)
+        self.amp = bool(cfg.device.amp) and self.cuda
+        amp_dtype = str(getattr(cfg.device.amp_dtype, "value", cfg.device.amp_dtype))
+        self.amp_dtype = torch.bfloat16 if amp_dtype == "bf16" else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
+        self.train_model = torch.compile(self.model) if cfg.device.compile else self.model
+
+        self.start_epoch, self.best_fitness, self.best_epoch = 0, -1.0, -1
+        self.best_metrics: dict[str, float] = {}
+        if self.resume_ckpt:
+            self._restore(self.resume_ckpt)
+
+    def _restore(self, ckpt: dict) -> None:
+        cfg = self.cfg
+        if ckpt.get("stripped"):
+            raise RuntimeError(f"resume: {self.wdir / 'last.pt'} was stripped at the end of training and holds no "
+                               "optimizer state; start a new run with weights=... instead")
+        self.model.load_state_dict(ckpt["model"])
+        self.ema.load_state_dict(ckpt["ema"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        self.start_epoch = ckpt["epoch"] + 1
+        self.best_fitness, self.best_epoch = ckpt["best_fitness"], ckpt["best_epoch"]
+        self.best_metrics = dict(ckpt.get("best_metrics", {}))
+        old_epochs = ckpt["config"]["epochs"]
+        if cfg.epochs != old_epochs:
+            LOG.info("resume: extending the run from %d to %d epochs; the LR schedule is stretched to the new end",
+                     old_epochs, cfg.epochs)
+        self.scheduler.last_epoch = self.start_epoch - 1
+        for g in self.optimizer.param_groups:  # the schedule follows the (possibly new) epoch count
+            g["lr"] = g["initial_lr"] * self.lf(self.start_epoch - 1)
+        if self.start_epoch >= cfg.epochs:
+            raise RuntimeError(f"resume: this run already finished {cfg.epochs} epochs; add epochs=N (N > "
+                               f"{cfg.epochs}) to extend it")
+        set_rng_state(ckpt["rng"])
+        results_csv.truncate_after(self.run_dir / "results.csv", ckpt["epoch"])
+        LOG.info("resuming %s from epoch %d of %d", self.run_dir, self.start_epoch, cfg.epochs)
+
+    # ------------------------------------------------------------------------------------------------ train
+    def fit(self) -> TrainResult:
+        self.setup()
+        cfg = self.cfg
+        nb = len(self.train_loader)
+        self.nw = warmup_iters(self.hyp["warmup_epochs"], nb)
+        self.last_opt_step = -1
+        LOG.info("Image sizes %d train, %d val; %d dataloader workers", self.imgsz, self.imgsz, cfg.workers)
+        LOG.info("Logging results to %s", self.run_dir)
+        LOG.info("Starting training for %d epochs...", cfg.epochs)
+        t0 = time.time()
+        result = TrainResult(self.best_fitness, self.best_epoch, best=self.best_metrics)
+        epoch = self.start_epoch - 1
+        try:
+            for epoch in range(self.start_epoch, cfg.epochs):
+                train_items, lrs = self.train_epoch(epoch, nb)
+                self.scheduler.step()
+                final_epoch = epoch + 1 == cfg.epochs
+                metrics, val_items = self.validate_epoch(epoch, final_epoch)
+                stop = self.end_epoch(epoch, train_items, val_items, metrics, lrs, final_epoch)
+                result.epochs_done = epoch + 1
+                if stop:
+                    break
+        except KeyboardInterrupt:
+            result.status = "interrupted"
+            LOG.warning("interrupted: weights/last.pt holds the last completed epoch; continue with\n"
+                        "  python train.py resume=%s", self.run_dir)
+            raise
+        hours = (time.time() - t0) / 3600
+        LOG.info("%d epochs completed in %.3f hours.", result.epochs_done - self.start_epoch, hours)
+        self.finish(result)
+        return result
+
+    def train_epoch(self, epoch: int, nb: int) -> tuple[torch.Tensor, list[float]]:
+        cfg, model, device = self.cfg, self.train_model, self.device
+        model.train()
+        if hasattr(self.train_loader.sampler, "set_epoch"):
+            self.train_loader.sampler.set_epoch(epoch)
+        mloss = torch.zeros(3, device=device)
+        bad_steps = 0
+        self.optimizer.zero_grad()
+        pbar = tqdm(self.train_loader, total=nb, bar_format="{l_bar}{bar:10}{r_bar}", disable=None)
+        for i, (imgs, targets, paths, _) in enumerate(pbar):
+            ni = i + nb * epoch
+            imgs = imgs.to(device, non_blocking=True).float() / 255
+            if cfg.device.channels_last:
+                imgs = imgs.contiguous(memory_format=torch.channels_last)
+            if ni <= self.nw:
+                self.accumulate = apply_warmup(self.optimizer, ni, self.nw, epoch, self.lf, self.hyp,
+                                               self.batch_size)
+            if cfg.multi_scale:
+                imgs = self.rescale_batch(imgs)
+            with torch.autocast(device.type, dtype=self.amp_dtype, enabled=self.amp):
+                preds = model(imgs)
+            loss, items = self.compute_loss([p.float() for p in preds], targets.to(device))
+            if not torch.isfinite(loss):
+                bad_steps += 1
+                LOG.warning("non-finite loss at epoch %d iteration %d: step skipped", epoch, i)
+                self.optimizer.zero_grad()
+                if bad_steps >= MAX_BAD_STEPS:
+                    raise FloatingPointError(f"loss was NaN/Inf for {MAX_BAD_STEPS} consecutive steps (epoch "
+                                             f"{epoch}, iteration {i}); weights/last.pt keeps the last good "
+                                             "epoch. Try a lower hyp.lr0 or device.amp=false.")
+                continue
+            bad_steps = 0
+            self.scaler.scale(loss).backward()
+            if ni - self.last_opt_step >= self.accumulate:
+                self.optimizer_step()
+                self.last_opt_step = ni
+            mloss = (mloss * i + items.detach()) / (i + 1)
+            if i % 10 == 0 or i == nb - 1:  # host sync only at display intervals
+                ml = mloss.tolist()
+                mem = f"{torch.cuda.memory_reserved() / 1e9:.3g}G" if self.cuda else "0G"
+                pbar.set_description(f"{epoch + 1}/{cfg.epochs} {mem} box {ml[0]:.4f} obj {ml[1]:.4f} "
+                                     f"cls {ml[2]:.4f} inst {targets.shape[0]} size {imgs.shape[-1]}")
+            if ni < 3 and not cfg.noplots and not self.resume_ckpt:
+                plot_batch(imgs.mul(255).byte().cpu().numpy() if imgs.is_floating_point() else imgs,
+                           targets.numpy(), paths, self.names, self.run_dir / f"train_batch{ni}.jpg")
+        pbar.close()
+        lrs = [g["lr"] for g in self.optimizer.param_groups]
+        return mloss.cpu(), lrs
+
+    def optimizer_step(self) -> None:
+        self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=10.0)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad()
+        self.ema.update(self.model)
+
+    def rescale_batch(self, imgs: torch.Tensor) -> torch.Tensor:
+        size = random.randrange(int(self.imgsz * 0.5), int(self.imgsz * 1.5) + self.gs) // self.gs * self.gs
+        sf = size / max(imgs.shape[2:])
+        if sf == 1:
+            return imgs
+        shape = [math.ceil(x * sf / self.gs) * self.gs for x in imgs.shape[2:]]
+        return torch.nn.functional.interpolate(imgs, size=shape, mode="bilinear", align_corners=False)
+
+    # --------------------------------------------------------------------------------------------- validate
+    def validate_epoch(self, epoch: int, final_epoch: bool) -> tuple[dict[str, float], list[float]]:
+        cfg = self.cfg
+        if cfg.noval and not final_epoch:
+            return {}, [0.0, 0.0, 0.0]
+        res = validate(self.ema.ema, self.val_loader, self.names, self.device, conf_thres=cfg.val.conf_thres,
+                       iou_thres=cfg.val.iou_thres, max_det=cfg.val.max_det, half=self.amp,
+                       single_cls=cfg.single_cls, loss_fn=self.compute_loss, log=LOG)
+        return metrics_dict(res), [float(x) for x in res.losses]
+
+    def end_epoch(self, epoch: int, train_items: torch.Tensor, val_items: list[float], metrics: dict[str, float],
+                  lrs: list[float], final_epoch: bool) -> bool:
+        cfg = self.cfg
+        fi = compute_fitness(metrics, OmegaConf.to_container(cfg.fitness)) if metrics else -1.0
+        improved = bool(metrics) and fi > self.best_fitness
+        if improved:
+            self.best_fitness, self.best_epoch, self.best_metrics = fi, epoch, {**metrics, "fitness": fi}
+        row = {"epoch": epoch, "train/box_loss": train_items[0], "train/obj_loss": train_items[1],
+               "train/cls_loss": train_items[2], "metrics/precision": metrics.get("precision", 0.0),
+               "metrics/recall": metrics.get("recall", 0.0), "metrics/mAP_0.5": metrics.get("map50", 0.0),
+               "metrics/mAP_0.5:0.95": metrics.get("map", 0.0), "val/box_loss": val_items[0],
+               "val/obj_loss": val_items[1], "val/cls_loss": val_items[2],
+               "x/lr0": lrs[0], "x/lr1": lrs[1], "x/lr2": lrs[2]}
+        row = {k: float(v) for k, v in row.items()}
+        results_csv.append_row(self.run_dir / "results.csv", row)
+        patience_out = cfg.patience > 0 and epoch - max(self.best_epoch, 0) >= cfg.patience
+        self.save(epoch, improved, final_epoch or patience_out)
+        if self.reporter is not None:
+            self.reporter.epoch_end(epoch, row, {**metrics, "fitness": fi}, self.best_epoch, self.best_metrics)
+        if patience_out:
+            LOG.info("Stopping training early as no improvement observed in the last %d epochs. Best results "
+                     "observed at epoch %d; set patience=0 to disable early stopping.", cfg.patience,
+                     self.best_epoch)
+        return patience_out
+
+    # ------------------------------------------------------------------------------------------------- save
+    def checkpoint(self, epoch: int) -> dict:
+        from yolo_exp import __version__
+
+        cfg = self.cfg
+        return {
+            "epoch": epoch,
+            "best_fitness": float(self.best_fitness),
+            "best_epoch": int(self.best_epoch),
+            "best_metrics": dict(self.best_metrics),
+            "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            "ema": self.ema.ema.state_dict(),
+            "updates": int(self.ema.updates),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": rng_state(),
+            "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
+            "arch": OmegaConf.to_container(cfg.model, resolve=True),
+            "nc": self.nc,
+            "names": list(self.names),
+            "versions": {"yolo_exp": __version__, "torch": torch.__version__},
+            "date": datetime.now(timezone.utc).isoformat(),
+        }
+
+    def save(self, epoch: int, improved: bool, final: bool) -> None:
+        cfg = self.cfg
+        if cfg.nosave and not final:
+            return
+        ckpt = self.checkpoint(epoch)
+        atomic_save(ckpt, self.wdir / "last.pt")
+        if improved:
+            atomic_save(ckpt, self.wdir / "best.pt")
+        if cfg.save_period > 0 and epoch % cfg.save_period == 0:
+            atomic_save(ckpt, self.wdir / f"epoch{epoch}.pt")
+
+    def finish(self, result: TrainResult) -> None:
+        cfg = self.cfg
+        result.best_fitness, result.best_epoch, result.best = self.best_fitness, self.best_epoch, self.best_metrics
+        for name in ("last.pt", "best.pt"):
+            f = self.wdir / name
+            if f.exists():
+                mb = strip_checkpoint(f, keep_optimizer=cfg.keep_optimizer)
+                LOG.info("Optimizer stripped from %s, %.1fMB", f, mb)
+        best = self.wdir / "best.pt"
+        if best.exists() and not cfg.noval:
+            LOG.info("Validating %s...", best)
+            ckpt = load_checkpoint(best)
+            self.ema.ema.load_state_dict({k: v.float() if v.is_floating_point() else v
+                                          for k, v in ckpt["model"].items()})
+            res = validate(self.ema.ema, self.val_loader, self.names, self.device,
+                           conf_thres=cfg.val.conf_thres, iou_thres=cfg.val.final_iou_thres,
+                           max_det=cfg.val.max_det, single_cls=cfg.single_cls, loss_fn=self.compute_loss,
+                           save_dir=self.run_dir, plots=not cfg.noplots, save_json=cfg.val.save_json,
+                           save_txt=cfg.val.save_txt, verbose=self.nc < 50, log=LOG)
+            result.final = {**metrics_dict(res)}
+            result.final["fitness"] = compute_fitness(result.final, OmegaConf.to_container(cfg.fitness))
+        if not cfg.noplots and (self.run_dir / "results.csv").exists():
+            results_csv.plot_results(self.run_dir / "results.csv")
+        LOG.info("Best epoch %d, fitness %.4f. Results saved to %s", self.best_epoch, self.best_fitness,
+                 self.run_dir)
