@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from yolo_exp.data import create_dataloader, resolve_data
+from yolo_exp.engine.device import amp_settings, select_device
 from yolo_exp.engine.checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, strip_checkpoint
 from yolo_exp.engine.ema import ModelEMA
 from yolo_exp.engine.optim import apply_warmup, build_optimizer, freeze_layers, lr_lambda, warmup_iters
@@ -44,15 +45,6 @@ class TrainResult:
     best: dict[str, float] = field(default_factory=dict)
     epochs_done: int = 0
     status: str = "completed"
-
-
-def select_device(cfg: DictConfig) -> torch.device:
-    kind = str(cfg.device.type.value if hasattr(cfg.device.type, "value") else cfg.device.type)
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device=cuda: no CUDA device is available (use device=cpu or device=auto)")
-    if kind == "auto":
-        kind = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(f"cuda:{cfg.device.index}" if kind == "cuda" else "cpu")
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -145,9 +137,7 @@ class Trainer:
         self.lf = lr_lambda(cfg.epochs, hyp["lrf"], cfg.cos_lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda=self.lf)
         self.ema = ModelEMA(self.model)
-        self.amp = bool(cfg.device.amp) and self.cuda
-        amp_dtype = str(getattr(cfg.device.amp_dtype, "value", cfg.device.amp_dtype))
-        self.amp_dtype = torch.bfloat16 if amp_dtype == "bf16" else torch.float16
+        self.amp, self.amp_dtype = amp_settings(cfg, self.device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
         self.train_model = torch.compile(self.model) if cfg.device.compile else self.model
 

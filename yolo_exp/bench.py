@@ -1,0 +1,238 @@
+"""Throughput benchmarks: ``python -m yolo_exp.bench {train,step,data,val} [overrides...] [--json FILE]``.
+
+Overrides are the training config's (model=yolov5s imgsz=640 batch_size=64 device=cuda data=...), so a benchmark
+measures exactly what a run with the same command line would do. Speed lives here, not in the tests.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+T_START = time.perf_counter()  # before the heavy imports: time to first iteration includes them
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # KiB on Linux
+
+
+def _sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bench_step(cfg, iters: int = 20, warmup: int = 5) -> dict[str, Any]:
+    """Model-only forward + loss + backward + optimizer step on synthetic tensors: the loop's compute ceiling."""
+    import torch
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from yolo_exp.engine.optim import build_optimizer
+    from yolo_exp.engine.device import amp_settings, select_device
+    from yolo_exp.loss import DetectionLoss, scale_hyp_gains
+    from yolo_exp import build_model
+
+    device = select_device(cfg)
+    nc, bs, size = 80, cfg.batch_size, cfg.imgsz
+    model = build_model(OmegaConf.to_container(cfg.model, resolve=True), nc=nc).to(device).train()
+    hyp = OmegaConf.to_container(cfg.hyp, resolve=True)
+    loss_fn = DetectionLoss(model.detect.anchors, nc, scale_hyp_gains(hyp, nc, model.detect.nl, size))
+    opt, _ = build_optimizer(instantiate(cfg.optimizer), model, hyp, bs)
+    channels_last = bool(cfg.device.channels_last)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    amp, dtype = amp_settings(cfg, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp and dtype == torch.float16)
+    fwd = torch.compile(model) if cfg.device.compile else model
+    g = torch.Generator().manual_seed(0)
+    imgs = torch.rand(bs, 3, size, size, generator=g).to(device)
+    if channels_last:
+        imgs = imgs.contiguous(memory_format=torch.channels_last)
+    n = 8 * bs
+    targets = torch.cat([torch.randint(0, bs, (n, 1), generator=g).float(),
+                         torch.randint(0, nc, (n, 1), generator=g).float(),
+                         torch.rand(n, 2, generator=g) * 0.8 + 0.1, torch.rand(n, 2, generator=g) * 0.3 + 0.02],
+                        1).to(device)
+
+    def step() -> None:
+        with torch.autocast(device.type, dtype=dtype, enabled=amp):
+            preds = fwd(imgs)
+        loss, _ = loss_fn([p.float() for p in preds], targets)
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        scaler.step(opt)
+        scaler.update()
+        opt.zero_grad(set_to_none=True)
+
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    t0 = time.perf_counter()
+    for _ in range(iters):
+        step()
+    _sync(device)
+    dt = time.perf_counter() - t0
+    return {"bench": "step", "images_per_s": iters * bs / dt, "ms_per_iter": 1000 * dt / iters,
+            "peak_gpu_gb": torch.cuda.max_memory_allocated(device) / 1e9 if device.type == "cuda" else 0.0,
+            "peak_rss_gb": peak_rss_gb()}
+
+
+def bench_train(cfg, epochs: int = 3) -> dict[str, Any]:
+    """The real training loop on a dataset: images/s in steady state (first epoch and validation excluded)."""
+    import torch
+
+    from yolo_exp.engine.trainer import Trainer
+
+    times: list[tuple[float, int]] = []
+    first_iter: list[float] = []
+
+    class TimedTrainer(Trainer):
+        def train_epoch(self, epoch, nb):  # noqa: ANN001, ANN202
+            loader = self.train_loader
+            n_images = len(loader.dataset) if hasattr(loader, "dataset") else nb * self.batch_size
+            _sync(self.device)
+            t0 = time.perf_counter()
+            out = super().train_epoch(epoch, nb)
+            _sync(self.device)
+            times.append((time.perf_counter() - t0, n_images))
+            return out
+
+        def optimizer_step(self) -> None:
+            if not first_iter:
+                first_iter.append(time.perf_counter() - T_START)
+            super().optimizer_step()
+
+        def validate_epoch(self, epoch, final_epoch):  # noqa: ANN001, ANN202
+            return {}, [0.0, 0.0, 0.0]
+
+        def finish(self, result) -> None:  # noqa: ANN001
+            pass
+
+    with tempfile.TemporaryDirectory() as tmp:
+        from omegaconf import open_dict
+
+        with open_dict(cfg):
+            cfg.epochs, cfg.noplots, cfg.autoanchor, cfg.patience, cfg.nosave = epochs, True, False, 0, True
+        trainer = TimedTrainer(cfg, Path(tmp))
+        trainer.fit()
+    steady = times[1:] or times
+    total_s, total_n = sum(t for t, _ in steady), sum(n for _, n in steady)
+    dev = trainer.device
+    return {"bench": "train", "images_per_s": total_n / total_s, "epoch_s": [round(t, 2) for t, _ in times],
+            "time_to_first_iter_s": first_iter[0] if first_iter else None,
+            "peak_gpu_gb": torch.cuda.max_memory_allocated(dev) / 1e9 if dev.type == "cuda" else 0.0,
+            "peak_rss_gb": peak_rss_gb()}
+
+
+def bench_data(cfg, workers: list[int], batches: int = 30) -> list[dict[str, Any]]:
+    """Augmented training images/s of the loader alone, per worker count."""
+    from omegaconf import OmegaConf
+
+    from yolo_exp.data import create_dataloader, resolve_data
+
+    spec = resolve_data(OmegaConf.to_container(cfg.data, resolve=True))
+    hyp = OmegaConf.to_container(cfg.hyp, resolve=True)
+    rows = []
+    for w in workers:
+        loader, dataset = create_dataloader(spec.train, cfg.imgsz, cfg.batch_size, 32, spec.nc, hyp=hyp,
+                                            augment=True, workers=w, shuffle=True, seed=0,
+                                            cache=str(getattr(cfg.cache, "value", cfg.cache)))
+        it, n, t0 = iter(loader), 0, None
+        for i in range(batches + 2):
+            try:
+                imgs = next(it)[0]
+            except StopIteration:
+                it = iter(loader)
+                imgs = next(it)[0]
+            if i == 1:  # the first batches pay for worker start-up
+                t0, n = time.perf_counter(), 0
+            n += imgs.shape[0]
+        rows.append({"bench": "data", "workers": w, "images_per_s": n / (time.perf_counter() - t0),
+                     "peak_rss_gb": peak_rss_gb()})
+        del it, loader
+    return rows
+
+
+def bench_val(cfg) -> dict[str, Any]:
+    """Validation cost per image: pre-process, inference, NMS, metrics."""
+    from omegaconf import OmegaConf
+
+    from yolo_exp.data import create_dataloader, resolve_data
+    from yolo_exp.engine.device import amp_settings, select_device
+    from yolo_exp.engine.validate import validate
+    from yolo_exp.models import build_model, load_weights
+
+    device = select_device(cfg)
+    spec = resolve_data(OmegaConf.to_container(cfg.data, resolve=True))
+    model = build_model(OmegaConf.to_container(cfg.model, resolve=True), nc=spec.nc, names=spec.names)
+    if cfg.weights:
+        load_weights(model, cfg.weights)
+    model = model.to(device).eval()
+    loader, _ = create_dataloader(spec.val, cfg.imgsz, cfg.batch_size, int(model.stride.max()), spec.nc,
+                                  rect=True, pad=0.5, workers=cfg.workers)
+    t0 = time.perf_counter()
+    res = validate(model, loader, spec.names, device, conf_thres=cfg.val.conf_thres, iou_thres=cfg.val.iou_thres,
+                   max_det=cfg.val.max_det, half=bool(cfg.device.amp) and device.type == "cuda")
+    wall = time.perf_counter() - t0
+    n = len(loader.dataset)
+    return {"bench": "val", "ms_per_image_total": 1000 * wall / n, **{f"ms_{k}": v for k, v in res.speed.items()},
+            "map50": res.map50, "map": res.map}
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    print(" | ".join(f"{k:>14s}" for k in keys))
+    for r in rows:
+        cells = []
+        for k in keys:
+            v = r.get(k, "")
+            cells.append(f"{v:>14.4g}" if isinstance(v, float) else f"{str(v):>14s}")
+        print(" | ".join(cells))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m yolo_exp.bench", description=__doc__)
+    parser.add_argument("what", choices=["train", "step", "data", "val"])
+    parser.add_argument("overrides", nargs="*", help="training config overrides, e.g. model=yolov5s imgsz=640")
+    parser.add_argument("--iters", type=int, default=20, help="step: timed iterations")
+    parser.add_argument("--epochs", type=int, default=3, help="train: epochs (the first is excluded)")
+    parser.add_argument("--workers", type=str, default="0,2", help="data: comma-separated worker counts")
+    parser.add_argument("--batches", type=int, default=30, help="data: timed batches per worker count")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+
+    from yolo_exp.config.cli import compose_checked
+    from yolo_exp.config.validate import ConfigError
+
+    try:
+        cfg = compose_checked(args.overrides, check_paths=args.what != "step")
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    runners: dict[str, Callable[[], Any]] = {
+        "step": lambda: [bench_step(cfg, iters=args.iters)],
+        "train": lambda: [bench_train(cfg, epochs=args.epochs)],
+        "data": lambda: bench_data(cfg, [int(w) for w in args.workers.split(",")], args.batches),
+        "val": lambda: [bench_val(cfg)],
+    }
+    rows = runners[args.what]()
+    meta = {"overrides": args.overrides, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    rows = [{**r} for r in rows]
+    if args.json:
+        args.json.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    print_table(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
