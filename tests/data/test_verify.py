@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import pytest
+
+from yolo_exp.data.verify import BACKGROUND, CORRUPT, EMPTY, FOUND, report, scan, verify_image_label
+
+from .conftest import write_pair
+
+NC = 3
+
+
+def _verify(tmp_path, label, **kw):
+    return verify_image_label(str(write_pair(tmp_path, "x", label, **kw)), NC)
+
+
+@pytest.mark.parametrize(
+    "label, reason",
+    [
+        ("0 0.5 0.5 0.2\n", "columns"),
+        ("0 0.5 0.5 0.2 0.2 0.1\n", "columns"),
+        ("0 0.5 abc 0.2 0.2\n", "non-numeric"),
+        ("3 0.5 0.5 0.2 0.2\n", "exceeds nc=3"),
+        ("-1 0.5 0.5 0.2 0.2\n", "negative"),
+        ("0 0.5 0.5 -0.2 0.2\n", "negative"),
+        ("0 1.3 0.5 0.2 0.2\n", "out of bounds"),
+        ("0.5 0.5 0.5 0.2 0.2\n", "non-integer"),
+    ],
+)
+def test_bad_labels_skip_the_image(tmp_path, label, reason):
+    rec = _verify(tmp_path, label)
+    assert rec.status == CORRUPT and len(rec.labels) == 0
+    assert reason in rec.msgs[0]
+
+
+def test_slightly_out_of_range_is_clipped(tmp_path):
+    rec = _verify(tmp_path, "1 0.1 0.5 0.21 0.2\n")  # x1 = -0.005
+    assert rec.status == FOUND
+    x1 = rec.labels[0, 1] - rec.labels[0, 3] / 2
+    assert x1 == pytest.approx(0.0, abs=1e-6) and rec.labels[0, 3] == pytest.approx(0.205, abs=1e-6)
+    assert "clipped" in rec.msgs[0]
+
+
+def test_duplicates_removed_and_order_kept(tmp_path):
+    rec = _verify(tmp_path, "2 0.5 0.5 0.2 0.2\n0 0.3 0.3 0.1 0.1\n2 0.5 0.5 0.2 0.2\n")
+    assert rec.status == FOUND
+    np.testing.assert_allclose(rec.labels[:, 0], [2, 0])
+    assert rec.msgs == ["1 duplicate labels removed"]
+
+
+def test_empty_and_missing_label_files(tmp_path):
+    assert _verify(tmp_path, "").status == EMPTY
+    assert verify_image_label(str(write_pair(tmp_path, "y", None)), NC).status == BACKGROUND
+
+
+def test_polygons_become_boxes_and_keep_segments(tmp_path):
+    rec = _verify(tmp_path, "1 0.1 0.2 0.5 0.2 0.3 0.6\n0 0.5 0.5 0.2 0.2\n")
+    assert rec.status == FOUND and len(rec.segments) == 2
+    np.testing.assert_allclose(rec.labels[0], [1, 0.3, 0.4, 0.4, 0.4], atol=1e-6)
+    np.testing.assert_allclose(rec.segments[1], [[0.4, 0.4], [0.6, 0.4], [0.6, 0.6], [0.4, 0.6]], atol=1e-6)
+
+
+def test_corrupt_and_truncated_images(tmp_path):
+    p = write_pair(tmp_path, "bad", "0 0.5 0.5 0.2 0.2\n")
+    p.write_bytes(b"not an image at all")
+    assert verify_image_label(str(p), NC).status == CORRUPT
+    png = write_pair(tmp_path, "trunc", "0 0.5 0.5 0.2 0.2\n", ext=".png")
+    data = png.read_bytes()
+    png.write_bytes(data[: len(data) // 2])
+    assert verify_image_label(str(png), NC).status == CORRUPT
+
+
+def test_jpeg_end_marker_checks_never_rewrite(tmp_path):
+    trailing = write_pair(tmp_path, "t", "0 0.5 0.5 0.2 0.2\n", size=(64, 64))
+    trailing.write_bytes(trailing.read_bytes() + b"\x00camera-trailer")  # decodes, but does not end in FFD9
+    truncated = write_pair(tmp_path, "u", "0 0.5 0.5 0.2 0.2\n", size=(64, 64), seed=1)
+    truncated.write_bytes(truncated.read_bytes()[:-300])
+    before = [(p.read_bytes(), os.stat(p).st_mtime_ns) for p in (trailing, truncated)]
+    rec = verify_image_label(str(trailing), NC)
+    assert rec.status == FOUND and "FFD9" in rec.msgs[0]
+    assert verify_image_label(str(truncated), NC).status == CORRUPT
+    assert [(p.read_bytes(), os.stat(p).st_mtime_ns) for p in (trailing, truncated)] == before
+
+
+def test_tiny_images_skipped(tmp_path):
+    rec = _verify(tmp_path, "0 0.5 0.5 0.2 0.2\n", size=(9, 40))
+    assert rec.status == CORRUPT and "below 10 px" in rec.msgs[0]
+
+
+def test_non_ascii_path_and_exif_size(tmp_path):
+    from PIL import Image
+
+    d = tmp_path / "数据" / "images"
+    d.mkdir(parents=True)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(np.zeros((20, 40, 3), np.uint8)).save(d / "图.jpg", exif=exif.tobytes())
+    (tmp_path / "数据" / "labels").mkdir()
+    (tmp_path / "数据" / "labels" / "图.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    rec = verify_image_label(str(d / "图.jpg"), NC)
+    assert rec.status == FOUND and rec.shape == (20, 40)  # (w, h) after the EXIF rotation
+
+
+def test_scan_report_counts_and_messages(tmp_path, caplog):
+    write_pair(tmp_path, "a", "0 0.5 0.5 0.2 0.2\n")
+    write_pair(tmp_path, "b", None)
+    write_pair(tmp_path, "c", "")
+    write_pair(tmp_path, "d", "7 0.5 0.5 0.2 0.2\n")
+    files = sorted(str(p) for p in (tmp_path / "images" / "train").iterdir())
+    recs = scan(files, NC, workers=2)
+    assert [r.im_file for r in recs] == files
+    with caplog.at_level(logging.INFO):
+        counts = report(recs, "train", str(tmp_path))
+    assert counts == {FOUND: 1, BACKGROUND: 1, EMPTY: 1, CORRUPT: 1}
+    assert "Scanned train: 1 found, 1 backgrounds, 1 empty, 1 corrupt" in caplog.text
+    assert f"{files[3]}: skipped: class 7 exceeds nc=3" in caplog.text
+
+
+def test_nothing_usable_names_the_folder(tmp_path):
+    write_pair(tmp_path, "a", "9 0.5 0.5 0.2 0.2\n")
+    recs = scan([str(p) for p in (tmp_path / "images" / "train").iterdir()], NC)
+    with pytest.raises(ValueError, match="no usable images in /"):
+        report(recs, "train", str(tmp_path / "images" / "train"))

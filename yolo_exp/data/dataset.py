@@ -1,0 +1,183 @@
+"""The detection dataset: verified labels, image caching, and YOLOv5's training/validation transforms.
+
+``__getitem__`` also accepts ``(index, mosaic)`` pairs: the sampler runs in the main process and reads
+``dataset.mosaic`` there every epoch, so switching mosaic off (``close_mosaic``) reaches persistent workers, whose
+copies of the dataset never see attribute changes made in the main process.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from yolo_exp.data import augment as A
+from yolo_exp.data import label_cache
+from yolo_exp.data.files import IMG_FORMATS, LABEL_RULE, list_images, read_image, resize_long_side
+from yolo_exp.data.image_cache import CACHE_MODES, DiskImageCache, available_memory, fill_ram, ram_needed
+from yolo_exp.data.spec import default_cache_dir
+from yolo_exp.data.verify import CORRUPT, FOUND, ImageRecord, report, scan
+from yolo_exp.ops.boxes import xywhn2xyxy, xyxy2xywhn
+
+LOGGER = logging.getLogger(__name__)
+
+# YOLOv5 hyp.scratch-low augmentation values, used when augmenting without a hyp mapping
+DEFAULT_AUG_HYP: dict[str, float] = {
+    "hsv_h": 0.015, "hsv_s": 0.7, "hsv_v": 0.4, "degrees": 0.0, "translate": 0.1, "scale": 0.5, "shear": 0.0,
+    "perspective": 0.0, "flipud": 0.0, "fliplr": 0.5, "mosaic": 1.0, "mixup": 0.0, "copy_paste": 0.0,
+}
+
+Sample = tuple[torch.Tensor, torch.Tensor, str, Any]
+
+
+def load_records(
+    sources: Sequence[Path], nc: int, tol: float = 0.01, cache_dir: Path | None = None, prefix: str = ""
+) -> tuple[list[ImageRecord], dict[str, int]]:
+    """Verified records for the sources (from the label cache when it is current) and the status counts."""
+    searched = ", ".join(str(s) for s in sources)
+    im_files = list_images(sources)
+    if not im_files:
+        raise FileNotFoundError(f"{prefix}no images ({', '.join(sorted(IMG_FORMATS))}) found in {searched}")
+    key = label_cache.cache_key(im_files, nc, tol)
+    path = label_cache.cache_path(sources, im_files, cache_dir)
+    records = label_cache.load(path, key)
+    if records is None:
+        records = scan(im_files, nc, tol, desc=f"{prefix}Scanning {searched}")
+        label_cache.save(path, key, records)
+    stats = report(records, f"{prefix}{searched}", searched)
+    if stats[FOUND] == 0:
+        raise ValueError(f"{prefix}no labels found for the images in {searched}; {LABEL_RULE}")
+    return [r for r in records if r.status != CORRUPT], stats
+
+
+class YoloDataset(Dataset):
+    """Images + labels with YOLOv5's augmentation order (mosaic, copy-paste, perspective, mixup, HSV, flips)."""
+
+    def __init__(
+        self, sources: Path | str | Sequence[Path | str], imgsz: int = 640, batch_size: int = 16,
+        augment: bool = False, hyp: Mapping[str, float] | None = None, rect: bool = False, stride: int = 32,
+        pad: float = 0.0, nc: int = 0, single_cls: bool = False, cache: str = "none", cache_dir: Path | None = None,
+        prefix: str = "", seed: int = 0, tol: float = 0.01,
+    ):
+        srcs = [Path(sources)] if isinstance(sources, (str, Path)) else [Path(s) for s in sources]
+        if cache not in CACHE_MODES:
+            raise ValueError(f"cache must be one of {CACHE_MODES}, got {cache!r}")
+        self.imgsz, self.augment, self.rect, self.stride = imgsz, augment, rect, stride
+        self.hyp = {**DEFAULT_AUG_HYP, **dict(hyp or {})}
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        records, self.stats = load_records(srcs, nc, tol, self.cache_dir, prefix)
+        self.im_files = [r.im_file for r in records]
+        self.labels = [r.labels.astype(np.float32) for r in records]
+        self.segments = [r.segments for r in records]
+        self.shapes = np.array([r.shape for r in records], np.int64).reshape(-1, 2)
+        if single_cls:
+            for lb in self.labels:
+                lb[:, 0] = 0
+        self.batch_shapes: np.ndarray | None = None
+        self.batch = np.zeros(len(records), np.int64)
+        if rect:
+            order, self.batch, self.batch_shapes = A.rect_batches(self.shapes, batch_size, imgsz, stride, pad)
+            self.im_files = [self.im_files[i] for i in order]
+            self.labels = [self.labels[i] for i in order]
+            self.segments = [self.segments[i] for i in order]
+            self.shapes = self.shapes[order]
+        self.mosaic = augment and not rect
+        self.indices: np.ndarray | None = None  # image-weights resampling, read by the sampler
+        self.rng = random.Random(seed)
+        self._ram: list[np.ndarray] | None = None
+        self._npy: list[Path] | None = None
+        self._setup_cache(cache, prefix)
+
+    def _setup_cache(self, cache: str, prefix: str) -> None:
+        if cache == "ram":
+            need, have = ram_needed(self._load_resized, len(self)), available_memory()
+            if need > have:
+                LOGGER.warning("%snot caching images in RAM: needs %.1f GB, %.1f GB available",
+                               prefix, need / 1e9, have / 1e9)
+                return
+            self._ram = fill_ram(self._load_resized, len(self))
+            LOGGER.info("%scached %d images in RAM (%.2f GB)", prefix, len(self), sum(x.nbytes for x in self._ram) / 1e9)
+        elif cache == "disk":
+            self._npy = DiskImageCache(self.cache_dir).build(self.im_files)
+
+    def __len__(self) -> int:
+        return len(self.im_files)
+
+    def _read(self, i: int) -> np.ndarray:
+        return DiskImageCache.read(self._npy[i]) if self._npy is not None else read_image(self.im_files[i])
+
+    def _load_resized(self, i: int) -> np.ndarray:
+        return resize_long_side(self._read(i), self.imgsz, self.augment)
+
+    def load_image(self, i: int) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
+        """BGR image resized to long side imgsz, original (h0, w0), resized (h, w)."""
+        im = self._ram[i] if self._ram is not None else self._load_resized(i)
+        w0, h0 = self.shapes[i]
+        return im, (int(h0), int(w0)), im.shape[:2]
+
+    def _tile(self, i: int) -> tuple[np.ndarray, np.ndarray, A.Segments]:
+        return self.load_image(i)[0], self.labels[i], self.segments[i]
+
+    def load_mosaic(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """4-image mosaic + copy-paste + perspective crop back to imgsz; labels pixel [cls, x1, y1, x2, y2]."""
+        s, rng, hyp = self.imgsz, self.rng, self.hyp
+        center = (int(rng.uniform(s / 2, 3 * s / 2)), int(rng.uniform(s / 2, 3 * s / 2)))
+        idx = [index] + rng.choices(range(len(self)), k=3)
+        rng.shuffle(idx)
+        img, labels, segs = A.mosaic4([self._tile(i) for i in idx], s, center)
+        img, labels, segs = A.copy_paste(img, labels, segs, hyp["copy_paste"], rng)
+        img, labels, _ = A.random_perspective(
+            img, labels, segs, degrees=hyp["degrees"], translate=hyp["translate"], scale=hyp["scale"],
+            shear=hyp["shear"], perspective=hyp["perspective"], border=(-s // 2, -s // 2), rng=rng,
+        )
+        return img, labels
+
+    def _letterboxed(self, index: int) -> tuple[np.ndarray, np.ndarray, Any]:
+        img, (h0, w0), (h, w) = self.load_image(index)
+        shape = tuple(self.batch_shapes[self.batch[index]]) if self.rect else self.imgsz
+        img, (rw, rh), pad = A.letterbox(img, shape, scaleup=self.augment)
+        labels = self.labels[index].copy()
+        if len(labels):
+            labels[:, 1:5] = xywhn2xyxy(labels[:, 1:5], rw * w, rh * h, pad[0], pad[1])
+        return img, labels, ((h0, w0), ((h * rh / h0, w * rw / w0), pad))
+
+    def __getitem__(self, item: int | tuple[int, bool]) -> Sample:
+        index, mosaic = (item, self.mosaic) if isinstance(item, (int, np.integer)) else item
+        index, hyp, rng = int(index), self.hyp, self.rng
+        shapes = None
+        if self.augment and mosaic and rng.random() < hyp["mosaic"]:
+            img, labels = self.load_mosaic(index)
+            if rng.random() < hyp["mixup"]:
+                img, labels = A.mixup(img, labels, *self.load_mosaic(rng.randrange(len(self))), rng)
+        else:
+            img, labels, shapes = self._letterboxed(index)
+            if self.augment:
+                img, labels, _ = A.random_perspective(
+                    img, labels, degrees=hyp["degrees"], translate=hyp["translate"], scale=hyp["scale"],
+                    shear=hyp["shear"], perspective=hyp["perspective"], rng=rng,
+                )
+        if len(labels):
+            labels[:, 1:5] = xyxy2xywhn(labels[:, 1:5], w=img.shape[1], h=img.shape[0], clip=True, eps=1e-3)
+        if self.augment:
+            img = A.augment_hsv(img, hyp["hsv_h"], hyp["hsv_s"], hyp["hsv_v"], rng)
+            if rng.random() < hyp["flipud"]:
+                img, labels = A.flipud(img, labels)
+            if rng.random() < hyp["fliplr"]:
+                img, labels = A.fliplr(img, labels)
+        targets = torch.zeros((len(labels), 6))
+        targets[:, 1:] = torch.from_numpy(np.ascontiguousarray(labels, dtype=np.float32))
+        chw = np.ascontiguousarray(img[..., ::-1].transpose(2, 0, 1))  # BGR HWC -> RGB CHW, one copy
+        return torch.from_numpy(chw), targets, self.im_files[index], shapes
+
+
+def collate(batch: Sequence[Sample]) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...], tuple[Any, ...]]:
+    """Stack images; number each target row with its image's position in the batch."""
+    imgs, targets, paths, shapes = zip(*batch)
+    for i, t in enumerate(targets):
+        t[:, 0] = i
+    return torch.stack(imgs, 0), torch.cat(targets, 0), paths, shapes

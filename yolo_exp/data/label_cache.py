@@ -1,0 +1,112 @@
+"""Persisting verification results so a dataset is scanned once, not at every run.
+
+Stored as an ``.npz`` of plain arrays (no pickle) keyed by a hash of every image and label file's path, size and mtime,
+the verification settings and a format version; anything that does not match or does not load is rebuilt.
+Written next to the labels like YOLOv5 (``labels/train.cache``) when that folder is writable, else in the user cache.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import stat
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from yolo_exp.data.files import file_signature, img2label_path
+from yolo_exp.data.spec import default_cache_dir
+from yolo_exp.data.verify import STATUSES, ImageRecord
+
+LOGGER = logging.getLogger(__name__)
+CACHE_VERSION = "yolo_exp-labels-1"
+
+
+def cache_key(im_files: Sequence[str], nc: int, tol: float) -> str:
+    sig = file_signature(list(im_files) + [img2label_path(f) for f in im_files])
+    h = hashlib.sha256(json.dumps([CACHE_VERSION, nc, tol, sig]).encode())
+    return h.hexdigest()
+
+
+def dir_writable(d: Path) -> bool:
+    """True when we may write in ``d``: its owner-write bit is set (root ignores permissions, we do not) and a file can
+    actually be created there."""
+    try:
+        if not d.is_dir() or not (d.stat().st_mode & stat.S_IWUSR):
+            return False
+        with tempfile.NamedTemporaryFile(dir=d, prefix=".yolo_exp_write_test"):
+            return True
+    except OSError:
+        return False
+
+
+def cache_path(sources: Sequence[Path], im_files: Sequence[str], cache_dir: Path | None = None) -> Path:
+    """``<labels dir>.cache`` (or ``<list>.cache`` for a txt list) when writable, else under the user cache."""
+    first = Path(sources[0]) if len(sources) == 1 else None
+    if first is not None and first.suffix == ".txt":
+        p = first.with_suffix(".cache")
+    else:
+        p = Path(img2label_path(im_files[0])).parent.with_suffix(".cache")
+    if len(sources) == 1 and dir_writable(p.parent):
+        return p
+    ident = hashlib.sha256("\n".join(str(Path(s).absolute()) for s in sources).encode()).hexdigest()[:16]
+    return (cache_dir or default_cache_dir()) / "label_caches" / f"{ident}.cache"
+
+
+def save(path: Path, key: str, records: Sequence[ImageRecord]) -> bool:
+    """Write atomically; return False (with a warning) when it cannot be written."""
+    labels = [r.labels for r in records]
+    segs = [s for r in records for s in r.segments]
+    arrays = {
+        "key": np.array(key),
+        "im_files": np.array([r.im_file for r in records], dtype=str),
+        "status": np.array([STATUSES.index(r.status) for r in records], np.int8),
+        "shapes": np.array([r.shape for r in records], np.int64).reshape(-1, 2),
+        "n_labels": np.array([len(x) for x in labels], np.int64),
+        "labels": np.concatenate(labels).astype(np.float32) if labels else np.zeros((0, 5), np.float32),
+        "n_segs": np.array([len(r.segments) for r in records], np.int64),
+        "seg_lens": np.array([len(s) for s in segs], np.int64),
+        "seg_points": np.concatenate(segs).astype(np.float32) if segs else np.zeros((0, 2), np.float32),
+        "msgs": np.array([json.dumps(r.msgs) for r in records], dtype=str),
+    }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.getvalue())
+        os.replace(tmp, path)
+        return True
+    except OSError as e:
+        LOGGER.warning("label cache %s not written: %s", path, e)
+        return False
+
+
+def _split(flat: np.ndarray, counts: np.ndarray) -> list[np.ndarray]:
+    return np.split(flat, np.cumsum(counts)[:-1]) if len(counts) else []
+
+
+def load(path: Path, key: str) -> list[ImageRecord] | None:
+    """The cached records, or None (with one info line) when absent, stale or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["key"]) != key:
+                LOGGER.info("label cache %s is stale; rescanning", path)
+                return None
+            labels = _split(z["labels"], z["n_labels"])
+            segs = _split(z["seg_points"], z["seg_lens"])
+            seg_groups = np.split(np.arange(len(segs)), np.cumsum(z["n_segs"])[:-1]) if len(z["n_segs"]) else []
+            return [
+                ImageRecord(str(f), STATUSES[int(s)], (int(sh[0]), int(sh[1])), lb, [segs[j] for j in g], json.loads(str(m)))
+                for f, s, sh, lb, g, m in zip(z["im_files"], z["status"], z["shapes"], labels, seg_groups, z["msgs"])
+            ]
+    except Exception as e:  # noqa: BLE001 - a broken cache is never fatal
+        LOGGER.info("label cache %s unreadable (%s); rescanning", path, type(e).__name__)
+        return None

@@ -1,0 +1,97 @@
+"""Building reproducible, fast DataLoaders around ``YoloDataset``.
+
+Reproducibility: the sampler's order comes from ``seed + epoch``, each worker reseeds the dataset's own generator from
+its torch-assigned seed (itself drawn from a generator seeded with ``seed``), so the same seed yields the same batches
+with 0 or N workers. Workers persist across epochs; per-epoch switches travel through the sampler (see dataset.py).
+"""
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, DistributedSampler, Sampler, get_worker_info
+
+from yolo_exp.data.dataset import YoloDataset, collate
+
+GENERATOR_BASE_SEED = 6148914691236517205
+
+
+class EpochSampler(Sampler):
+    """Yields ``(index, mosaic)`` read from the main-process dataset at the start of every epoch.
+
+    Order: sequential, or a permutation seeded by ``seed + epoch`` (the epoch advances by itself after each pass and can
+    be pinned with ``set_epoch``), or a DistributedSampler's share; ``dataset.indices`` (image weights) remaps it.
+    """
+
+    def __init__(self, dataset: YoloDataset, shuffle: bool, seed: int, rank: int = -1, world_size: int = 1):
+        self.dataset, self.shuffle, self.seed, self.epoch = dataset, shuffle, seed, 0
+        self.dist = (
+            DistributedSampler(dataset, num_replicas=world_size, rank=max(rank, 0), shuffle=shuffle, seed=seed)
+            if world_size > 1 else None
+        )
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        if self.dist is not None:
+            self.dist.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.dist) if self.dist is not None else len(self.dataset)
+
+    def _order(self) -> list[int]:
+        if self.dist is not None:
+            return list(self.dist)
+        n = len(self.dataset)
+        if not self.shuffle:
+            return list(range(n))
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        return torch.randperm(n, generator=g).tolist()
+
+    def __iter__(self) -> Iterator[tuple[int, bool]]:
+        order, mosaic, remap = self._order(), bool(self.dataset.mosaic), self.dataset.indices
+        self.set_epoch(self.epoch + 1)
+        for i in order:
+            yield (int(remap[i]) if remap is not None else i), mosaic
+
+
+def seed_worker(worker_id: int) -> None:
+    """Per-worker seeding of the dataset's generator (and the global ones, for any library code) from torch's seed."""
+    info = get_worker_info()
+    seed = info.seed % 2**32
+    random.seed(seed)
+    np.random.seed(seed)
+    if hasattr(info.dataset, "rng"):
+        info.dataset.rng.seed(seed)
+    cv2.setNumThreads(0)  # workers already parallelise; OpenCV threads would oversubscribe the cores
+
+
+def create_dataloader(
+    sources: Path | str | Sequence[Path | str], imgsz: int, batch_size: int, stride: int, nc: int,
+    hyp: Mapping[str, float] | None = None, augment: bool = False, rect: bool = False, pad: float = 0.0,
+    workers: int = 8, shuffle: bool = False, seed: int = 0, cache: str = "none", single_cls: bool = False,
+    rank: int = -1, world_size: int = 1, cache_dir: Path | None = None, prefix: str = "", image_weights: bool = False,
+) -> tuple[DataLoader, YoloDataset]:
+    """(loader, dataset); batches are ``(imgs uint8 (B,3,H,W) RGB, targets (N,6), paths, shapes)``."""
+    if rect and shuffle:
+        shuffle = False  # rect batches are built from the aspect-ratio order; shuffling would break them
+    dataset = YoloDataset(
+        sources, imgsz=imgsz, batch_size=batch_size, augment=augment, hyp=hyp, rect=rect, stride=stride, pad=pad,
+        nc=nc, single_cls=single_cls, cache=cache, cache_dir=cache_dir, prefix=prefix, seed=seed,
+    )
+    batch_size = min(batch_size, len(dataset))
+    nw = min(os.cpu_count() or 1, batch_size if batch_size > 1 else 0, workers)
+    sampler = EpochSampler(dataset, shuffle, seed, rank, world_size)
+    if image_weights:
+        dataset.indices = np.arange(len(dataset))
+    generator = torch.Generator().manual_seed(GENERATOR_BASE_SEED + seed + max(rank, 0))
+    loader = DataLoader(
+        dataset, batch_size=batch_size, sampler=sampler, num_workers=nw, pin_memory=torch.cuda.is_available(),
+        collate_fn=collate, worker_init_fn=seed_worker, generator=generator, persistent_workers=nw > 0,
+        prefetch_factor=4 if nw > 0 else None,
+    )
+    return loader, dataset

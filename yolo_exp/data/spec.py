@@ -1,0 +1,111 @@
+"""Turning the ``data`` config group (or a YOLOv5 data.yaml) into absolute sources and class names."""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def default_cache_dir() -> Path:
+    """Where derived files live: ``$YOLO_EXP_CACHE_DIR``, else ``$XDG_CACHE_HOME/yolo_exp``, else ``~/.cache/yolo_exp``."""
+    if os.environ.get("YOLO_EXP_CACHE_DIR"):
+        return Path(os.environ["YOLO_EXP_CACHE_DIR"]).expanduser()
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "yolo_exp"
+    return Path.home() / ".cache" / "yolo_exp"
+
+
+@dataclass
+class DataSpec:
+    root: Path
+    train: list[Path] = field(default_factory=list)
+    val: list[Path] = field(default_factory=list)
+    test: list[Path] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    nc: int = 0
+
+
+def _names_list(names: Any) -> list[str]:
+    if names is None:
+        return []
+    if isinstance(names, Mapping):
+        keys = sorted(int(k) for k in names)
+        if keys != list(range(len(keys))):
+            raise ValueError(f"data.names keys must be 0..{len(keys) - 1}, got {keys}")
+        return [str(names[k] if k in names else names[str(k)]) for k in keys]
+    return [str(n) for n in names]
+
+
+def _sources(key: str, value: Any, root: Path) -> list[Path]:
+    if value is None or value == "":
+        return []
+    items = [value] if isinstance(value, (str, os.PathLike)) else list(value)
+    out = []
+    for item in items:
+        p = Path(item).expanduser()
+        p = p if p.is_absolute() else root / p
+        if not p.exists():
+            raise FileNotFoundError(f"data.{key}: {p} does not exist")
+        out.append(p.resolve())
+    return out
+
+
+def _from_file(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Fill keys left unset from the data.yaml in ``file``; its relative ``path`` is relative to the yaml itself."""
+    f = Path(cfg["file"]).expanduser().absolute()
+    if not f.is_file():
+        raise FileNotFoundError(f"data.file: {f} does not exist")
+    loaded = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
+    if not isinstance(loaded, Mapping):
+        raise ValueError(f"data.file: {f} is not a YAML mapping")
+    merged = dict(loaded)
+    p = Path(str(merged.get("path") or "."))
+    merged["path"] = p if p.is_absolute() else f.parent / p
+    for k, v in cfg.items():
+        if v is not None and k != "file":
+            merged[k] = v
+    return merged
+
+
+def resolve_data(data_cfg: Mapping[str, Any], cache_dir: Path | None = None) -> DataSpec:
+    """Resolve paths, class names and nc; generate the embedded shapes dataset when ``shapes`` is set."""
+    cfg = {k: v for k, v in dict(data_cfg).items()}
+    if cfg.get("file"):
+        cfg = _from_file(cfg)
+    shapes = cfg.get("shapes")
+    if shapes:
+        from yolo_exp.data.shapes import generate_shapes, shapes_data_root
+
+        params = {k: shapes[k] for k in ("n_train", "n_val", "img_size", "seed") if k in shapes}
+        root = Path(cfg["path"]).expanduser() if cfg.get("path") else shapes_data_root(cache_dir, **params)
+        root = generate_shapes(root.absolute(), **params)
+        generated = yaml.safe_load((root / "data.yaml").read_text(encoding="utf-8"))
+        for k in ("train", "val", "names"):
+            if not cfg.get(k):
+                cfg[k] = generated[k]
+    else:
+        root = Path(str(cfg.get("path") or ".")).expanduser()
+    root = root.absolute()
+    if not root.is_dir():
+        raise FileNotFoundError(f"data.path: {root} does not exist")
+    names = _names_list(cfg.get("names"))
+    nc = cfg.get("nc")
+    if nc is None:
+        nc = len(names)
+    elif names and int(nc) != len(names):
+        raise ValueError(f"data.nc={nc} does not match the {len(names)} entries of data.names")
+    nc = int(nc)
+    if not names:
+        names = [f"class{i}" for i in range(nc)]
+    return DataSpec(
+        root=root.resolve(),
+        train=_sources("train", cfg.get("train"), root),
+        val=_sources("val", cfg.get("val"), root),
+        test=_sources("test", cfg.get("test"), root),
+        names=names,
+        nc=nc,
+    )

@@ -1,0 +1,109 @@
+"""Pictures of data: label statistics (labels.jpg) and annotated batch mosaics (train_batch*.jpg, val_batch*.jpg)."""
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from yolo_exp.data.files import write_image
+from yolo_exp.ops.boxes import xywh2xyxy
+
+MAX_BOXES_DRAWN = 1000
+
+
+def _palette(n: int) -> np.ndarray:
+    """Distinct BGR colours per class from evenly spaced hues."""
+    hsv = np.stack([np.arange(n) * 180 // max(n, 1) % 180, np.full(n, 200), np.full(n, 230)], 1).astype(np.uint8)
+    return cv2.cvtColor(hsv[None], cv2.COLOR_HSV2BGR)[0].astype(int)
+
+
+def plot_labels(labels: Sequence[np.ndarray], names: Sequence[str], path: Path | str) -> Path:
+    """Class histogram, box-centre and box-size 2-D histograms, and ~1000 box outlines, to judge a dataset at a glance."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lb = np.concatenate([np.asarray(x, np.float32).reshape(-1, 5) for x in labels]) if labels else np.zeros((0, 5))
+    nc = max(len(names), int(lb[:, 0].max()) + 1 if len(lb) else 0)
+    fig, ax = plt.subplots(2, 2, figsize=(8, 8), tight_layout=True)
+    counts = np.bincount(lb[:, 0].astype(int), minlength=nc)
+    colours = _palette(nc)[:, ::-1] / 255
+    ax[0, 0].bar(range(nc), counts, color=colours)
+    ax[0, 0].set_ylabel("instances")
+    if 0 < nc <= 30:
+        ax[0, 0].set_xticks(range(nc), [str(n) for n in names][:nc] + [""] * (nc - len(names)), rotation=90, fontsize=8)
+    canvas = np.full((500, 500, 3), 255, np.uint8)
+    sel = lb[np.random.default_rng(0).permutation(len(lb))[:MAX_BOXES_DRAWN]]
+    if len(sel):
+        b = xywh2xyxy(np.concatenate([np.full((len(sel), 2), 0.5), sel[:, 3:5]], 1)) * 500
+        for (x1, y1, x2, y2), c in zip(b.astype(int), sel[:, 0].astype(int)):
+            cv2.rectangle(canvas, (x1, y1), (x2, y2), tuple(int(v) for v in _palette(nc)[c][::-1]), 1)
+    ax[0, 1].imshow(canvas)
+    ax[0, 1].axis("off")
+    for a, (i, j, xl, yl) in zip((ax[1, 0], ax[1, 1]), ((1, 2, "x", "y"), (3, 4, "width", "height"))):
+        a.hist2d(lb[:, i], lb[:, j], bins=50, range=[[0, 1], [0, 1]], cmap="Blues")
+        a.set_xlabel(xl)
+        a.set_ylabel(yl)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path
+
+
+def _as_numpy(x: np.ndarray | torch.Tensor) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def plot_batch(
+    imgs: np.ndarray | torch.Tensor, targets: np.ndarray | torch.Tensor, paths: Sequence[str] | None,
+    names: Sequence[str], path: Path | str, max_images: int = 16, xyxy: bool = False, max_size: int = 1920,
+    conf_thres: float = 0.25,
+) -> Path:
+    """Tile up to ``max_images`` RGB images with their boxes, class names and (for predictions) confidences.
+
+    ``targets`` rows are ``[img_idx, cls, cx, cy, w, h(, conf)]`` normalised, or pixel x1y1x2y2 with ``xyxy=True``;
+    predictions below ``conf_thres`` are not drawn.
+    """
+    imgs, t = _as_numpy(imgs), _as_numpy(targets).reshape(-1, _as_numpy(targets).shape[-1] if len(targets) else 6)
+    bs, _, h, w = imgs.shape
+    bs = min(bs, max_images)
+    ns = math.ceil(bs**0.5)
+    scale = min(1.0, max_size / (max(h, w) * ns))
+    th, tw = math.ceil(h * scale), math.ceil(w * scale)
+    mosaic = np.full((ns * th, ns * tw, 3), 255, np.uint8)
+    colours = _palette(max(len(names), int(t[:, 1].max()) + 1 if len(t) else 1))
+    lw = max(1, round(min(th, tw) / 200))
+    for i in range(bs):
+        x0, y0 = (i % ns) * tw, (i // ns) * th
+        im = cv2.cvtColor(np.ascontiguousarray(imgs[i].transpose(1, 2, 0)), cv2.COLOR_RGB2BGR)
+        tile = cv2.resize(im, (tw, th), interpolation=cv2.INTER_AREA) if scale < 1 else im.copy()
+        rows = t[t[:, 0] == i]
+        if rows.shape[1] > 6:
+            rows = rows[rows[:, 6] >= conf_thres]
+        boxes = rows[:, 2:6].astype(np.float64)
+        boxes = boxes * scale if xyxy else xywh2xyxy(boxes) * (tw, th, tw, th)
+        for box, r in zip(boxes.round().astype(int), rows):
+            c = int(r[1])
+            colour = tuple(int(v) for v in colours[c])
+            cv2.rectangle(tile, tuple(box[:2]), tuple(box[2:]), colour, lw, cv2.LINE_AA)
+            label = names[c] if c < len(names) else str(c)
+            if len(r) > 6:
+                label += f" {r[6]:.2f}"
+            cv2.putText(tile, label, (int(box[0]), max(int(box[1]) - 2, 8)), cv2.FONT_HERSHEY_SIMPLEX,
+                        0.3 * lw + 0.05, colour, 1, cv2.LINE_AA)
+        if paths is not None and i < len(paths):
+            cv2.putText(tile, os.path.basename(paths[i])[:40], (4, th - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.35 * lw,
+                        (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.rectangle(tile, (0, 0), (tw - 1, th - 1), (255, 255, 255), 2)
+        mosaic[y0:y0 + th, x0:x0 + tw] = tile
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_image(path, mosaic, quality=90)
+    return path
