@@ -2,25 +2,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.sweep.runfolders import dead_pid, write_results
 from yolo_exp.report.summary import RunSummary, fitness_of, read_results_csv, read_run
-
-HEADER = ("epoch", "train/box_loss", "train/obj_loss", "train/cls_loss", "metrics/precision", "metrics/recall",
-          "metrics/mAP_0.5", "metrics/mAP_0.5:0.95", "val/box_loss", "val/obj_loss", "val/cls_loss",
-          "x/lr0", "x/lr1", "x/lr2")
-
-
-def write_results(run_dir: Path, rows: list[list[float]], header=HEADER) -> None:
-    """results.csv in YOLOv5's fixed-width layout (%20s / %20.5g, leading spaces)."""
-    lines = [",".join(f"{h:>20s}" for h in header)]
-    lines += [",".join(f"{v:20.5g}" for v in row) for row in rows]
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "results.csv").write_text("\n".join(lines) + "\n")
 
 
 def _summary(tmp_path: Path) -> RunSummary:
@@ -73,11 +60,10 @@ def test_fail_writes_traceback(tmp_path):
 
 
 def test_running_with_dead_process_reads_as_interrupted(tmp_path):
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     s = _summary(tmp_path)
     s.start(epochs=5)
     data = json.loads(s.path.read_text())
-    data["pid"] = int(proc.stdout)  # a process that has exited
+    data["pid"] = dead_pid()  # a process that has exited
     s.path.write_text(json.dumps(data))
     got = read_run(tmp_path)
     assert got["status"] == "interrupted" and "process gone" in got["status_note"]

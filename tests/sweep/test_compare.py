@@ -1,0 +1,59 @@
+"""`python -m yolo_exp.compare` on synthetic run folders: statuses, missing columns, seed groups, exit codes."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.sweep.runfolders import HEADER, ROOT, curve, dead_pid, make_run, write_results
+from yolo_exp.sweep.compare import main
+
+
+def build(tmp_path):
+    sweep = tmp_path / "sweep"
+    make_run(sweep / "0", ["hyp.lr0=0.01", "seed=0"], best_map=0.30)
+    make_run(sweep / "1", ["hyp.lr0=0.01", "seed=1"], best_map=0.34)
+    make_run(sweep / "2", ["hyp.lr0=0.02", "seed=0"], best_map=0.50)
+    make_run(sweep / "3", ["hyp.lr0=0.02", "seed=1"], status="failed")
+    make_run(sweep / "4", ["hyp.lr0=0.03", "seed=0"], status="running", best_map=0.1, pid=dead_pid())
+    other = make_run(tmp_path / "outputs" / "run_a", ["hyp.lr0=0.05", "seed=0"], status=None)
+    # an old run without summary.json and with only some results columns
+    write_results(other, [r[:1] + r[6:8] for r in curve(0.2)], header=(HEADER[0], *HEADER[6:8]))
+    return sweep, other
+
+
+def test_compare_table_seeds_and_exit_code(tmp_path, capsys):
+    sweep, other = build(tmp_path)
+    assert main([str(sweep), str(other), "--out", str(tmp_path / "cmp")]) == 1  # a run failed
+    out, err = capsys.readouterr()
+    lines = [ln for ln in out.splitlines() if ln.startswith("|")]
+    assert lines[0].startswith("|  | job | hyp.lr0 | n | status |")
+    assert lines[2].startswith("| **best** | 2,3 | 0.02 | 2 | completedx1, failedx1 | 0.5000 ± 0.0000")
+    assert "| 0,1 | 0.01 | 2 | completed | 0.3200 ± 0.0283 |" in out
+    assert "| 4 | 0.03 | 1 | interrupted |" in out
+    assert "| run_a | 0.05 | 1 | unknown | - | - | 0.3000 ± 0.0000 | 0.2000 ± 0.0000 |" in out
+    assert "1 failed run(s)" in err and str(sweep / "3") in err
+    assert {p.name for p in (tmp_path / "cmp").iterdir()} == {"summary.csv", "summary.md", "compare.png"}
+
+
+def test_compare_json_per_run_and_sort(tmp_path, capsys):
+    sweep, _ = build(tmp_path)
+    assert main([str(sweep / "0"), str(sweep / "2"), "--json", "--no-seeds", "--sort", "hyp.lr0"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [r["job"] for r in data["rows"]] == ["0", "2"] and data["failed"] == []
+    assert data["rows"][1]["best"] is True and "seed" not in data["rows"][0]  # same seed: not a column
+    assert data["rows"][1]["mAP_0.5:0.95"] == 0.5
+
+
+def test_compare_usage_errors(tmp_path, capsys):
+    assert main([str(tmp_path / "missing")]) == 2
+    make_run(tmp_path / "r", [], best_map=0.1)
+    assert main([str(tmp_path / "r"), "--sort", "bogus"]) == 2
+    assert "cannot sort by 'bogus'" in capsys.readouterr().err
+
+
+def test_module_entry_point(tmp_path):
+    make_run(tmp_path / "r", ["x=1"], status="failed")
+    proc = subprocess.run([sys.executable, "-m", "yolo_exp.compare", str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "| r | failed |" in proc.stdout.replace("|  | r", "| r")

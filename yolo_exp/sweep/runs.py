@@ -1,0 +1,97 @@
+"""Find run folders under any mix of paths and load what each one holds, for tables and plots."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from yolo_exp.report.summary import read_results_csv, read_run
+
+RUN_MARKERS = (".hydra", "summary.json", "results.csv")
+
+
+def is_run_dir(path: Path) -> bool:
+    return path.is_dir() and any((path / m).exists() for m in RUN_MARKERS)
+
+
+def _natural_key(path: Path) -> list[Any]:
+    """Job folders 2 before 10."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path))]
+
+
+def find_runs(paths: Iterable[str | Path]) -> list[Path]:
+    """Each path is a run folder or a folder holding runs (a sweep, outputs/, ...); order kept, no repeats."""
+    found: list[Path] = []
+    for raw in paths:
+        root = Path(raw)
+        if not root.is_dir():
+            raise FileNotFoundError(f"{root}: no such folder")
+        if is_run_dir(root):
+            candidates = [root]
+        else:
+            candidates = []
+            stack = [root]
+            while stack:  # depth-first, not descending into runs (their weights/ and plots are not runs)
+                for child in sorted((p for p in stack.pop().iterdir() if p.is_dir()), key=_natural_key):
+                    if child.name.startswith("."):
+                        continue
+                    (candidates.append if is_run_dir(child) else stack.append)(child)
+            candidates.sort(key=_natural_key)
+        for run in candidates:
+            if run.resolve() not in {f.resolve() for f in found}:
+                found.append(run)
+    return found
+
+
+def parse_overrides(overrides: Iterable[str]) -> dict[str, str]:
+    """`key=value` strings as a dict; `+`/`++` prefixes dropped, `~key` deletions kept as key -> '~'."""
+    out: dict[str, str] = {}
+    for ov in overrides:
+        if ov.startswith("~"):
+            out[ov[1:].split("=", 1)[0]] = "~"
+            continue
+        key, _, value = ov.lstrip("+").partition("=")
+        out[key] = value
+    return out
+
+
+@dataclass
+class RunRecord:
+    """One run folder: its summary (`read_run`), the parameters that label it, and its per-epoch history."""
+
+    run_dir: Path
+    info: dict[str, Any]
+    params: dict[str, str] = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.run_dir.name
+
+    @property
+    def status(self) -> str:
+        return str(self.info.get("status", "unknown"))
+
+
+def load_run(run_dir: str | Path) -> RunRecord:
+    """Group choices (Hydra's own hydra/* groups excluded) overlaid by the command-line overrides."""
+    run_dir = Path(run_dir)
+    info = read_run(run_dir)
+    params = {k: str(v) for k, v in (info.get("choices") or {}).items() if not str(k).startswith("hydra/")}
+    params.update(parse_overrides(info.get("overrides") or []))
+    return RunRecord(run_dir, info, params, read_results_csv(run_dir / "results.csv"))
+
+
+def differing_keys(records: list[RunRecord]) -> list[str]:
+    """Parameters whose value is not the same in every run (absent counts as a value), first-seen order."""
+    keys: dict[str, None] = {}
+    for r in records:
+        keys.update(dict.fromkeys(r.params))
+    return [k for k in keys if len({r.params.get(k) for r in records}) > 1]
+
+
+def run_label(record: RunRecord, keys: list[str]) -> str:
+    """`k=v k2=v2` from the differing parameters; the folder name when nothing differs."""
+    parts = [f"{k}={record.params[k]}" for k in keys if k in record.params]
+    return " ".join(parts) or record.name

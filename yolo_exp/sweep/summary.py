@@ -1,0 +1,57 @@
+"""Summarise a set of runs into summary.csv, summary.md and compare.png (one sweep, or anything via compare)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from yolo_exp.report.summary import atomic_write_text
+from yolo_exp.sweep.plots import plot_compare
+from yolo_exp.sweep.runs import RunRecord, differing_keys, find_runs, load_run, run_label
+from yolo_exp.sweep.table import SEED_KEY, aggregate_seeds, build_rows, columns_for, sort_rows, to_csv, to_markdown
+
+FAILED = "failed"
+
+
+@dataclass
+class SweepReport:
+    rows: list[dict[str, Any]]
+    keys: list[str]
+    columns: list[str]
+    markdown: str
+    csv: str
+    failed: list[str] = field(default_factory=list)  # run folders whose status is failed
+    files: list[Path] = field(default_factory=list)
+
+
+def summarize(paths: Iterable[str | Path], out_dir: str | Path | None = None, sort: str = "fitness",
+              aggregate: bool = False, plot: bool = True) -> SweepReport:
+    """Rows for every run under `paths`; with `out_dir`, also write summary.csv/md (+ compare.png)."""
+    records = [load_run(p) for p in find_runs(paths)]
+    keys = differing_keys(records)
+    rows = build_rows(records, keys)
+    table_keys = keys
+    aggregate = aggregate and SEED_KEY in keys  # nothing to group unless seeds differ
+    if aggregate:
+        rows, table_keys = aggregate_seeds(rows, keys)
+    rows = sort_rows(rows, sort)
+    columns = columns_for(table_keys, aggregate)
+    report = SweepReport(rows, table_keys, columns, to_markdown(rows, table_keys, aggregate), to_csv(rows, columns),
+                         failed=[str(r.run_dir) for r in records if r.status == FAILED])
+    if out_dir is not None:
+        out = Path(out_dir)
+        atomic_write_text(out / "summary.csv", report.csv)
+        atomic_write_text(out / "summary.md", report.markdown)
+        report.files += [out / "summary.csv", out / "summary.md"]
+        if plot and records:
+            report.files.append(_plot(records, keys, out / "compare.png"))
+    return report
+
+
+def _plot(records: list[RunRecord], keys: list[str], path: Path) -> Path:
+    return plot_compare([r.history for r in records], [run_label(r, keys) for r in records], path)
+
+
+def write_sweep_summary(sweep_dir: str | Path, plot: bool = True) -> SweepReport:
+    """The sweep folder's own summary: one row per job, written into the sweep folder."""
+    return summarize([sweep_dir], out_dir=sweep_dir, plot=plot)
