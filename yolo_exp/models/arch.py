@@ -1,0 +1,53 @@
+"""Find and normalise an architecture description: a name in conf/model, a yaml path, or a mapping."""
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REQUIRED_KEYS = ("depth_multiple", "width_multiple", "anchors", "backbone", "head")
+DEFAULTS: dict[str, Any] = {"activation": "SiLU", "ch": 3}
+
+
+def conf_dir() -> Path:
+    """The project's conf/ folder (beside the package)."""
+    import yolo_exp
+
+    return Path(yolo_exp.__file__).resolve().parents[1] / "conf"
+
+
+def available_archs() -> list[str]:
+    """Architecture names shipped in conf/model (excluding the schema defaults file)."""
+    folder = conf_dir() / "model"
+    return sorted(p.stem for p in folder.glob("*.yaml") if not p.stem.startswith("base"))
+
+
+def load_arch(arch: str | Path | Mapping[str, Any]) -> dict[str, Any]:
+    """A plain dict with every key the builder needs; Hydra's ``defaults`` list is dropped."""
+    if isinstance(arch, Mapping):
+        data = copy.deepcopy(dict(arch))
+        source = "mapping"
+    else:
+        path = Path(arch)
+        if path.suffix not in (".yaml", ".yml"):
+            path = conf_dir() / "model" / f"{arch}.yaml"
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"unknown model {str(arch)!r}; known: {', '.join(available_archs())} (or give a yaml path)")
+        data = yaml.safe_load(path.read_text())
+        source = str(path)
+        data.setdefault("name", path.stem)
+    if not isinstance(data, dict):
+        raise ValueError(f"architecture {source} is not a mapping")
+    data.pop("defaults", None)
+    for key, value in DEFAULTS.items():
+        if data.get(key) is None:
+            data[key] = value
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise ValueError(f"architecture {source} lacks {', '.join(missing)}")
+    data.setdefault("name", "custom")
+    return data

@@ -1,0 +1,110 @@
+"""Turn the ``[from, repeats, module, args]`` rows of an architecture into modules.
+
+Module names resolve through an explicit registry (no ``eval``); the only symbolic arguments are ``nc`` and
+``anchors``. Scaling follows YOLOv5: repeats ``max(round(n * depth), 1)`` when ``n > 1``, output channels
+``ceil(c * width / 8) * 8``.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from torch import nn
+
+from yolo_exp.models.blocks import C3, SPP, SPPF, Bottleneck, Concat, Conv, make_activation
+from yolo_exp.models.detect import Detect
+
+Role = Literal["conv", "csp", "concat", "detect", "same"]
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    """How the builder feeds a module: ``conv`` takes (c_in, c_out, *args, act=), ``csp`` also gets the repeat
+    count as its third argument, ``concat`` sums input channels, ``detect`` takes (nc, anchors, [c_in...]),
+    ``same`` keeps the channel count and gets the yaml args verbatim."""
+
+    cls: type[nn.Module]
+    role: Role
+
+
+MODULES: Mapping[str, ModuleSpec] = {
+    "Conv": ModuleSpec(Conv, "conv"),
+    "Bottleneck": ModuleSpec(Bottleneck, "conv"),
+    "SPP": ModuleSpec(SPP, "conv"),
+    "SPPF": ModuleSpec(SPPF, "conv"),
+    "C3": ModuleSpec(C3, "csp"),
+    "Concat": ModuleSpec(Concat, "concat"),
+    "Upsample": ModuleSpec(nn.Upsample, "same"),
+    "MaxPool2d": ModuleSpec(nn.MaxPool2d, "same"),
+    "Identity": ModuleSpec(nn.Identity, "same"),
+    "Detect": ModuleSpec(Detect, "detect"),
+}
+
+
+def make_divisible(x: float, divisor: int = 8) -> int:
+    """Smallest multiple of ``divisor`` that is >= x (channel counts stay hardware friendly)."""
+    return math.ceil(x / divisor) * divisor
+
+
+def scale_depth(n: int, depth_multiple: float) -> int:
+    return max(round(n * depth_multiple), 1) if n > 1 else n
+
+
+def _resolve_args(args: list[Any], nc: int, anchors: Any) -> list[Any]:
+    symbols = {"nc": nc, "anchors": anchors}
+    return [symbols[a] if isinstance(a, str) and a in symbols else a for a in args]
+
+
+def _in_channels(f: int | list[int], channels: list[int]) -> list[int]:
+    """Channels of the layers a row reads from; ``channels[0]`` is the image, layer j is ``channels[j + 1]``."""
+    idx = [f] if isinstance(f, int) else list(f)
+    return [channels[j] if j < 0 else channels[j + 1] for j in idx]
+
+
+def build_layers(arch: Mapping[str, Any], nc: int, ch: int,
+                 registry: Mapping[str, ModuleSpec] = MODULES) -> tuple[nn.Sequential, list[int]]:
+    """The layer stack plus the indices whose outputs later rows read (kept during forward)."""
+    gd, gw = float(arch["depth_multiple"]), float(arch["width_multiple"])
+    act = make_activation(arch.get("activation") or "SiLU")
+    rows = list(arch["backbone"]) + list(arch["head"])
+    channels = [ch]
+    layers: list[nn.Module] = []
+    save: set[int] = set()
+    for i, row in enumerate(rows):
+        if len(row) != 4:
+            raise ValueError(f"layer {i}: expected [from, repeats, module, args], got {row!r}")
+        f, n, name, args = row
+        if name not in registry:
+            raise ValueError(f"layer {i}: unknown module {name!r}; known: {', '.join(registry)}")
+        spec = registry[name]
+        args = _resolve_args(list(args or []), nc, arch["anchors"])
+        c_in = _in_channels(f, channels)
+        n = scale_depth(int(n), gd)
+        kwargs: dict[str, Any] = {}
+        if spec.role in ("conv", "csp"):
+            c2 = make_divisible(args[0] * gw)
+            args = [c_in[0], c2, *args[1:]]
+            kwargs["act"] = act
+            if spec.role == "csp":
+                args.insert(2, n)
+                n = 1
+        elif spec.role == "concat":
+            c2 = sum(c_in)
+        elif spec.role == "detect":
+            args = [*args[:2], c_in]
+            c2 = 0
+        else:
+            c2 = c_in[0]
+        module = nn.Sequential(*(spec.cls(*args, **kwargs) for _ in range(n))) if n > 1 else spec.cls(*args, **kwargs)
+        module.i, module.f, module.type = i, f, name
+        module.np = sum(p.numel() for p in module.parameters())
+        module.args = args
+        module.n = n if spec.role != "csp" else args[2]
+        layers.append(module)
+        save.update(j % i for j in ([f] if isinstance(f, int) else f) if j != -1)
+        channels.append(c2)
+    if not isinstance(layers[-1], Detect):
+        raise ValueError("the last layer must be Detect")
+    return nn.Sequential(*layers), sorted(save)

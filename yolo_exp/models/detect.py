@@ -1,0 +1,103 @@
+"""The YOLOv5 detection head: per-level 1x1 convs, anchor-based decoding at inference."""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+def default_placeholder_anchors(na: int, nl: int) -> list[list[float]]:
+    """Stand-in anchors when the yaml gives only a count: they fit nothing, so AutoAnchor replaces them."""
+    return [[float(v) for v in range(na * 2)] for _ in range(nl)]
+
+
+class Detect(nn.Module):
+    """Raw logits per level in training; decoded xywh pixel boxes (plus the raw list) in eval mode.
+
+    ``anchors`` is a (nl, na, 2) buffer in grid units (pixels / stride) and ``stride`` a (nl,) buffer, both set
+    by the model builder after it has measured the strides.
+    """
+
+    def __init__(self, nc: int, anchors: Sequence[Sequence[float]] | int, ch: Sequence[int]) -> None:
+        super().__init__()
+        nl = len(ch)
+        if isinstance(anchors, int):
+            anchors = default_placeholder_anchors(anchors, nl)
+        if len(anchors) != nl:
+            raise ValueError(f"Detect got {len(anchors)} anchor levels for {nl} input layers")
+        self.nc = nc
+        self.no = nc + 5
+        self.nl = nl
+        self.na = len(anchors[0]) // 2
+        self.register_buffer("anchors", torch.tensor(anchors, dtype=torch.float32).view(nl, -1, 2))
+        self.register_buffer("stride", torch.ones(nl))
+        self.m = nn.ModuleList(nn.Conv2d(c, self.no * self.na, 1) for c in ch)
+        self._grids: dict[int, tuple[tuple, torch.Tensor]] = {}
+
+    @torch.no_grad()
+    def set_anchors_px(self, anchors_px: torch.Tensor) -> None:
+        """Store pixel anchors (nl, na, 2) in grid units, flipping the levels if their size order opposes the
+        stride order (a yaml written large-to-small)."""
+        anchors_px = torch.as_tensor(anchors_px, dtype=self.anchors.dtype, device=self.anchors.device)
+        anchors_px = anchors_px.view_as(self.anchors)
+        area = anchors_px.prod(-1).mean(-1)
+        da, ds = area[-1] - area[0], self.stride[-1] - self.stride[0]
+        if da != 0 and torch.sign(da) != torch.sign(ds):
+            anchors_px = anchors_px.flip(0)
+        self.anchors.copy_(anchors_px / self.stride.view(-1, 1, 1))
+
+    @property
+    def anchors_px(self) -> torch.Tensor:
+        """Anchors in input pixels, (nl, na, 2)."""
+        return self.anchors * self.stride.view(-1, 1, 1)
+
+    def set_nc(self, nc: int) -> None:
+        """Replace the output convs for a new class count (the only layers that depend on it)."""
+        self.nc, self.no = nc, nc + 5
+        dev = self.anchors.device
+        self.m = nn.ModuleList(nn.Conv2d(m.in_channels, self.no * self.na, 1).to(dev) for m in self.m)
+        self.initialize_biases()
+
+    @torch.no_grad()
+    def initialize_biases(self, class_freq: torch.Tensor | None = None) -> None:
+        """Prior-based biases: ~8 objects per 640 image, classes with 0.6 total probability (or frequencies)."""
+        for mi, s in zip(self.m, self.stride.tolist()):
+            b = mi.bias.view(self.na, -1)
+            b[:, 4] += math.log(8 / (640 / s) ** 2)
+            if class_freq is None:
+                b[:, 5:] += math.log(0.6 / (self.nc - 0.99999))
+            else:
+                b[:, 5:] += torch.log(class_freq / class_freq.sum())
+
+    def _grid(self, i: int, nx: int, ny: int, ref: torch.Tensor) -> torch.Tensor:
+        """Cell offsets, already shifted by -0.5; only the last shape per level is kept (rect batches vary)."""
+        key = (nx, ny, ref.device, ref.dtype)
+        cached = self._grids.get(i)
+        if cached is None or cached[0] != key:
+            y = torch.arange(ny, device=ref.device, dtype=ref.dtype)
+            x = torch.arange(nx, device=ref.device, dtype=ref.dtype)
+            yv, xv = torch.meshgrid(y, x, indexing="ij")
+            cached = (key, torch.stack((xv, yv), 2).view(1, 1, ny, nx, 2) - 0.5)
+            self._grids[i] = cached
+        return cached[1]
+
+    def forward(self, xs: list[torch.Tensor]):  # noqa: ANN201 - list in training, tuple in eval
+        raw = []
+        decoded = []
+        for i, x in enumerate(xs):
+            x = self.m[i](x)
+            bs, _, ny, nx = x.shape
+            x = x.view(bs, self.na, self.no, ny, nx).permute(0, 1, 3, 4, 2).contiguous()
+            raw.append(x)
+            if not self.training:
+                grid = self._grid(i, nx, ny, x)
+                anchor_px = (self.anchors[i] * self.stride[i]).to(x.dtype).view(1, self.na, 1, 1, 2)
+                y = x.sigmoid()
+                xy = (y[..., :2] * 2 + grid) * self.stride[i]
+                wh = (y[..., 2:4] * 2) ** 2 * anchor_px
+                decoded.append(torch.cat((xy, wh, y[..., 4:]), -1).view(bs, -1, self.no))
+        if self.training:
+            return raw
+        return torch.cat(decoded, 1), raw
