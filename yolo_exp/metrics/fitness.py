@@ -1,0 +1,18 @@
+"""Scalar model quality used to pick best.pt, stop early and rank evolution parents."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType({"precision": 0.0, "recall": 0.0, "map50": 0.1, "map": 0.9})
+
+
+def fitness(metrics: Mapping[str, float], weights: Mapping[str, float] = DEFAULT_WEIGHTS) -> float:
+    """Weighted sum of validation metrics; YOLOv5 hard-codes 0.1*mAP@0.5 + 0.9*mAP@0.5:0.95, here it is config.
+
+    Every weighted key must be present in ``metrics``, so a typo in a config fails loudly instead of scoring 0.
+    """
+    missing = [k for k, w in weights.items() if w and k not in metrics]
+    if missing:
+        raise KeyError(f"fitness weights name metrics that were not computed: {missing}; have {sorted(metrics)}")
+    return float(sum(w * float(metrics[k]) for k, w in weights.items() if w))
