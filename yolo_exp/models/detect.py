@@ -10,7 +10,7 @@ from torch import nn
 
 def default_placeholder_anchors(na: int, nl: int) -> list[list[float]]:
     """Stand-in anchors when the yaml gives only a count: they fit nothing, so AutoAnchor replaces them."""
-    return [[float(v) for v in range(na * 2)] for _ in range(nl)]
+    return [[float(v) for v in range(1, na * 2 + 1)] for _ in range(nl)]
 
 
 class Detect(nn.Module):
