@@ -21,7 +21,8 @@ def test_sweep_summary_files(tmp_path):
         ("*", "1", "0.02", "completed"), ("", "0", "0.01", "completed"), ("", "2", "0.03", "failed")]
     assert float(rows[0]["mAP_0.5:0.95"]) == 0.4 and rows[0]["best_epoch"] == "2"
     md = (tmp_path / "summary.md").read_text()
-    assert md.splitlines()[2].startswith("| **best** | 1 | 0.02 | completed | 2 |")
+    assert md.splitlines()[2].startswith("| **best** | 1 | 0.02 | completed | 3/3 | 2 |")
+    assert "| 2 | 0.03 | failed | 0/3 | - |" in md
     img = mpimg.imread(tmp_path / "compare.png")
     assert img.shape[0] > 300 and img.shape[1] > 1000
     # a re-run over the same folder (the callback does this after every job) is stable

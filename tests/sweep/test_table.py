@@ -11,7 +11,7 @@ from yolo_exp.sweep.table import aggregate_seeds, best_index, columns_for, json_
 
 
 def row(job, lr, seed, fit, status="completed", wall=10.0):
-    return {"job": job, "hyp.lr0": lr, "seed": seed, "status": status, "best_epoch": 1, "precision": fit,
+    return {"job": job, "hyp.lr0": lr, "seed": seed, "status": status, "epochs": "2/3", "best_epoch": 1, "precision": fit,
             "recall": fit, "mAP_0.5": fit, "mAP_0.5:0.95": fit, "fitness": fit, "wall_time_s": wall,
             "run_dir": f"/r/{job}"}
 
@@ -48,4 +48,4 @@ def test_csv_and_json_mark_best():
     js = json_rows(rows)
     assert js[0]["best"] is True and js[1]["fitness"] is None
     md = to_markdown(rows, ["hyp.lr0"], aggregated=False)
-    assert "| failed | 1 | - | - |" in md
+    assert "| failed | 2/3 | 1 | - | - |" in md

@@ -57,7 +57,8 @@ class SweepSummaryCallback(Callback):
 
         sweep_dir = Path(config.hydra.sweep.dir)
         report = write_sweep_summary(sweep_dir, plot=self.plot)
-        print(f"\nSweep summary ({sweep_dir}):\n{report.markdown}", flush=True)
+        print(f"\nSweep summary ({sweep_dir}):\n{report.markdown}"
+              f"Curves: {sweep_dir / 'compare.png'}; TensorBoard: tensorboard --logdir {sweep_dir}", flush=True)
         if report.failed and self.exit_on_failure:
             raise SystemExit(f"{len(report.failed)} of {len(report.rows)} jobs failed: "
                              + ", ".join(Path(p).name for p in report.failed)

@@ -28,7 +28,9 @@ def build_rows(records: list[RunRecord], keys: list[str]) -> list[dict[str, Any]
     rows = []
     for r in records:
         best = r.info.get("best") or {}
+        done, total = r.info.get("epochs_done") or 0, r.info.get("epochs")
         row: dict[str, Any] = {"job": r.name, **{k: r.params.get(k, "") for k in keys}, "status": r.status,
+                               "epochs": f"{done}/{total}" if total else str(done),
                                "best_epoch": r.info.get("best_epoch")}
         row.update({m: _num(best.get(m)) for m in METRICS})
         row["wall_time_s"] = _num(r.info.get("wall_time_s"))
@@ -93,7 +95,7 @@ def columns_for(keys: list[str], aggregated: bool) -> list[str]:
     cols = ["best", "job", *keys]
     if aggregated:
         return [*cols, "n", "status", *(c for m in (*METRICS, "wall_time_s") for c in (m, f"{m}_std")), "run_dir"]
-    return [*cols, "status", "best_epoch", *METRICS, "wall_time_s", "run_dir"]
+    return [*cols, "status", "epochs", "best_epoch", *METRICS, "wall_time_s", "run_dir"]
 
 
 def _cell(value: Any) -> str:
@@ -132,7 +134,7 @@ def _md_value(row: dict[str, Any], col: str) -> str:
 
 def to_markdown(rows: list[dict[str, Any]], keys: list[str], aggregated: bool) -> str:
     """A readable table: no run_dir, no separate std columns (shown as mean ± std)."""
-    cols = ["job", *keys, *(["n"] if aggregated else []), "status", *([] if aggregated else ["best_epoch"]),
+    cols = ["job", *keys, *(["n"] if aggregated else []), "status", *([] if aggregated else ["epochs", "best_epoch"]),
             *METRICS, "wall_time_s"]
     heads = ["", *cols[:-1], "wall time (s)"]
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
