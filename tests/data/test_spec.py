@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from yolo_exp.data.spec import default_cache_dir, resolve_data
+
+from .conftest import write_pair
+
+
+def test_default_cache_dir_precedence(monkeypatch, tmp_path):
+    monkeypatch.setenv("YOLO_EXP_CACHE_DIR", str(tmp_path / "a"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert default_cache_dir() == tmp_path / "a"
+    monkeypatch.delenv("YOLO_EXP_CACHE_DIR")
+    assert default_cache_dir() == tmp_path / "x" / "yolo_exp"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert default_cache_dir() == Path.home() / ".cache" / "yolo_exp"
+
+
+def test_relative_paths_lists_and_names(tmp_path, monkeypatch):
+    write_pair(tmp_path / "ds", "a", "0 0.5 0.5 0.1 0.1\n")
+    write_pair(tmp_path / "ds", "b", "0 0.5 0.5 0.1 0.1\n", split="val")
+    (tmp_path / "ds" / "extra.txt").write_text("./images/val/b.jpg\n")
+    monkeypatch.chdir(tmp_path)
+    spec = resolve_data({"path": "ds", "train": ["images/train", "extra.txt"], "val": "images/val", "test": None,
+                         "names": {0: "cat", 1: "dog"}})
+    assert spec.root == tmp_path / "ds" and spec.nc == 2 and spec.names == ["cat", "dog"]
+    assert spec.train == [tmp_path / "ds" / "images" / "train", tmp_path / "ds" / "extra.txt"]
+    assert spec.val == [tmp_path / "ds" / "images" / "val"] and spec.test == []
+
+
+def test_errors_name_key_and_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match=f"data.val: {tmp_path}/images/nope does not exist"):
+        resolve_data({"path": str(tmp_path), "train": ".", "val": "images/nope", "names": ["a"]})
+    with pytest.raises(ValueError, match="nc=3 does not match the 2 entries"):
+        resolve_data({"path": str(tmp_path), "nc": 3, "names": ["a", "b"]})
+    with pytest.raises(FileNotFoundError, match="data.file"):
+        resolve_data({"file": str(tmp_path / "missing.yaml")})
+
+
+def test_yolov5_data_yaml_file():
+    from tests.conftest import shared_path
+
+    f = shared_path("datasets", "coco128", "data.yaml")
+    spec = resolve_data({"file": str(f), "path": None, "train": None, "val": None, "names": None, "nc": None})
+    assert spec.root == f.parent and spec.nc == 80 and spec.names[0] == "person" and spec.names[79] == "toothbrush"
+    assert spec.train == [f.parent / "images" / "train"] and spec.val == [f.parent / "images" / "val"]
+    spec = resolve_data({"file": str(f), "val": "images/train"})  # explicit keys override the file
+    assert spec.val == [f.parent / "images" / "train"]
+
+
+def test_shapes_key_generates_into_the_cache(tmp_path):
+    spec = resolve_data({"shapes": {"n_train": 8, "n_val": 4, "img_size": 64, "seed": 1}}, cache_dir=tmp_path)
+    assert spec.root == tmp_path / "shapes-8-4-64-s1" and spec.nc == 4
+    assert spec.names == ["circle", "rectangle", "triangle", "star"]
+    assert len(list(spec.train[0].glob("*.jpg"))) == 8 and len(list(spec.val[0].glob("*.jpg"))) == 4
