@@ -1,0 +1,276 @@
+"""Validation: run the model over a loader, score detections in original-image coordinates, report like YOLOv5."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from yolo_exp.metrics.ap import APResult, ap_per_class
+from yolo_exp.metrics.coco import coco_eval, predictions_to_coco
+from yolo_exp.metrics.confusion import ConfusionMatrix
+from yolo_exp.metrics.matching import IOU_THRESHOLDS, match_predictions
+from yolo_exp.metrics.plots import plot_curves
+from yolo_exp.ops.boxes import scale_boxes, xywh2xyxy, xyxy2xywh
+from yolo_exp.ops.nms import non_max_suppression
+
+LOGGER = logging.getLogger(__name__)
+LossFn = Callable[[list[torch.Tensor], torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+HEADER = ("Class", "Images", "Instances", "P", "R", "mAP50", "mAP50-95")
+PLOTTED_BATCHES = 3
+
+
+@dataclass(frozen=True)
+class ClassMetrics:
+    name: str
+    images: int  # images containing the class
+    instances: int
+    precision: float
+    recall: float
+    map50: float
+    map: float
+
+
+@dataclass
+class ValResult:
+    precision: float
+    recall: float
+    map50: float
+    map: float
+    maps: np.ndarray  # (nc,) mAP@0.5:0.95 per class, unlabelled classes get the overall map
+    classes: list[ClassMetrics]  # classes with labels
+    losses: tuple[float, float, float] | None  # (box, obj, cls) means over batches when a loss_fn was given
+    speed: dict[str, float]  # ms per image: preprocess, inference, nms, metrics
+    nt: np.ndarray  # (nc,) labels per class
+    seen: int  # images
+    conf: float = 0.0  # the operating confidence P and R were read at
+    coco: tuple[float, float] | None = None  # pycocotools (mAP@0.5:0.95, mAP@0.5) when requested
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The four headline figures, keyed as ``fitness`` weights name them."""
+        return {"precision": self.precision, "recall": self.recall, "map50": self.map50, "map": self.map}
+
+    def to_json(self) -> dict:
+        return {
+            **self.metrics, "seen": self.seen, "instances": int(self.nt.sum()), "conf": self.conf,
+            "losses": None if self.losses is None else dict(zip(("box", "obj", "cls"), self.losses)),
+            "speed_ms_per_image": self.speed, "coco": self.coco, "maps": [float(m) for m in self.maps],
+            "classes": [asdict(c) for c in self.classes],
+        }
+
+
+class _StageTimer:
+    """Accumulates wall time per stage; synchronises CUDA so asynchronous kernels are charged to their stage."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+        self.seconds: dict[str, float] = {"preprocess": 0.0, "inference": 0.0, "nms": 0.0, "metrics": 0.0}
+
+    @contextmanager
+    def __call__(self, stage: str):
+        if self.cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        yield
+        if self.cuda:
+            torch.cuda.synchronize()
+        self.seconds[stage] += time.perf_counter() - t0
+
+    def per_image_ms(self, n: int) -> dict[str, float]:
+        return {k: 1000 * v / max(n, 1) for k, v in self.seconds.items()}
+
+
+@dataclass
+class _Accumulator:
+    """Per-image evidence for AP, plus what the optional outputs need."""
+
+    nc: int
+    stats: list[tuple[torch.Tensor, ...]] = field(default_factory=list)
+    images_per_class: np.ndarray = field(init=False)
+    coco: list[dict] = field(default_factory=list)
+    seen: int = 0
+
+    def __post_init__(self):
+        self.images_per_class = np.zeros(self.nc, dtype=np.int64)
+
+    def add(self, correct: torch.Tensor, pred: torch.Tensor, labels: torch.Tensor) -> None:
+        self.seen += 1
+        self.stats.append((correct.cpu(), pred[:, 4].cpu(), pred[:, 5].cpu(), labels[:, 0].cpu()))
+        present = labels[:, 0].long().unique().cpu().numpy()
+        self.images_per_class[present[present < self.nc]] += 1
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        if not self.stats:
+            return np.zeros((0, len(IOU_THRESHOLDS)), bool), np.zeros(0), np.zeros(0), np.zeros(0)
+        correct, conf, cls, target_cls = (torch.cat(x).numpy() for x in zip(*self.stats))
+        return correct, conf, cls, target_cls
+
+
+def _to_original(boxes: torch.Tensor, img_shape: Sequence[int], shape: Sequence) -> torch.Tensor:
+    """xyxy in the letterboxed batch image -> xyxy in the original image, via the loader's ratio and padding."""
+    (h0, w0), ratio_pad = shape
+    return scale_boxes(img_shape, boxes, (int(h0), int(w0)), ratio_pad)
+
+
+def _write_txt(path: Path, predn: torch.Tensor, shape: Sequence) -> None:
+    """YOLO-format predictions ``cls cx cy w h conf`` normalised to the original image."""
+    h0, w0 = (float(v) for v in shape[0])
+    xywh = xyxy2xywh(predn[:, :4].float()) / torch.tensor([w0, h0, w0, h0], device=predn.device)
+    rows = torch.cat((predn[:, 5:6], xywh, predn[:, 4:5]), 1).tolist()
+    path.write_text("".join(f"{int(r[0])} " + " ".join(f"{v:.6g}" for v in r[1:]) + "\n" for r in rows))
+
+
+def _plot_batch(imgs, targets, outputs, paths, names, save_dir: Path, batch_i: int) -> None:
+    from yolo_exp.report.images import plot_batch  # lazy: pulls in cv2 drawing only when pictures are wanted
+
+    plot_batch(imgs, targets, paths, names, save_dir / f"val_batch{batch_i}_labels.jpg")
+    preds = [torch.cat((torch.full_like(o[:, :1], i), o[:, 5:6], o[:, :5]), 1) for i, o in enumerate(outputs)]
+    plot_batch(imgs, torch.cat(preds).cpu().float(), paths, names, save_dir / f"val_batch{batch_i}_pred.jpg",
+               xyxy=True)
+
+
+def _log_table(log: logging.Logger, res: ValResult, verbose: bool, nc: int) -> None:
+    log.info(("%22s" + "%11s" * 6) % HEADER)
+    row = "%22s" + "%11i" * 2 + "%11.3g" * 4
+    log.info(row % ("all", res.seen, res.nt.sum(), res.precision, res.recall, res.map50, res.map))
+    if res.nt.sum() == 0:
+        log.warning("no labels found in the validation set, metrics cannot be computed without labels")
+    if verbose and nc > 1:
+        for c in res.classes:
+            log.info(row % (c.name, c.images, c.instances, c.precision, c.recall, c.map50, c.map))
+
+
+def _summarise(acc: _Accumulator, names: Sequence[str], nc: int) -> tuple[APResult, list[ClassMetrics]]:
+    ap = ap_per_class(*acc.arrays())
+    rows = [
+        ClassMetrics(names[c] if c < len(names) else str(c), int(acc.images_per_class[c]) if c < nc else 0,
+                     int(n), float(p), float(r), float(a50), float(a))
+        for c, n, p, r, a50, a in zip(ap.classes, ap.nt, ap.p, ap.r, ap.ap50, ap.ap5095)
+    ]
+    return ap, rows
+
+
+@torch.no_grad()
+def validate(
+    model: torch.nn.Module,
+    dataloader: Iterable,
+    names: Sequence[str],
+    device: torch.device | str,
+    conf_thres: float = 0.001,
+    iou_thres: float = 0.6,
+    max_det: int = 300,
+    half: bool = False,
+    single_cls: bool = False,
+    loss_fn: LossFn | None = None,
+    save_dir: Path | str | None = None,
+    plots: bool = False,
+    save_json: bool = False,
+    save_txt: bool = False,
+    verbose: bool = False,
+    log: logging.Logger = LOGGER,
+    anno_json: Path | str | None = None,
+    class_map: Sequence[int] | None = None,
+) -> ValResult:
+    """Score ``model`` on ``dataloader``; the model is left in the mode and precision it came in.
+
+    Predictions and labels are mapped back to original-image pixels before matching, as YOLOv5 does, so figures
+    do not depend on the letterbox. ``anno_json`` (with ``save_json``) adds pycocotools' mAP, which then replaces
+    ours in the result, as YOLOv5 does; ``class_map`` maps class indices to COCO category ids in the JSON.
+    """
+    device = torch.device(device)
+    nc = 1 if single_cls else len(names)
+    save_dir = Path(save_dir) if save_dir is not None else None
+    plots, save_json, save_txt = (flag and save_dir is not None for flag in (plots, save_json, save_txt))
+    if save_txt:
+        (save_dir / "labels").mkdir(parents=True, exist_ok=True)
+    was_training, dtype = model.training, next(model.parameters()).dtype
+    half = half and device.type == "cuda"
+    model.eval()
+    if half:
+        model.half()
+    timer, acc = _StageTimer(device), _Accumulator(nc)
+    confusion = ConfusionMatrix(nc) if plots else None
+    loss_sum, batches = torch.zeros(3, device=device), 0
+    try:
+        for batch_i, (imgs, targets, paths, shapes) in enumerate(dataloader):
+            with timer("preprocess"):
+                im = imgs.to(device, non_blocking=True)
+                im = (im.half() if half else im.float()) / 255
+                targets = targets.to(device)
+            with timer("inference"):
+                preds, raw = model(im)
+            if loss_fn is not None:
+                loss_sum += loss_fn(raw, targets)[1].to(device)
+                batches += 1
+            with timer("nms"):
+                outputs = non_max_suppression(preds, conf_thres, iou_thres, multi_label=True, agnostic=single_cls,
+                                              max_det=max_det)
+            with timer("metrics"):
+                _score_batch(outputs, targets, im.shape[2:], paths, shapes, single_cls, acc, confusion,
+                             save_dir if save_txt else None, save_json, class_map)
+            if plots and batch_i < PLOTTED_BATCHES:
+                _plot_batch(imgs, targets.cpu(), outputs, paths, names, save_dir, batch_i)
+    finally:
+        model.to(dtype).train(was_training)
+
+    ap, rows = _summarise(acc, names, nc)
+    res = ValResult(
+        ap.mp, ap.mr, ap.map50, ap.map, ap.maps(nc), rows,
+        None if loss_fn is None else tuple(float(v) for v in (loss_sum / max(batches, 1)).cpu()),
+        timer.per_image_ms(acc.seen), np.bincount(acc.arrays()[3].astype(int), minlength=nc), acc.seen, ap.conf,
+    )
+    _log_table(log, res, verbose, nc)
+    (log.info if verbose else log.debug)(
+        "Speed: %.1fms pre-process, %.1fms inference, %.1fms NMS, %.1fms metrics per image",
+        *(res.speed[k] for k in ("preprocess", "inference", "nms", "metrics")))
+    if save_dir is not None:
+        _write_outputs(res, ap, acc, confusion, names, save_dir, plots, save_json, anno_json, log)
+    return res
+
+
+def _score_batch(outputs, targets, img_shape, paths, shapes, single_cls, acc, confusion, txt_dir, save_json,
+                 class_map) -> None:
+    """Match each image's detections against its labels, both in original-image pixels."""
+    h, w = img_shape
+    scale = torch.tensor([w, h, w, h], device=targets.device, dtype=torch.float32)
+    for si, pred in enumerate(outputs):
+        labels = targets[targets[:, 0] == si, 1:].float()
+        if single_cls:
+            pred[:, 5] = 0
+            labels[:, 0] = 0
+        predn = pred.clone().float()
+        _to_original(predn[:, :4], img_shape, shapes[si])
+        boxes = _to_original(xywh2xyxy(labels[:, 1:5] * scale), img_shape, shapes[si])
+        labelsn = torch.cat((labels[:, :1], boxes), 1)
+        acc.add(match_predictions(predn, labelsn, IOU_THRESHOLDS), pred, labels)
+        if confusion is not None:
+            confusion.process_batch(predn, labelsn)
+        if save_json:
+            acc.coco += predictions_to_coco(predn, paths[si], class_map)
+        if txt_dir is not None and len(predn):
+            _write_txt(txt_dir / "labels" / f"{Path(paths[si]).stem}.txt", predn, shapes[si])
+
+
+def _write_outputs(res: ValResult, ap: APResult, acc: _Accumulator, confusion: ConfusionMatrix | None,
+                   names: Sequence[str], save_dir: Path, plots: bool, save_json: bool,
+                   anno_json: Path | str | None, log: logging.Logger) -> None:
+    save_dir.mkdir(parents=True, exist_ok=True)
+    if plots:
+        plot_curves(ap, names, save_dir)
+        confusion.plot(save_dir / "confusion_matrix.png", list(names)[: confusion.nc])
+    if save_json:
+        pred_json = save_dir / "predictions.json"
+        pred_json.write_text(json.dumps(acc.coco))
+        log.info("Saved %d COCO predictions to %s", len(acc.coco), pred_json)
+        if anno_json is not None:
+            res.coco = coco_eval(anno_json, acc.coco)
+            log.info("pycocotools: mAP50-95 %.4f, mAP50 %.4f (ours %.4f, %.4f)", *res.coco, res.map, res.map50)
+            res.map, res.map50 = res.coco
+    (save_dir / "metrics.json").write_text(json.dumps(res.to_json(), indent=2))
