@@ -37,7 +37,7 @@ def bench_step(cfg, iters: int = 20, warmup: int = 5) -> dict[str, Any]:
     from yolo_exp.engine.optim import build_optimizer
     from yolo_exp.engine.device import amp_settings, select_device
     from yolo_exp.loss import DetectionLoss, scale_hyp_gains
-    from yolo_exp import build_model
+    from yolo_exp.models.yolo import build_model
 
     device = select_device(cfg)
     nc, bs, size = 80, cfg.batch_size, cfg.imgsz
@@ -138,7 +138,8 @@ def bench_data(cfg, workers: list[int], batches: int = 30) -> list[dict[str, Any
     """Augmented training images/s of the loader alone, per worker count."""
     from omegaconf import OmegaConf
 
-    from yolo_exp.data import create_dataloader, resolve_data
+    from yolo_exp.data.loader import create_dataloader
+    from yolo_exp.data.spec import resolve_data
 
     spec = resolve_data(OmegaConf.to_container(cfg.data, resolve=True))
     hyp = OmegaConf.to_container(cfg.hyp, resolve=True)
@@ -167,10 +168,12 @@ def bench_val(cfg) -> dict[str, Any]:
     """Validation cost per image: pre-process, inference, NMS, metrics."""
     from omegaconf import OmegaConf
 
-    from yolo_exp.data import create_dataloader, resolve_data
+    from yolo_exp.data.loader import create_dataloader
+    from yolo_exp.data.spec import resolve_data
     from yolo_exp.engine.device import amp_settings, select_device
     from yolo_exp.engine.validate import validate
-    from yolo_exp.models import build_model, load_weights
+    from yolo_exp.models.weights import load_weights
+    from yolo_exp.models.yolo import build_model
 
     device = select_device(cfg)
     spec = resolve_data(OmegaConf.to_container(cfg.data, resolve=True))

@@ -22,7 +22,7 @@ def versions() -> dict[str, str]:
 
     from yolo_exp import __version__
 
-    return {"yolo_exp": __version__, "torch": torch.__version__, "hydra": hydra.__version__,
+    return {"yolo_exp": __version__, "torch": str(torch.__version__), "hydra": hydra.__version__,
             "numpy": numpy.__version__, "python": platform.python_version()}
 
 

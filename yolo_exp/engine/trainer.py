@@ -21,7 +21,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from yolo_exp.data import create_dataloader, resolve_data
+from yolo_exp.data.loader import create_dataloader
+from yolo_exp.data.spec import resolve_data
 from yolo_exp.engine.device import amp_settings, select_device
 from yolo_exp.engine.checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, strip_checkpoint
 from yolo_exp.engine.ema import ModelEMA
@@ -29,7 +30,10 @@ from yolo_exp.engine.optim import apply_warmup, build_optimizer, freeze_layers, 
 from yolo_exp.engine.validate import validate
 from yolo_exp.loss import DetectionLoss, scale_hyp_gains
 from yolo_exp.metrics.fitness import fitness as compute_fitness
-from yolo_exp.models import build_model, check_anchors, load_weights
+from yolo_exp.models.autoanchor import check_anchors
+from yolo_exp.models.summary import layer_table
+from yolo_exp.models.weights import load_weights
+from yolo_exp.models.yolo import build_model
 from yolo_exp.report import results as results_csv
 from yolo_exp.report.images import plot_batch, plot_labels
 
@@ -63,11 +67,6 @@ def round_imgsz(imgsz: int, stride: int) -> int:
     return new
 
 
-def metrics_dict(res: Any) -> dict[str, float]:
-    return {"precision": float(res.precision), "recall": float(res.recall),
-            "map50": float(res.map50), "map": float(res.map)}
-
-
 class Trainer:
     def __init__(self, cfg: DictConfig, run_dir: Path, reporter: Any = None) -> None:
         self.cfg = cfg
@@ -98,9 +97,8 @@ class Trainer:
             load_weights(self.model, cfg.weights, log=LOG)
         self.gs = int(self.model.stride.max())
         self.imgsz = round_imgsz(cfg.imgsz, self.gs)
-        info = self.model.info(imgsz=self.imgsz)
-        LOG.info("%s summary: %d layers, %d parameters, %d gradients, %.1f GFLOPs", cfg.model.name,
-                 info["layers"], info["parameters"], info["gradients"], info["gflops"])
+        LOG.info("\n%s", layer_table(self.model))
+        self.model.info(imgsz=640, log=LOG)  # YOLOv5 reports GFLOPs at 640 whatever the training size
         if cfg.freeze:
             freeze = cfg.freeze if isinstance(cfg.freeze, int) else list(cfg.freeze)
             LOG.info("freezing %d parameter tensors", len(freeze_layers(self.model, freeze)))
@@ -115,7 +113,7 @@ class Trainer:
             self.data.train, self.imgsz, self.batch_size, self.gs, self.nc, hyp=hyp, augment=True, rect=cfg.rect,
             workers=workers, shuffle=not cfg.rect, seed=cfg.seed, cache=str(getattr(cfg.cache, "value", cfg.cache)),
             single_cls=cfg.single_cls, cache_dir=cache_dir, prefix="train: ", image_weights=cfg.image_weights,
-            close_mosaic=cfg.close_mosaic, epochs=cfg.epochs)
+)
         self.val_loader, self.val_set = create_dataloader(
             self.data.val, self.imgsz, self.batch_size * 2, self.gs, self.nc, hyp=None, augment=False, rect=True,
             pad=0.5, workers=workers, shuffle=False, seed=cfg.seed, single_cls=cfg.single_cls,
@@ -133,7 +131,7 @@ class Trainer:
         self.compute_loss = DetectionLoss(self.model.detect.anchors, self.nc, self.loss_hyp)
 
         factory = instantiate(cfg.optimizer)
-        self.optimizer, self.accumulate = build_optimizer(factory, self.model, hyp, self.batch_size, log=LOG)
+        self.optimizer, self.accumulate = build_optimizer(factory, self.model, hyp, self.batch_size, log=LOG.info)
         self.lf = lr_lambda(cfg.epochs, hyp["lrf"], cfg.cos_lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda=self.lf)
         self.ema = ModelEMA(self.model)
@@ -152,7 +150,8 @@ class Trainer:
             raise RuntimeError(f"resume: {self.wdir / 'last.pt'} was stripped at the end of training and holds no "
                                "optimizer state; start a new run with weights=... instead")
         self.model.load_state_dict(ckpt["model"])
-        self.ema.load_state_dict(ckpt["ema"])
+        self.ema.ema.load_state_dict(ckpt["ema"])
+        self.ema.updates = ckpt["updates"]
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scaler.load_state_dict(ckpt["scaler"])
         self.start_epoch = ckpt["epoch"] + 1
@@ -208,8 +207,10 @@ class Trainer:
     def train_epoch(self, epoch: int, nb: int) -> tuple[torch.Tensor, list[float]]:
         cfg, model, device = self.cfg, self.train_model, self.device
         model.train()
-        if hasattr(self.train_loader.sampler, "set_epoch"):
-            self.train_loader.sampler.set_epoch(epoch)
+        self.train_loader.sampler.set_epoch(epoch)
+        if cfg.close_mosaic and epoch == max(cfg.epochs - cfg.close_mosaic, 0) and self.train_set.mosaic:
+            LOG.info("closing mosaic for the last %d epochs", cfg.close_mosaic)
+        self.train_set.mosaic = self.train_set.augment and not cfg.rect and epoch < cfg.epochs - cfg.close_mosaic
         mloss = torch.zeros(3, device=device)
         bad_steps = 0
         self.optimizer.zero_grad()
@@ -278,7 +279,7 @@ class Trainer:
         res = validate(self.ema.ema, self.val_loader, self.names, self.device, conf_thres=cfg.val.conf_thres,
                        iou_thres=cfg.val.iou_thres, max_det=cfg.val.max_det, half=self.amp,
                        single_cls=cfg.single_cls, loss_fn=self.compute_loss, log=LOG)
-        return metrics_dict(res), [float(x) for x in res.losses]
+        return res.metrics, [float(x) for x in res.losses]
 
     def end_epoch(self, epoch: int, train_items: torch.Tensor, val_items: list[float], metrics: dict[str, float],
                   lrs: list[float], final_epoch: bool) -> bool:
@@ -326,7 +327,7 @@ class Trainer:
             "arch": OmegaConf.to_container(cfg.model, resolve=True),
             "nc": self.nc,
             "names": list(self.names),
-            "versions": {"yolo_exp": __version__, "torch": torch.__version__},
+            "versions": {"yolo_exp": __version__, "torch": str(torch.__version__)},
             "date": datetime.now(timezone.utc).isoformat(),
         }
 
@@ -342,26 +343,25 @@ class Trainer:
             atomic_save(ckpt, self.wdir / f"epoch{epoch}.pt")
 
     def finish(self, result: TrainResult) -> None:
+        """Validate best.pt with plots (before the FP16 strip, so the figures equal its in-training ones)."""
         cfg = self.cfg
         result.best_fitness, result.best_epoch, result.best = self.best_fitness, self.best_epoch, self.best_metrics
+        best = self.wdir / "best.pt"
+        if best.exists() and not cfg.noval:
+            LOG.info("Validating %s...", best)
+            self.ema.ema.load_state_dict(load_checkpoint(best)["ema"])
+            res = validate(self.ema.ema, self.val_loader, self.names, self.device,
+                           conf_thres=cfg.val.conf_thres, iou_thres=cfg.val.final_iou_thres,
+                           max_det=cfg.val.max_det, half=self.amp, single_cls=cfg.single_cls,
+                           loss_fn=self.compute_loss, save_dir=self.run_dir, plots=not cfg.noplots,
+                           save_json=cfg.val.save_json, save_txt=cfg.val.save_txt, verbose=self.nc < 50, log=LOG)
+            result.final = dict(res.metrics)
+            result.final["fitness"] = compute_fitness(result.final, OmegaConf.to_container(cfg.fitness))
         for name in ("last.pt", "best.pt"):
             f = self.wdir / name
             if f.exists():
                 mb = strip_checkpoint(f, keep_optimizer=cfg.keep_optimizer)
                 LOG.info("Optimizer stripped from %s, %.1fMB", f, mb)
-        best = self.wdir / "best.pt"
-        if best.exists() and not cfg.noval:
-            LOG.info("Validating %s...", best)
-            ckpt = load_checkpoint(best)
-            self.ema.ema.load_state_dict({k: v.float() if v.is_floating_point() else v
-                                          for k, v in ckpt["model"].items()})
-            res = validate(self.ema.ema, self.val_loader, self.names, self.device,
-                           conf_thres=cfg.val.conf_thres, iou_thres=cfg.val.final_iou_thres,
-                           max_det=cfg.val.max_det, single_cls=cfg.single_cls, loss_fn=self.compute_loss,
-                           save_dir=self.run_dir, plots=not cfg.noplots, save_json=cfg.val.save_json,
-                           save_txt=cfg.val.save_txt, verbose=self.nc < 50, log=LOG)
-            result.final = {**metrics_dict(res)}
-            result.final["fitness"] = compute_fitness(result.final, OmegaConf.to_container(cfg.fitness))
         if not cfg.noplots and (self.run_dir / "results.csv").exists():
             results_csv.plot_results(self.run_dir / "results.csv")
         LOG.info("Best epoch %d, fitness %.4f. Results saved to %s", self.best_epoch, self.best_fitness,
