@@ -4,8 +4,9 @@ Each generation proposes P hyp sets from evolve.csv as it stood when the generat
 as one batch through the configured launcher (so a parallel launcher runs them together), each as overrides
 `<hyp_node>.KEY=VALUE`. The job's return value is its fitness; a job that raised or returned NaN is failed
 and leaves no row. After each generation: evolve.csv (appended), hyp/hyp_evolve.yaml and evolve.png in the
-sweep folder. Resume by running the same command with `hydra.sweep.dir=<that folder>`: generations already
-in evolve.csv are skipped and job numbers continue. Every job of a generation failing stops the sweep.
+sweep folder; `python train.py 'hydra.searchpath=[file://<sweep folder>]' hyp=hyp_evolve` trains with the
+best. Resume by running the same command with `hydra.sweep.dir=<that folder>`: generations already in
+evolve.csv are skipped and job numbers continue. Every job of a generation failing stops the sweep.
 
 Hydra imports this module on every start of any app (plugin scan), so it imports nothing heavy at module
 level, and it has no `from __future__ import annotations`: the scan executes it outside sys.modules, where
@@ -97,7 +98,7 @@ class EvolveSweeper(Sweeper):
         return [o.input_line for o in parsed if o.get_key_element().lstrip("+") not in own]
 
     def sweep(self, arguments: List[str]) -> Any:
-        from yolo_exp.sweep.evolve import EvolveTable, evolvable_keys, propose, write_hyp_evolve
+        from yolo_exp.sweep.evolve import EvolveTable, evolvable_keys, propose, use_command, write_hyp_evolve
 
         assert self.config is not None and self.launcher is not None
         base_node = OmegaConf.select(self.config, self.hyp_node)
@@ -115,6 +116,7 @@ class EvolveSweeper(Sweeper):
         csv_path = sweep_dir / "evolve.csv"
         table = EvolveTable.load(csv_path, keys)
         choice = OmegaConf.select(self.config, f"hydra.runtime.choices.{self.hyp_node}")
+        hyp_file = sweep_dir / self.hyp_node / "hyp_evolve.yaml"
         returns: List[Sequence[JobReturn]] = []
         for gen in range(table.next_generation, self.generations):
             proposals = [propose(base, table, self.meta, gen, i, self.seed, self.mutation)
@@ -125,13 +127,14 @@ class EvolveSweeper(Sweeper):
             results = self.launcher.launch(batch, initial_job_idx=first)
             returns.append(results)
             ok = self._record(table, csv_path, gen, first, proposals, results)
-            write_hyp_evolve(sweep_dir / self.hyp_node / "hyp_evolve.yaml", base, table, choice)
+            write_hyp_evolve(hyp_file, base, table, choice)
             self._plot(table, sweep_dir / "evolve.png")
             log.info("evolve: generation %d/%d done, %d/%d jobs ok, best fitness %s", gen + 1, self.generations,
                      ok, len(batch), f"{table.best()['fitness']:.5g}" if table.best() else "-")
             if ok == 0:
                 raise HydraException(f"evolve: every job of generation {gen} failed; see traceback.txt in "
                                      f"{sweep_dir}/{first}..{first + len(batch) - 1}")
+        log.info("evolve: best hyps in %s; train with them: python train.py %s", hyp_file, use_command(hyp_file))
         return returns
 
     @staticmethod

@@ -78,6 +78,7 @@ def test_table_propose_resume_and_hyp_file(tmp_path):
     hyp = write_hyp_evolve(tmp_path / "hyp" / "hyp_evolve.yaml", BASE, resumed, "scratch-low")
     text = (tmp_path / "hyp" / "hyp_evolve.yaml").read_text()
     assert text.startswith("# Hyperparameter evolution") and "Best generation: 0 (job 1)" in text
+    assert f"python train.py 'hydra.searchpath=[file://{tmp_path.resolve()}]' hyp=hyp_evolve" in text
     loaded = yaml.safe_load(text)
     assert loaded["defaults"] == ["scratch-low", "_self_"] and loaded["lr0"] == other["lr0"] == hyp["lr0"]
     assert loaded["scale"] == 0.5 and loaded["anchors"] is None

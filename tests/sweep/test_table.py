@@ -7,7 +7,8 @@ import math
 
 import pytest
 
-from yolo_exp.sweep.table import aggregate_seeds, best_index, columns_for, json_rows, sort_rows, to_csv, to_markdown
+from yolo_exp.sweep.table import (aggregate_seeds, best_index, columns_for, json_rows, sort_rows, to_csv,
+                                  to_markdown)
 
 
 def row(job, lr, seed, fit, status="completed", wall=10.0):

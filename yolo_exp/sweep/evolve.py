@@ -153,6 +153,11 @@ def propose(base: Mapping[str, float], table: EvolveTable, meta: Mapping[str, Se
     return {k: float(v) for k, v in zip(keys, child)}
 
 
+def use_command(hyp_file: Path) -> str:
+    """Overrides selecting <sweep>/hyp/hyp_evolve.yaml as `hyp=hyp_evolve`: the sweep joins the search path."""
+    return f"'hydra.searchpath=[file://{hyp_file.resolve().parent.parent}]' hyp={hyp_file.stem}"
+
+
 def write_hyp_evolve(path: Path, base: Mapping[str, object], table: EvolveTable,
                      base_choice: str | None) -> dict[str, object] | None:
     """hyp_evolve.yaml: the base hyp with the best row's values, as a `hyp` group option extending the base."""
@@ -167,7 +172,7 @@ def write_hyp_evolve(path: Path, base: Mapping[str, object], table: EvolveTable,
         f"# Best generation: {int(best['generation'])} (job {int(best['job'])}) of {table.next_generation}",
         f"# Fitness: {best['fitness']:.5g}",
         "# " + ", ".join(f"{c}={best[c]:.5g}" for c in RESULT_COLUMNS),
-        "# Use: python train.py --config-dir <this sweep folder> hyp=hyp_evolve",
+        f"# Use: python train.py {use_command(path)}",
     ]
     body = ({"defaults": [base_choice, "_self_"]} if base_choice else {}) | hyp
     atomic_write_text(path, "\n".join(header) + "\n" + yaml.safe_dump(body, sort_keys=False))
