@@ -7,7 +7,9 @@ from torchvision.ops import box_iou
 IOU_THRESHOLDS = torch.linspace(0.5, 0.95, 10)
 
 
-def match_predictions(detections: torch.Tensor, labels: torch.Tensor, iouv: torch.Tensor = IOU_THRESHOLDS) -> torch.Tensor:
+def match_predictions(
+    detections: torch.Tensor, labels: torch.Tensor, iouv: torch.Tensor = IOU_THRESHOLDS
+) -> torch.Tensor:
     """(n, t) bool: detection i is a true positive at IoU threshold t.
 
     ``detections`` (n, 6) = x1, y1, x2, y2, conf, cls in NMS order (conf descending); ``labels`` (m, 5) = cls, x1,
@@ -26,9 +28,7 @@ def match_predictions(detections: torch.Tensor, labels: torch.Tensor, iouv: torc
 def assign_one_to_one(iou: torch.Tensor, prefer_iou: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """(won, label), both (t, n): whether detection j keeps a label at threshold row t, and which one.
 
-    ``iou`` is (t, m, n) with -1 marking ineligible pairs.
-
-    Each detection claims its best-IoU eligible label; a label claimed several times goes to the claimant with the
+    ``iou`` is (t, m, n) with -1 marking ineligible pairs. Each detection claims its best-IoU eligible label; a label claimed several times goes to the claimant with the
     highest IoU (``prefer_iou``) or to the earliest detection (lowest index, i.e. highest conf after NMS).
     """
     t, m, n = iou.shape
