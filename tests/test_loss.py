@@ -287,3 +287,12 @@ def test_cuda_and_cuda_autocast_match_cpu() -> None:
     expected, _ = loss_fn([p.half().float() for p in cuda_preds], targets.cuda())
     assert amp_total.dtype == torch.float32
     assert amp_total.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_ciou_gradient_stays_finite_when_predicted_height_underflows():
+    from yolo_exp.loss import complete_iou
+
+    pred = torch.tensor([[0.5, 0.5, 0.3, 0.0], [0.5, 0.5, 0.0, 0.0]], requires_grad=True)
+    target = torch.tensor([[0.5, 0.5, 0.3, 0.4], [0.4, 0.6, 0.2, 0.1]])
+    complete_iou(pred, target).sum().backward()
+    assert torch.isfinite(pred.grad).all()

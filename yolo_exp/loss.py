@@ -2,21 +2,20 @@
 
 Numbers and semantics follow YOLOv5 v7.0 ``ComputeLoss`` (reference §3); the code is our own.
 
-CIoU decision: ``torchvision.ops.complete_box_iou_loss`` is used. Term by term it is YOLOv5's CIoU:
-IoU = inter / (union + eps), the centre distance over (enclosing diagonal² + eps), v = 4/π²·(atan(w/h) diff)²
-and α = v / (v − IoU + 1 + eps) evaluated under ``no_grad``, eps = 1e-7 everywhere. The only difference is
-rounding: it re-derives widths from corners where YOLOv5 reads them from xywh. tests/test_loss.py checks it
-against a float64 transcription of YOLOv5's xywh formula.
+CIoU is written out here (xywh form, alpha without grad, eps = 1e-7) rather than taken from
+``torchvision.ops.complete_box_iou_loss``: torchvision divides by the raw predicted height in the aspect term, and
+a height that underflows to 0 made every gradient of a step NaN in real training. tests/test_loss.py checks ours
+against a float64 transcription of YOLOv5's formula.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torchvision.ops import box_convert, complete_box_iou_loss
 
 # Neighbour-cell offsets (centre, left, up, right, down), in half cells: a target near a cell edge is also
 # assigned to the cell across that edge, so each matched anchor trains up to 3 cells.
@@ -105,11 +104,25 @@ def bce_with_logits(logits: Tensor, target: Tensor, pos_weight: float, fl_gamma:
     return loss.mean()
 
 
-def complete_iou(pred_xywh: Tensor, target_xywh: Tensor) -> Tensor:
-    """CIoU (not its loss) of paired xywh boxes; see the module docstring for why torchvision's is exact."""
-    pred = box_convert(pred_xywh, "cxcywh", "xyxy")
-    target = box_convert(target_xywh, "cxcywh", "xyxy")
-    return 1.0 - complete_box_iou_loss(pred, target, reduction="none", eps=1e-7)
+def complete_iou(pred_xywh: Tensor, target_xywh: Tensor, eps: float = 1e-7) -> Tensor:
+    """CIoU of paired xywh boxes, YOLOv5's formula (alpha without grad).
+
+    Heights are clamped at eps inside the aspect-ratio term: a predicted height that underflows to 0 would
+    otherwise give 0/0 there and poison every gradient of the step (torchvision's CIoU has no such guard).
+    """
+    (x1, y1, w1, h1), (x2, y2, w2, h2) = pred_xywh.unbind(-1), target_xywh.unbind(-1)
+    iw = (torch.minimum(x1 + w1 / 2, x2 + w2 / 2) - torch.maximum(x1 - w1 / 2, x2 - w2 / 2)).clamp(min=0)
+    ih = (torch.minimum(y1 + h1 / 2, y2 + h2 / 2) - torch.maximum(y1 - h1 / 2, y2 - h2 / 2)).clamp(min=0)
+    inter = iw * ih
+    iou = inter / (w1 * h1 + w2 * h2 - inter + eps)
+    cw = torch.maximum(x1 + w1 / 2, x2 + w2 / 2) - torch.minimum(x1 - w1 / 2, x2 - w2 / 2)
+    ch = torch.maximum(y1 + h1 / 2, y2 + h2 / 2) - torch.minimum(y1 - h1 / 2, y2 - h2 / 2)
+    c2 = cw**2 + ch**2 + eps
+    rho2 = (x2 - x1) ** 2 + (y2 - y1) ** 2
+    v = (4 / math.pi**2) * (torch.atan(w2 / h2.clamp(min=eps)) - torch.atan(w1 / h1.clamp(min=eps))) ** 2
+    with torch.no_grad():
+        alpha = v / (v - iou + (1 + eps))
+    return iou - (rho2 / c2 + v * alpha)
 
 
 def _last_wins(flat_index: Tensor) -> Tensor:

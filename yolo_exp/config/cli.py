@@ -153,6 +153,14 @@ def resume_argv(overrides: list[str]) -> list[str]:
     return old + new + [f"resume={run_dir.resolve()}", f"hydra.run.dir={run_dir.resolve()}"]
 
 
+def extra_search_path(flags: list[str]) -> list[str]:
+    """`--config-dir DIR` (e.g. an evolve sweep's hyp_evolve.yaml) as an override the check can compose with."""
+    for i, flag in enumerate(flags[:-1]):
+        if flag in ("--config-dir", "-cd"):
+            return [f"hydra.searchpath=[file://{Path(flags[i + 1]).resolve()}]"]
+    return []
+
+
 def run_entry(main: Callable[[], None], argv: list[str] | None = None) -> None:
     """Check the command line, then hand it to Hydra (`main` is the @hydra.main function)."""
     argv = sys.argv if argv is None else argv
@@ -167,11 +175,12 @@ def run_entry(main: Callable[[], None], argv: list[str] | None = None) -> None:
                 raise ConfigError("resume: cannot be combined with -m (resume one run at a time)")
             overrides = resume_argv(overrides)
             sys.argv = [argv[0], *flags, *overrides]
+        checked = overrides + extra_search_path(flags)
         if multirun:
-            for variant in sweep_variants(overrides):
+            for variant in sweep_variants(checked):
                 compose_checked(variant, check_paths=False)
         else:
-            compose_checked(overrides)
+            compose_checked(checked)
     except ConfigError as exc:
         if full_error:
             raise

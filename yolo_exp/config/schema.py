@@ -169,6 +169,7 @@ class TrainConfig:
 
     epochs: int = 30
     batch_size: int = 16
+    nbs: int = 64
     imgsz: int = 256
     workers: int = 2
     seed: int = 0

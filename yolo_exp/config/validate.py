@@ -23,6 +23,7 @@ def validate(cfg: DictConfig, check_paths: bool = True) -> None:
     """Raise ConfigError for the first bad value; cheap (no torch import), so it runs before anything is built."""
     _require(cfg.epochs >= 1, "epochs", "must be an integer >= 1", cfg.epochs)
     _require(cfg.batch_size >= 1, "batch_size", "must be an integer >= 1", cfg.batch_size)
+    _require(cfg.nbs >= 1, "nbs", "must be an integer >= 1", cfg.nbs)
     _require(cfg.imgsz >= 32, "imgsz", "must be an integer >= 32", cfg.imgsz)
     _require(cfg.workers >= 0, "workers", "must be an integer >= 0", cfg.workers)
     _require(cfg.patience >= 0, "patience", "must be >= 0 (0 disables early stopping)", cfg.patience)

@@ -88,6 +88,7 @@ class YoloDataset(Dataset):
             self.shapes = self.shapes[order]
         self.mosaic = augment and not rect
         self.indices: np.ndarray | None = None  # image-weights resampling, read by the sampler
+        self.seed = seed
         self.rng = random.Random(seed)
         self._ram: list[np.ndarray] | None = None
         self._npy: list[Path] | None = None
@@ -146,8 +147,14 @@ class YoloDataset(Dataset):
             labels[:, 1:5] = xywhn2xyxy(labels[:, 1:5], rw * w, rh * h, pad[0], pad[1])
         return img, labels, ((h0, w0), ((h * rh / h0, w * rw / w0), pad))
 
-    def __getitem__(self, item: int | tuple[int, bool]) -> Sample:
-        index, mosaic = (item, self.mosaic) if isinstance(item, (int, np.integer)) else item
+    def __getitem__(self, item: int | tuple[int, bool] | tuple[int, bool, int]) -> Sample:
+        if isinstance(item, (int, np.integer)):
+            index, mosaic = item, self.mosaic
+        else:
+            index, mosaic, *epoch = item
+            if epoch:  # augmentation is a pure function of (seed, epoch, index): same batches with any worker
+                # count, and a resumed run draws exactly what an uninterrupted one would have
+                self.rng.seed(f"{self.seed}/{epoch[0]}/{int(index)}")
         index, hyp, rng = int(index), self.hyp, self.rng
         shapes = None
         if self.augment and mosaic and rng.random() < hyp["mosaic"]:

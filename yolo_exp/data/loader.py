@@ -22,7 +22,7 @@ GENERATOR_BASE_SEED = 6148914691236517205
 
 
 class EpochSampler(Sampler):
-    """Yields ``(index, mosaic)`` read from the main-process dataset at the start of every epoch.
+    """Yields ``(index, mosaic, epoch)``, mosaic read from the main-process dataset at the start of every epoch.
 
     Order: sequential, or a permutation seeded by ``seed + epoch`` (the epoch advances by itself after each pass and can
     be pinned with ``set_epoch``), or a DistributedSampler's share; ``dataset.indices`` (image weights) remaps it.
@@ -52,11 +52,11 @@ class EpochSampler(Sampler):
         g = torch.Generator().manual_seed(self.seed + self.epoch)
         return torch.randperm(n, generator=g).tolist()
 
-    def __iter__(self) -> Iterator[tuple[int, bool]]:
-        order, mosaic, remap = self._order(), bool(self.dataset.mosaic), self.dataset.indices
+    def __iter__(self) -> Iterator[tuple[int, bool, int]]:
+        epoch, order, mosaic, remap = self.epoch, self._order(), bool(self.dataset.mosaic), self.dataset.indices
         self.set_epoch(self.epoch + 1)
         for i in order:
-            yield (int(remap[i]) if remap is not None else i), mosaic
+            yield (int(remap[i]) if remap is not None else i), mosaic, epoch
 
 
 def seed_worker(worker_id: int) -> None:

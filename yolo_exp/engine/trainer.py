@@ -131,7 +131,7 @@ class Trainer:
         self.compute_loss = DetectionLoss(self.model.detect.anchors, self.nc, self.loss_hyp)
 
         factory = instantiate(cfg.optimizer)
-        self.optimizer, self.accumulate = build_optimizer(factory, self.model, hyp, self.batch_size, log=LOG.info)
+        self.optimizer, self.accumulate = build_optimizer(factory, self.model, hyp, self.batch_size, nbs=cfg.nbs, log=LOG.info)
         self.lf = lr_lambda(cfg.epochs, hyp["lrf"], cfg.cos_lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda=self.lf)
         self.ema = ModelEMA(self.model)
@@ -222,7 +222,7 @@ class Trainer:
                 imgs = imgs.contiguous(memory_format=torch.channels_last)
             if ni <= self.nw:
                 self.accumulate = apply_warmup(self.optimizer, ni, self.nw, epoch, self.lf, self.hyp,
-                                               self.batch_size)
+                                               self.batch_size, nbs=cfg.nbs)
             if cfg.multi_scale:
                 imgs = self.rescale_batch(imgs)
             with torch.autocast(device.type, dtype=self.amp_dtype, enabled=self.amp):
@@ -257,7 +257,11 @@ class Trainer:
 
     def optimizer_step(self) -> None:
         self.scaler.unscale_(self.optimizer)
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=10.0)
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=10.0)
+        if not self.scaler.is_enabled() and not torch.isfinite(norm):  # the scaler skips such steps itself
+            LOG.warning("non-finite gradients: optimizer step skipped")
+            self.optimizer.zero_grad()
+            return
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad()
