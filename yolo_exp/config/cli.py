@@ -148,8 +148,9 @@ def resume_argv(overrides: list[str]) -> list[str]:
     if refused:
         raise ConfigError(f"resume: only {', '.join(RESUME_SAFE[:-1])} may change when resuming; "
                           f"refused: {' '.join(refused)}")
-    old = [o for o in yaml.safe_load(saved.read_text()) or [] if not o.startswith(("resume=", "epochs="))]
     new = [o for o in overrides if not o.startswith("resume=")]
+    replaced = tuple(o.split("=", 1)[0] + "=" for o in new) + ("resume=",)  # the new value of a key wins
+    old = [o for o in yaml.safe_load(saved.read_text()) or [] if not o.startswith(replaced)]
     return old + new + [f"resume={run_dir.resolve()}", f"hydra.run.dir={run_dir.resolve()}"]
 
 

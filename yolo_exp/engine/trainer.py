@@ -73,7 +73,7 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.wdir = self.run_dir / "weights"
         self.reporter = reporter  # summary.json / TensorBoard sink with epoch_end(...) hooks, may be None
-        self.stop_requested = False
+        self.bad_steps = 0  # consecutive non-finite losses, across epoch boundaries
 
     # ----------------------------------------------------------------------------------------------- set-up
     def setup(self) -> None:
@@ -161,9 +161,9 @@ class Trainer:
         if cfg.epochs != old_epochs:
             LOG.info("resume: extending the run from %d to %d epochs; the LR schedule is stretched to the new end",
                      old_epochs, cfg.epochs)
-        self.scheduler.last_epoch = self.start_epoch - 1
+        self.scheduler.last_epoch = self.start_epoch  # as if stepped once per finished epoch
         for g in self.optimizer.param_groups:  # the schedule follows the (possibly new) epoch count
-            g["lr"] = g["initial_lr"] * self.lf(self.start_epoch - 1)
+            g["lr"] = g["initial_lr"] * self.lf(self.start_epoch)
         if self.start_epoch >= cfg.epochs:
             raise RuntimeError(f"resume: this run already finished {cfg.epochs} epochs; add epochs=N (N > "
                                f"{cfg.epochs}) to extend it")
@@ -212,7 +212,6 @@ class Trainer:
             LOG.info("closing mosaic for the last %d epochs", cfg.close_mosaic)
         self.train_set.mosaic = self.train_set.augment and not cfg.rect and epoch < cfg.epochs - cfg.close_mosaic
         mloss = torch.zeros(3, device=device)
-        bad_steps = 0
         self.optimizer.zero_grad()
         pbar = tqdm(self.train_loader, total=nb, bar_format="{l_bar}{bar:10}{r_bar}", disable=None)
         for i, (imgs, targets, paths, _) in enumerate(pbar):
@@ -229,15 +228,15 @@ class Trainer:
                 preds = model(imgs)
             loss, items = self.compute_loss([p.float() for p in preds], targets.to(device))
             if not torch.isfinite(loss):
-                bad_steps += 1
+                self.bad_steps += 1
                 LOG.warning("non-finite loss at epoch %d iteration %d: step skipped", epoch, i)
                 self.optimizer.zero_grad()
-                if bad_steps >= MAX_BAD_STEPS:
+                if self.bad_steps >= MAX_BAD_STEPS:
                     raise FloatingPointError(f"loss was NaN/Inf for {MAX_BAD_STEPS} consecutive steps (epoch "
                                              f"{epoch}, iteration {i}); weights/last.pt keeps the last good "
                                              "epoch. Try a lower hyp.lr0 or device.amp=false.")
                 continue
-            bad_steps = 0
+            self.bad_steps = 0
             self.scaler.scale(loss).backward()
             if ni - self.last_opt_step >= self.accumulate:
                 self.optimizer_step()

@@ -1,0 +1,130 @@
+"""End-to-end training on a tiny generated dataset: the run folder, resume after SIGKILL, NaN guard, fitness."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import ROOT
+from yolo_exp.engine.checkpoint import load_checkpoint
+from yolo_exp.report.results import COLUMNS, read_results
+
+TINY = ["data.shapes.n_train=16", "data.shapes.n_val=8", "data.shapes.img_size=96", "imgsz=64", "batch_size=8",
+        "workers=0", "model=yolov5n", "hyp.warmup_epochs=0.5"]
+
+
+def train(cwd: Path, *args: str, wait: bool = True, env_extra: dict | None = None):
+    env = {**os.environ, "OMP_NUM_THREADS": "2", **(env_extra or {})}
+    cmd = [sys.executable, str(ROOT / "train.py"), *args]
+    if not wait:
+        return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def only_run(cwd: Path) -> Path:
+    runs = list((cwd / "outputs").glob("*/*"))
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def test_run_folder_and_resume_after_sigkill_is_bitwise_identical(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    args = [*TINY, "epochs=3", "keep_optimizer=true"]
+    proc = train(a, *args)
+    run_a = only_run(a)
+    assert str(run_a.resolve()) in proc.stderr + proc.stdout  # the run says where its folder is
+
+    for rel in (".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml", "config_resolved.yaml",
+                "train.log", "weights/last.pt", "weights/best.pt", "results.csv", "results.png", "summary.json",
+                "labels.jpg", "train_batch0.jpg", "PR_curve.png", "confusion_matrix.png"):
+        assert (run_a / rel).is_file(), rel
+    assert list(run_a.glob("events.out.tfevents.*"))
+    rows = read_results(run_a / "results.csv")
+    assert [r["epoch"] for r in rows] == [0, 1, 2] and set(rows[0]) == set(COLUMNS)
+    summary = json.loads((run_a / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["epochs_done"] == 3
+    assert not list(a.glob("*.pt")) and sorted(p.name for p in a.iterdir()) == ["outputs"]  # nothing in the cwd
+
+    # Same run, killed with SIGKILL once epoch 1 is recorded, then resumed in place.
+    proc = train(b, *args, wait=False)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        runs = list((b / "outputs").glob("*/*/results.csv"))
+        if runs and len(read_results(runs[0])) >= 2:
+            break
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    run_b = only_run(b)
+    assert json.loads((run_b / "summary.json").read_text())["epochs_done"] < 3
+    load_checkpoint(run_b / "weights" / "last.pt")  # loadable whatever moment the kill hit
+    train(b, f"resume={run_b}")
+    assert only_run(b) == run_b  # resumed in the same folder
+
+    assert (run_a / "results.csv").read_text() == (run_b / "results.csv").read_text()
+    ca, cb = load_checkpoint(run_a / "weights" / "last.pt"), load_checkpoint(run_b / "weights" / "last.pt")
+    for key in ("model", "ema"):
+        assert ca[key].keys() == cb[key].keys()
+        for k in ca[key]:
+            assert torch.equal(ca[key][k], cb[key][k]), (key, k)
+
+    # A finished run can be extended; other overrides are refused on resume.
+    bad = subprocess.run([sys.executable, str(ROOT / "train.py"), f"resume={run_b}", "hyp.lr0=0.1"], cwd=b,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "refused: hyp.lr0=0.1" in bad.stderr
+    train(b, f"resume={run_b}", "epochs=4")
+    assert [r["epoch"] for r in read_results(run_b / "results.csv")] == [0, 1, 2, 3]
+
+
+@pytest.fixture
+def trainer_factory(tmp_path):
+    from yolo_exp.config.cli import compose_checked
+    from yolo_exp.engine.trainer import Trainer
+
+    def make(*overrides: str) -> Trainer:
+        cfg = compose_checked([*TINY, "noplots=true", f"cache_dir={tmp_path / 'cache'}", *overrides])
+        return Trainer(cfg, tmp_path / "run")
+
+    return make
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_last_good_state(trainer_factory):
+    trainer = trainer_factory("epochs=8")  # 2 batches an epoch: 10 bad steps span epochs 1-5
+    trainer.setup()
+    real_loss = trainer.compute_loss
+    calls = {"n": 0}
+
+    def poisoned(preds, targets):
+        calls["n"] += 1
+        loss, items = real_loss(preds, targets)
+        return (loss * float("nan"), items) if calls["n"] > 2 else (loss, items)  # epoch 0 is clean
+
+    trainer.setup = lambda: None
+    trainer.compute_loss = poisoned
+    with pytest.raises(FloatingPointError, match="NaN/Inf for 10 consecutive steps"):
+        trainer.fit()
+    ckpt = load_checkpoint(trainer.wdir / "last.pt")
+    assert ckpt["epoch"] < 5
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+
+def test_best_pt_follows_configured_fitness(trainer_factory):
+    trainer = trainer_factory("epochs=3", "fitness.precision=0", "fitness.recall=1", "fitness.map50=0",
+                              "fitness.map=0", "keep_optimizer=true", "noval=false")
+    result = trainer.fit()
+    rows = read_results(trainer.run_dir / "results.csv")
+    recalls = [r["metrics/recall"] for r in rows]
+    best = max(range(len(rows)), key=lambda i: (recalls[i], -i))  # first epoch reaching the max wins
+    assert result.best_epoch == best
+    assert load_checkpoint(trainer.wdir / "best.pt")["epoch"] == best
