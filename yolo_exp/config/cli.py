@@ -17,7 +17,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from yolo_exp.config.schema import register_configs
-from yolo_exp.config.validate import ConfigError, validate
+from yolo_exp.config.validate import ConfigError, validate, validate_val
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc", "--version"}
@@ -86,32 +86,32 @@ def explain(exc: BaseException, override: str | None, base_cfg: DictConfig | Non
     return msg
 
 
-def compose_checked(overrides: Sequence[str], check_paths: bool = True) -> DictConfig:
-    """Compose the train config from overrides and validate it; raises ConfigError with a one-line message."""
+def compose_checked(overrides: Sequence[str], check_paths: bool = True, config_name: str = "config") -> DictConfig:
+    """Compose a config (train: `config`, val: `val`) and validate it; raises ConfigError with one line."""
     from hydra import compose, initialize_config_dir
 
     register_configs()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR), job_name="check"):
         try:
-            cfg = compose("config", overrides=list(overrides))
+            cfg = compose(config_name, overrides=list(overrides))
         except Exception as exc:  # noqa: BLE001 - every composition error becomes one line
-            raise ConfigError(_explain_failure(compose, overrides, exc)) from exc
+            raise ConfigError(_explain_failure(compose, overrides, exc, config_name)) from exc
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise ConfigError(f"{', '.join(missing)}: required but not set (e.g. {missing[0]}=...)")
-    validate(cfg, check_paths=check_paths)
+    (validate if config_name == "config" else validate_val)(cfg, check_paths=check_paths)
     return cfg
 
 
-def _explain_failure(compose: Callable, overrides: Sequence[str], exc: BaseException) -> str:
+def _explain_failure(compose: Callable, overrides: Sequence[str], exc: BaseException, config_name: str) -> str:
     """Find the override that breaks composition, so the message can name it."""
     try:
-        base = compose("config")
+        base = compose(config_name)
     except Exception:  # noqa: BLE001 - the defaults themselves are broken; explain the original error
         return explain(exc, None, None)
     for ov in overrides:
         try:
-            compose("config", overrides=[ov])
+            compose(config_name, overrides=[ov])
         except Exception as single:  # noqa: BLE001
             return explain(single, ov, base)
     return explain(exc, None, base)
@@ -162,7 +162,7 @@ def extra_search_path(flags: list[str]) -> list[str]:
     return []
 
 
-def run_entry(main: Callable[[], None], argv: list[str] | None = None) -> None:
+def run_entry(main: Callable[[], None], argv: list[str] | None = None, config_name: str = "config") -> None:
     """Check the command line, then hand it to Hydra (`main` is the @hydra.main function)."""
     argv = sys.argv if argv is None else argv
     flags, overrides = split_argv(argv[1:])
@@ -179,9 +179,9 @@ def run_entry(main: Callable[[], None], argv: list[str] | None = None) -> None:
         checked = overrides + extra_search_path(flags)
         if multirun:
             for variant in sweep_variants(checked):
-                compose_checked(variant, check_paths=False)
+                compose_checked(variant, check_paths=False, config_name=config_name)
         else:
-            compose_checked(checked)
+            compose_checked(checked, config_name=config_name)
     except ConfigError as exc:
         if full_error:
             raise

@@ -195,6 +195,32 @@ class TrainConfig:
     deterministic: bool = True
 
 
+class ValTask(str, Enum):
+    train = "train"
+    val = "val"
+    test = "test"
+    speed = "speed"
+
+
+@dataclass
+class ValRunConfig:
+    """`python val.py`: score a checkpoint (ours or official YOLOv5) on a dataset split."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    device: DeviceConfig = field(default_factory=DeviceConfig)
+    val: ValConfig = field(default_factory=ValConfig)
+    weights: str = MISSING
+    task: ValTask = ValTask.val
+    batch_size: int = 32
+    imgsz: int = 640
+    workers: int = 2
+    single_cls: bool = False
+    verbose: bool = True
+    plots: bool = True
+    name: str = "val"
+    cache_dir: Optional[str] = None
+
+
 GROUP_SCHEMAS = {
     "model": {"base_model": ModelConfig},
     "data": {"base_data": DataConfig},
@@ -210,6 +236,7 @@ def register_configs() -> None:
 
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=TrainConfig)
+    cs.store(name="base_val_config", node=ValRunConfig)
     for group, nodes in GROUP_SCHEMAS.items():
         for name, node in nodes.items():
             cs.store(group=group, name=name, node=node)

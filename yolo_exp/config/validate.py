@@ -77,3 +77,15 @@ def check_data_paths(data: DictConfig) -> None:
             _require(p.exists(), f"data.{split}", f"not found (resolved to {p.resolve()})", src)
     if data.names is not None and data.nc is not None:
         _require(len(data.names) == data.nc, "data.nc", f"does not match len(data.names)={len(data.names)}", data.nc)
+
+
+def validate_val(cfg: DictConfig, check_paths: bool = True) -> None:
+    """The `val.py` config: sizes, thresholds, and that the weights and data exist."""
+    _require(cfg.batch_size >= 1, "batch_size", "must be an integer >= 1", cfg.batch_size)
+    _require(cfg.imgsz >= 32, "imgsz", "must be an integer >= 32", cfg.imgsz)
+    _require(cfg.workers >= 0, "workers", "must be an integer >= 0", cfg.workers)
+    _require(0 < cfg.val.iou_thres <= 1, "val.iou_thres", "must be in (0, 1]", cfg.val.iou_thres)
+    _require(0 <= cfg.val.conf_thres < 1, "val.conf_thres", "must be in [0, 1)", cfg.val.conf_thres)
+    if check_paths:
+        _require(Path(cfg.weights).expanduser().is_file(), "weights", "file not found", cfg.weights)
+        check_data_paths(cfg.data)

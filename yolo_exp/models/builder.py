@@ -53,7 +53,8 @@ def scale_depth(n: int, depth_multiple: float) -> int:
 
 
 def _resolve_args(args: list[Any], nc: int, anchors: Any) -> list[Any]:
-    symbols = {"nc": nc, "anchors": anchors}
+    """Names YOLOv5's yamls use as arguments; 'None' too, since YOLOv5 writes it bare (a string to safe_load)."""
+    symbols = {"nc": nc, "anchors": anchors, "None": None}
     return [symbols[a] if isinstance(a, str) and a in symbols else a for a in args]
 
 
@@ -76,6 +77,7 @@ def build_layers(arch: Mapping[str, Any], nc: int, ch: int,
         if len(row) != 4:
             raise ValueError(f"layer {i}: expected [from, repeats, module, args], got {row!r}")
         f, n, name, args = row
+        name = name.removeprefix("nn.")  # YOLOv5's yamls name torch modules as nn.Upsample etc.
         if name not in registry:
             raise ValueError(f"layer {i}: unknown module {name!r}; known: {', '.join(registry)}")
         spec = registry[name]
