@@ -60,6 +60,19 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         torch.backends.cudnn.benchmark = False
 
 
+def class_weights(labels: list[np.ndarray], nc: int) -> np.ndarray:
+    """Inverse class frequency over the training labels, normalised to sum 1 (YOLOv5's class weights)."""
+    classes = np.concatenate([lb[:, 0] for lb in labels]).astype(int) if labels else np.zeros(0, int)
+    counts = np.bincount(classes, minlength=nc).astype(float)
+    counts[counts == 0] = 1
+    return (1 / counts) / (1 / counts).sum()
+
+
+def image_weights(labels: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
+    """Per image, the sum of its labels' class weights: images of weak classes are drawn more often."""
+    return np.array([weights[lb[:, 0].astype(int)].sum() for lb in labels])
+
+
 def round_imgsz(imgsz: int, stride: int) -> int:
     new = max(math.ceil(imgsz / stride) * stride, 2 * stride)
     if new != imgsz:
@@ -139,6 +152,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
         self.train_model = torch.compile(self.model) if cfg.device.compile else self.model
 
+        self.maps = np.zeros(self.nc)  # per-class mAP of the last validation (image weights)
         self.start_epoch, self.best_fitness, self.best_epoch = 0, -1.0, -1
         self.best_metrics: dict[str, float] = {}
         if self.resume_ckpt:
@@ -208,6 +222,11 @@ class Trainer:
         cfg, model, device = self.cfg, self.train_model, self.device
         model.train()
         self.train_loader.sampler.set_epoch(epoch)
+        if cfg.image_weights:  # YOLOv5's --image-weights: class weights (1 - mAP_class)^2, redrawn each epoch
+            cw = class_weights(self.train_set.labels, self.nc) * self.nc * (1 - self.maps) ** 2 / self.nc
+            iw = image_weights(self.train_set.labels, cw)
+            n = len(self.train_set.labels)
+            self.train_set.indices = random.Random(cfg.seed + epoch).choices(range(n), weights=iw + 1e-12, k=n)
         if cfg.close_mosaic and epoch == max(cfg.epochs - cfg.close_mosaic, 0) and self.train_set.mosaic:
             LOG.info("closing mosaic for the last %d epochs", cfg.close_mosaic)
         self.train_set.mosaic = self.train_set.augment and not cfg.rect and epoch < cfg.epochs - cfg.close_mosaic
@@ -282,6 +301,7 @@ class Trainer:
         res = validate(self.ema.ema, self.val_loader, self.names, self.device, conf_thres=cfg.val.conf_thres,
                        iou_thres=cfg.val.iou_thres, max_det=cfg.val.max_det, half=self.amp,
                        single_cls=cfg.single_cls, loss_fn=self.compute_loss, log=LOG)
+        self.maps = np.asarray(res.maps, dtype=float)
         return res.metrics, [float(x) for x in res.losses]
 
     def end_epoch(self, epoch: int, train_items: torch.Tensor, val_items: list[float], metrics: dict[str, float],
