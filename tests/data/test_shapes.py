@@ -76,3 +76,20 @@ def test_statistics_look_like_a_detection_problem(tmp_path):
     assert side.min() < 20 and side.max() > 100  # small to large
     assert 0.01 < (ds.stats["background"] + ds.stats["empty"]) / len(ds) < 0.12
     assert 2 < len(lb) / ds.stats["found"] < 5
+
+
+def test_concurrent_generation_of_the_same_dataset(tmp_path):
+    """Two runs started together (parallel sweep jobs, DDP ranks) both get the complete dataset."""
+    import multiprocessing as mp
+
+    from yolo_exp.data.shapes import generate_shapes
+
+    root = tmp_path / "shapes"
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=generate_shapes, args=(root, 24, 8, 64, 0)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    assert len(list((root / "images" / "train").glob("*.jpg"))) == 24

@@ -22,7 +22,7 @@ from yolo_exp.data.files import write_image
 from yolo_exp.data.spec import default_cache_dir
 
 NAMES = ("circle", "rectangle", "triangle", "star")
-VERSION = 1
+VERSION = 2
 MARKER = ".complete.json"
 MAX_OBJECTS = 6
 EMPTY_FRACTION = 0.05
@@ -88,7 +88,7 @@ def render_image(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarr
     if rng.random() < EMPTY_FRACTION:
         return img, np.zeros((0, 5), np.float32)
     boxes, classes = [], []
-    lo, hi = math.log(max(12, n / 21)), math.log(n / 2)
+    lo, hi = math.log(max(20, n / 12)), math.log(n / 2)  # small objects, but none below ~20 px at 256
     for _ in range(int(rng.integers(1, MAX_OBJECTS + 1))):
         cls = int(rng.integers(0, len(NAMES)))
         size = math.exp(rng.uniform(lo, hi))
@@ -155,7 +155,10 @@ def generate_shapes(root: Path, n_train: int = 512, n_val: int = 128, img_size: 
         (tmp / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
         (tmp / MARKER).write_text(json.dumps(params))
         if root.exists():
-            root.rmdir()  # empty folder left by a user or an earlier crash
+            try:
+                root.rmdir()  # empty folder left by a user or an earlier crash
+            except OSError:
+                pass  # a concurrent run (a sweep job, another rank) finished it first: checked below
         try:
             os.rename(tmp, root)
         except OSError:
