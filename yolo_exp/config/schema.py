@@ -167,10 +167,10 @@ class TrainConfig:
     val: ValConfig = field(default_factory=ValConfig)
     fitness: FitnessWeights = field(default_factory=FitnessWeights)
 
-    epochs: int = 30
+    epochs: int = 100
     batch_size: int = 16
     nbs: int = 64
-    imgsz: int = 256
+    imgsz: int = 640
     workers: int = 2
     seed: int = 0
     name: str = "train"
@@ -192,6 +192,7 @@ class TrainConfig:
     close_mosaic: int = 0
     image_weights: bool = False
     keep_optimizer: bool = False
+    sync_bn: bool = False
     deterministic: bool = True
 
 
