@@ -10,6 +10,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from yolo_exp import dist
 from yolo_exp.config.validate import validate
 from yolo_exp.engine.trainer import Trainer
 
@@ -49,6 +50,11 @@ def train_task(cfg: DictConfig) -> float:
     """Run one job; returns its fitness (what optimising sweepers maximise). Failures are recorded, then raised."""
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
+    if not dist.is_main():  # under torchrun the other ranks train and write nothing; rank 0 reports
+        try:
+            return float(Trainer(cfg, run_dir).fit().best_fitness)
+        finally:
+            dist.cleanup()
     LOG.info("Run folder: %s", run_dir)
     reporter = Reporter(run_dir, cfg, hc)
     (run_dir / "config_resolved.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
@@ -69,6 +75,7 @@ def train_task(cfg: DictConfig) -> float:
         raise
     finally:
         reporter.tb.close()
+        dist.cleanup()  # a failed rank leaves no collective waiting; torchrun's agent stops the others
     reporter.summary.finish("completed")
     LOG.info("Run folder: %s", run_dir)
     return float(result.best_fitness)

@@ -21,6 +21,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from yolo_exp import dist
 from yolo_exp.data.loader import create_dataloader
 from yolo_exp.data.spec import resolve_data
 from yolo_exp.engine.device import amp_settings, select_device
@@ -91,14 +92,18 @@ class Trainer:
     # ----------------------------------------------------------------------------------------------- set-up
     def setup(self) -> None:
         cfg = self.cfg
-        self.wdir.mkdir(parents=True, exist_ok=True)
-        self.device = select_device(cfg)
+        if dist.is_main():
+            self.wdir.mkdir(parents=True, exist_ok=True)
+        self.device = dist.setup(select_device(cfg))
         self.cuda = self.device.type == "cuda"
         seed_everything(cfg.seed, cfg.deterministic)
         self.resume_ckpt = load_checkpoint(self.wdir / "last.pt") if cfg.resume else None
+        if not self.resume_ckpt and dist.is_main():  # a fresh start in a used folder (elastic restart) starts over
+            (self.run_dir / "results.csv").unlink(missing_ok=True)
 
         cache_dir = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else None
-        self.data = resolve_data(OmegaConf.to_container(cfg.data, resolve=True), cache_dir=cache_dir)
+        with dist.main_first():  # rank 0 generates the dataset, the others then find it
+            self.data = resolve_data(OmegaConf.to_container(cfg.data, resolve=True), cache_dir=cache_dir)
         self.nc = 1 if cfg.single_cls else self.data.nc
         self.names = ["item"] if cfg.single_cls and self.data.nc > 1 else list(self.data.names)
 
@@ -118,26 +123,31 @@ class Trainer:
         if cfg.device.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
 
-        self.batch_size = cfg.batch_size
+        self.batch_size = cfg.batch_size  # the total over all ranks (optimizer and warmup use it, as YOLOv5)
+        rank_batch = self.batch_size // dist.world_size()
         hyp = OmegaConf.to_container(cfg.hyp, resolve=True)
         self.hyp = hyp
         workers = cfg.workers
-        self.train_loader, self.train_set = create_dataloader(
-            self.data.train, self.imgsz, self.batch_size, self.gs, self.nc, hyp=hyp, augment=True, rect=cfg.rect,
-            workers=workers, shuffle=not cfg.rect, seed=cfg.seed, cache=str(getattr(cfg.cache, "value", cfg.cache)),
-            single_cls=cfg.single_cls, cache_dir=cache_dir, prefix="train: ", image_weights=cfg.image_weights,
-)
-        self.val_loader, self.val_set = create_dataloader(
-            self.data.val, self.imgsz, self.batch_size * 2, self.gs, self.nc, hyp=None, augment=False, rect=True,
-            pad=0.5, workers=workers, shuffle=False, seed=cfg.seed, single_cls=cfg.single_cls,
-            cache_dir=cache_dir, prefix="val: ")
+        with dist.main_first():  # rank 0 builds the label cache
+            self.train_loader, self.train_set = create_dataloader(
+                self.data.train, self.imgsz, rank_batch, self.gs, self.nc, hyp=hyp, augment=True, rect=cfg.rect,
+                workers=workers, shuffle=not cfg.rect, seed=cfg.seed,
+                cache=str(getattr(cfg.cache, "value", cfg.cache)), single_cls=cfg.single_cls, cache_dir=cache_dir,
+                prefix="train: ", image_weights=cfg.image_weights, rank=dist.rank(), world_size=dist.world_size())
+        self.val_loader = None  # rank 0 validates
+        if dist.is_main():
+            self.val_loader, self.val_set = create_dataloader(
+                self.data.val, self.imgsz, rank_batch * 2, self.gs, self.nc, hyp=None, augment=False, rect=True,
+                pad=0.5, workers=workers, shuffle=False, seed=cfg.seed, single_cls=cfg.single_cls,
+                cache_dir=cache_dir, prefix="val: ")
 
-        if not self.resume_ckpt:
+        if not self.resume_ckpt and dist.is_main():
             if not cfg.noplots:
                 plot_labels(self.train_set.labels, self.names, self.run_dir / "labels.jpg")
             if cfg.autoanchor:
                 check_anchors(self.model, self.train_set.shapes, self.train_set.labels, thr=hyp["anchor_t"],
                               imgsz=self.imgsz, seed=cfg.seed, log=LOG)
+        dist.sync_module(self.model)  # every rank starts from rank 0's weights and anchors
 
         nl = self.model.detect.nl
         self.loss_hyp = scale_hyp_gains(hyp, nc=self.nc, nl=nl, imgsz=self.imgsz)
@@ -150,7 +160,8 @@ class Trainer:
         self.ema = ModelEMA(self.model)
         self.amp, self.amp_dtype = amp_settings(cfg, self.device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
-        self.train_model = torch.compile(self.model) if cfg.device.compile else self.model
+        model = dist.wrap(self.model, self.device, cfg.sync_bn, LOG)  # DDP after AutoAnchor and EMA
+        self.train_model = torch.compile(model) if cfg.device.compile else model
 
         self.maps = np.zeros(self.nc)  # per-class mAP of the last validation (image weights)
         self.start_epoch, self.best_fitness, self.best_epoch = 0, -1.0, -1
@@ -182,7 +193,8 @@ class Trainer:
             raise RuntimeError(f"resume: this run already finished {cfg.epochs} epochs; add epochs=N (N > "
                                f"{cfg.epochs}) to extend it")
         set_rng_state(ckpt["rng"])
-        results_csv.truncate_after(self.run_dir / "results.csv", ckpt["epoch"])
+        if dist.is_main():
+            results_csv.truncate_after(self.run_dir / "results.csv", ckpt["epoch"])
         LOG.info("resuming %s from epoch %d of %d", self.run_dir, self.start_epoch, cfg.epochs)
 
     # ------------------------------------------------------------------------------------------------ train
@@ -204,7 +216,8 @@ class Trainer:
                 self.scheduler.step()
                 final_epoch = epoch + 1 == cfg.epochs
                 metrics, val_items = self.validate_epoch(epoch, final_epoch)
-                stop = self.end_epoch(epoch, train_items, val_items, metrics, lrs, final_epoch)
+                stop = dist.is_main() and self.end_epoch(epoch, train_items, val_items, metrics, lrs, final_epoch)
+                stop, self.maps = dist.from_main((stop, self.maps))  # every rank stops together
                 result.epochs_done = epoch + 1
                 if stop:
                     break
@@ -215,7 +228,9 @@ class Trainer:
             raise
         hours = (time.time() - t0) / 3600
         LOG.info("%d epochs completed in %.3f hours.", result.epochs_done - self.start_epoch, hours)
-        self.finish(result)
+        dist.check_in_sync(self.model, LOG)
+        if dist.is_main():
+            self.finish(result)
         return result
 
     def train_epoch(self, epoch: int, nb: int) -> tuple[torch.Tensor, list[float]]:
@@ -232,7 +247,8 @@ class Trainer:
         self.train_set.mosaic = self.train_set.augment and not cfg.rect and epoch < cfg.epochs - cfg.close_mosaic
         mloss = torch.zeros(3, device=device)
         self.optimizer.zero_grad()
-        pbar = tqdm(self.train_loader, total=nb, bar_format="{l_bar}{bar:10}{r_bar}", disable=None)
+        pbar = tqdm(self.train_loader, total=nb, bar_format="{l_bar}{bar:10}{r_bar}",
+                    disable=None if dist.is_main() else True)
         for i, (imgs, targets, paths, _) in enumerate(pbar):
             ni = i + nb * epoch
             imgs = imgs.to(device, non_blocking=True).float() / 255
@@ -246,7 +262,8 @@ class Trainer:
             with torch.autocast(device.type, dtype=self.amp_dtype, enabled=self.amp):
                 preds = model(imgs)
             loss, items = self.compute_loss([p.float() for p in preds], targets.to(device))
-            if not torch.isfinite(loss):
+            loss = loss * dist.world_size()  # DDP averages gradients over ranks; YOLOv5 sums them
+            if not dist.all_finite(loss):
                 self.bad_steps += 1
                 LOG.warning("non-finite loss at epoch %d iteration %d: step skipped", epoch, i)
                 self.optimizer.zero_grad()
@@ -266,7 +283,7 @@ class Trainer:
                 mem = f"{torch.cuda.memory_reserved() / 1e9:.3g}G" if self.cuda else "0G"
                 pbar.set_description(f"{epoch + 1}/{cfg.epochs} {mem} box {ml[0]:.4f} obj {ml[1]:.4f} "
                                      f"cls {ml[2]:.4f} inst {targets.shape[0]} size {imgs.shape[-1]}")
-            if ni < 3 and not cfg.noplots and not self.resume_ckpt:
+            if ni < 3 and not cfg.noplots and not self.resume_ckpt and dist.is_main():
                 plot_batch(imgs.mul(255).byte().cpu().numpy() if imgs.is_floating_point() else imgs,
                            targets.numpy(), paths, self.names, self.run_dir / f"train_batch{ni}.jpg")
         pbar.close()
@@ -296,7 +313,7 @@ class Trainer:
     # --------------------------------------------------------------------------------------------- validate
     def validate_epoch(self, epoch: int, final_epoch: bool) -> tuple[dict[str, float], list[float]]:
         cfg = self.cfg
-        if cfg.noval and not final_epoch:
+        if cfg.noval and not final_epoch or self.val_loader is None:
             return {}, [0.0, 0.0, 0.0]
         res = validate(self.ema.ema, self.val_loader, self.names, self.device, conf_thres=cfg.val.conf_thres,
                        iou_thres=cfg.val.iou_thres, max_det=cfg.val.max_det, half=self.amp,
