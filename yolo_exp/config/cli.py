@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
+from yolo_exp import dist
 from yolo_exp.config.schema import register_configs
 from yolo_exp.config.validate import ConfigError, validate, validate_val
 
@@ -23,6 +24,10 @@ CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc", "--version"}
 # Overrides a resumed run may change; everything else must stay as the run was started.
 RESUME_SAFE = ("epochs", "workers", "device", "resume")
+AUTO = ("auto", "true", "True")
+# Ranks other than 0 write nothing: no .hydra/ folder, no train.log (warnings and errors still reach stderr).
+QUIET_RANK = ["hydra.output_subdir=null", "hydra/job_logging=disabled", "hydra/hydra_logging=disabled",
+              "~hydra.job_logging.handlers"]
 
 
 def split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -134,7 +139,7 @@ def sweep_variants(overrides: Sequence[str]) -> list[list[str]]:
 def resume_argv(overrides: list[str]) -> list[str]:
     """Rewrite `resume=PATH ...` into the run's own overrides plus the safe new ones, in the run's folder."""
     target = next(o.split("=", 1)[1] for o in overrides if o.startswith("resume="))
-    if target in ("auto", "true", "True"):  # the newest run under outputs/ with a last.pt
+    if target in AUTO:  # the newest run under outputs/ with a last.pt
         candidates = sorted(Path("outputs").glob("*/*/weights/last.pt"), key=os.path.getmtime)
         if not candidates:
             raise ConfigError(f"resume={target}: no run with weights/last.pt under {Path('outputs').resolve()}")
@@ -144,14 +149,41 @@ def resume_argv(overrides: list[str]) -> list[str]:
     saved = run_dir / ".hydra" / "overrides.yaml"
     if not (run_dir / "weights" / "last.pt").is_file() or not saved.is_file():
         raise ConfigError(f"resume={target}: not a run folder with weights/last.pt and .hydra/overrides.yaml")
-    refused = [o for o in overrides if not o.split("=", 1)[0].lstrip("+").startswith(RESUME_SAFE)]
+    saved_overrides = yaml.safe_load(saved.read_text()) or []
+    # Repeating the run's own overrides is no change (an elastic restart replays the original command line).
+    refused = [o for o in overrides
+               if not o.split("=", 1)[0].lstrip("+").startswith(RESUME_SAFE) and o not in saved_overrides]
     if refused:
         raise ConfigError(f"resume: only {', '.join(RESUME_SAFE[:-1])} may change when resuming; "
                           f"refused: {' '.join(refused)}")
     new = [o for o in overrides if not o.startswith("resume=")]
     replaced = tuple(o.split("=", 1)[0] + "=" for o in new) + ("resume=",)  # the new value of a key wins
-    old = [o for o in yaml.safe_load(saved.read_text()) or [] if not o.startswith(replaced)]
+    old = [o for o in saved_overrides if not o.startswith(replaced)]
     return old + new + [f"resume={run_dir.resolve()}", f"hydra.run.dir={run_dir.resolve()}"]
+
+
+def ddp_argv(overrides: list[str], multirun: bool) -> list[str]:
+    """Under torchrun: all ranks in one run folder, named by the job id so an elastic restart finds it again.
+
+    `hydra.run.dir=DIR` names the folder explicitly. `resume=auto` resumes that folder when it holds a last.pt
+    and starts fresh in it otherwise (the first attempt of a job started with `--max-restarts`).
+    """
+    if multirun:
+        raise ConfigError("-m: sweeps cannot run under torchrun (every rank would start its own sweep); launch one "
+                          "torchrun per job, or one single-GPU sweep job per GPU (see README)")
+    run_dir = next((o.split("=", 1)[1] for o in overrides if o.startswith("hydra.run.dir=")), None)
+    if run_dir is None:
+        if dist.run_id() is None:
+            raise ConfigError("torchrun gave this job no id (TORCHELASTIC_RUN_ID=none) to name its run folder; "
+                              "pass --rdzv_id=NAME to torchrun or hydra.run.dir=DIR")
+        run_dir = f"outputs/ddp/{dist.run_id()}"
+    rest = [o for o in overrides if not o.startswith(("hydra.run.dir=", "resume="))]
+    resume = next((o.split("=", 1)[1] for o in overrides if o.startswith("resume=")), "null")
+    if resume in AUTO:
+        resume = run_dir if (Path(run_dir) / "weights" / "last.pt").is_file() else "null"
+    if resume != "null":
+        return [*rest, f"resume={resume}"]  # resume_argv puts the run back in its own folder
+    return [*rest, f"hydra.run.dir={run_dir}"]
 
 
 def extra_search_path(flags: list[str]) -> list[str]:
@@ -171,20 +203,26 @@ def run_entry(main: Callable[[], None], argv: list[str] | None = None, config_na
     full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
     try:
         multirun = "-m" in flags or "--multirun" in flags
+        if dist.world_size() > 1:
+            overrides = ddp_argv(overrides, multirun)
         if any(o.startswith("resume=") and not o.endswith("=null") for o in overrides):
             if multirun:
                 raise ConfigError("resume: cannot be combined with -m (resume one run at a time)")
             overrides = resume_argv(overrides)
-            sys.argv = [argv[0], *flags, *overrides]
         checked = overrides + extra_search_path(flags)
         if multirun:
             for variant in sweep_variants(checked):
                 compose_checked(variant, check_paths=False, config_name=config_name)
         else:
-            compose_checked(checked, config_name=config_name)
+            cfg = compose_checked(checked, config_name=config_name)
+            if dist.world_size() > 1 and cfg.batch_size % dist.world_size():
+                raise ConfigError(f"batch_size={cfg.batch_size}: must be a multiple of WORLD_SIZE="
+                                  f"{dist.world_size()} (the total batch is split evenly over the processes)")
     except ConfigError as exc:
         if full_error:
             raise
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    if overrides != split_argv(argv[1:])[1]:
+        sys.argv = [argv[0], *flags, *overrides, *([] if dist.is_main() else QUIET_RANK)]
     main()
