@@ -1,0 +1,41 @@
+"""torchrun entry for tests/test_dist.py: train.py, optionally with a fault injected on one rank.
+
+YOLO_EXP_TEST_FAULT="raise:RANK:EPOCH" raises when that rank starts that epoch; "kill:RANK:EPOCH" SIGKILLs that
+rank there on the job's first attempt only (TORCHELASTIC_RESTART_COUNT=0), so an elastic restart can succeed.
+Production code carries no test hooks: the fault is patched in here, then train.py runs as its own __main__.
+"""
+from __future__ import annotations
+
+import os
+import runpy
+import signal
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def inject(kind: str, rank: int, epoch: int) -> None:
+    from yolo_exp.engine.trainer import Trainer
+
+    real = Trainer.train_epoch
+
+    def train_epoch(self, ep: int, nb: int):
+        if ep == epoch and int(os.environ["RANK"]) == rank:
+            if kind == "raise":
+                raise RuntimeError(f"injected failure on rank {rank} at epoch {ep}")
+            if kind == "kill" and os.environ.get("TORCHELASTIC_RESTART_COUNT") == "0":
+                os.kill(os.getpid(), signal.SIGKILL)
+        return real(self, ep, nb)
+
+    Trainer.train_epoch = train_epoch
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    fault = os.environ.get("YOLO_EXP_TEST_FAULT")
+    if fault:
+        kind, rank, epoch = fault.split(":")
+        inject(kind, int(rank), int(epoch))
+    sys.argv[0] = str(ROOT / "train.py")
+    runpy.run_path(sys.argv[0], run_name="__main__")
