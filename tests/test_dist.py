@@ -150,6 +150,17 @@ def test_other_ranks_write_nothing_and_batch_must_divide(rank1, monkeypatch, cap
                                                "batch is split evenly over the processes)")
 
 
+def test_one_process_under_torchrun_also_uses_the_job_folder(monkeypatch, tmp_path):
+    """`torchrun --nproc_per_node=1 --max-restarts=K ... resume=auto` needs the job's folder as much as N ranks do."""
+    for k, v in {"WORLD_SIZE": "1", "RANK": "0", "LOCAL_RANK": "0", "TORCHELASTIC_RUN_ID": "solo"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", sys.argv)
+    seen: list[list[str]] = []
+    run_entry(lambda: seen.append(list(sys.argv)), ["train.py", "resume=auto", "batch_size=7"])
+    assert seen == [["train.py", "batch_size=7", "hydra.run.dir=outputs/ddp/solo"]]
+
+
 def test_resume_accepts_the_runs_own_overrides(tmp_path):
     """An elastic restart replays the original command line: repeating an override is not a change."""
     run = tmp_path / "run"

@@ -37,6 +37,11 @@ def is_main() -> bool:
     return rank() in (-1, 0)
 
 
+def launched() -> bool:
+    """Started by torchrun (even as one process, e.g. for elastic restarts) or as one of several processes."""
+    return "TORCHELASTIC_RUN_ID" in os.environ or world_size() > 1
+
+
 def run_id() -> str | None:
     """torchrun's job id: the same on every rank and node, and across elastic restarts (None when not given)."""
     rid = os.environ.get("TORCHELASTIC_RUN_ID", "none")

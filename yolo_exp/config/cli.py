@@ -203,7 +203,7 @@ def run_entry(main: Callable[[], None], argv: list[str] | None = None, config_na
     full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
     try:
         multirun = "-m" in flags or "--multirun" in flags
-        if dist.world_size() > 1:
+        if dist.launched():
             overrides = ddp_argv(overrides, multirun)
         if any(o.startswith("resume=") and not o.endswith("=null") for o in overrides):
             if multirun:
