@@ -59,7 +59,16 @@ def test_model_option_builds(option):
                                            ("scratch-high", "copy_paste", 0.1), ("finetune", "lr0", 0.0032),
                                            ("no-augmentation", "mosaic", 0.0)])
 def test_hyp_files_hold_yolov5_values(hyp, key, value):
-    assert compose_checked([f"hyp={hyp}"], check_paths=False).hyp[key] == value
+    # data=coco128: the shapes demo's recipe would override lr0 (recipes win over group options, not the CLI)
+    assert compose_checked([f"hyp={hyp}", "data=coco128"], check_paths=False).hyp[key] == value
+
+
+def test_recipe_follows_the_data_choice_and_yields_to_the_command_line():
+    demo = compose_checked([], check_paths=False)
+    assert (demo.epochs, demo.imgsz, demo.nbs, demo.hyp.lr0) == (30, 192, 8, 0.05)
+    assert compose_checked(["epochs=3", "hyp.lr0=0.02"], check_paths=False).hyp.lr0 == 0.02
+    plain = compose_checked(["data=coco128"], check_paths=False)
+    assert (plain.epochs, plain.imgsz, plain.nbs, plain.hyp.lr0) == (100, 640, 64, 0.01)
 
 
 def test_data_file_points_at_existing_yolov5_yaml():
