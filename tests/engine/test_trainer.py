@@ -21,7 +21,7 @@ TINY = ["data.shapes.n_train=16", "data.shapes.n_val=8", "data.shapes.img_size=9
 
 
 def train(cwd: Path, *args: str, wait: bool = True, env_extra: dict | None = None):
-    env = {**os.environ, "OMP_NUM_THREADS": "2", **(env_extra or {})}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env_extra or {})}  # 1 thread: faster on a loaded 2-core box
     cmd = [sys.executable, str(ROOT / "train.py"), *args]
     if not wait:
         return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
