@@ -48,7 +48,11 @@ def test_run_folder_and_resume_after_sigkill_is_bitwise_identical(tmp_path):
                 "train.log", "weights/last.pt", "weights/best.pt", "results.csv", "results.png", "summary.json",
                 "labels.jpg", "train_batch0.jpg", "PR_curve.png", "confusion_matrix.png"):
         assert (run_a / rel).is_file(), rel
-    assert list(run_a.glob("events.out.tfevents.*"))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_a), size_guidance={"images": 0}).Reload()
+    assert {"train/box_loss", "metrics/mAP_0.5:0.95", "x/lr2"} <= set(events.Tags()["scalars"])
+    assert {"train_batch0", "PR_curve"} <= set(events.Tags()["images"])
     rows = read_results(run_a / "results.csv")
     assert [r["epoch"] for r in rows] == [0, 1, 2] and set(rows[0]) == set(COLUMNS)
     summary = json.loads((run_a / "summary.json").read_text())

@@ -64,6 +64,9 @@ def train_task(cfg: DictConfig) -> float:
         result = Trainer(cfg, run_dir, reporter=reporter).fit()
         reporter.tb.hparams(reporter.hparams, {"hparam/fitness": result.best_fitness,
                                                **{f"hparam/{k}": v for k, v in result.best.items()}})
+        for picture in ("train_batch0.jpg", "labels.jpg", "PR_curve.png", "confusion_matrix.png", "results.png"):
+            if (run_dir / picture).is_file():
+                reporter.tb.image(picture.rsplit(".", 1)[0], run_dir / picture, result.epochs_done)
     except KeyboardInterrupt:
         reporter.summary.finish("interrupted")
         raise
