@@ -59,3 +59,14 @@ def test_activation_registry():
     assert make_activation(shared) is shared
     with pytest.raises(ValueError, match="unknown activation 'Swish'.*SiLU"):
         make_activation("Swish")
+
+
+@pytest.mark.parametrize("name", ["SiLU", "ReLU", "LeakyReLU", "Hardswish", "Mish"])
+def test_training_activations_never_clone_their_input(name):
+    """An in-place activation whose backward reads its input makes autograd copy every feature map."""
+    act = make_activation(name)
+    x = torch.randn(4, 8, requires_grad=True)
+    with torch.profiler.profile() as prof:
+        act(x * 2.0).sum().backward()
+    assert "aten::clone" not in {e.name for e in prof.events()}
+    assert getattr(act, "inplace", False) == (name in ("ReLU", "LeakyReLU"))
