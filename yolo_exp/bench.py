@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -15,10 +16,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 T_START = time.perf_counter()  # before the heavy imports: time to first iteration includes them
+# Read by OpenMP when torch loads, so it must precede every torch import (train.py does the same): idle threads
+# sleep instead of spinning, which keeps a busy machine (data workers, other jobs) from stalling each op.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-def peak_rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # KiB on Linux
+def peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
 def _sync(device) -> None:
@@ -84,7 +88,7 @@ def bench_step(cfg, iters: int = 20, warmup: int = 5) -> dict[str, Any]:
     dt = time.perf_counter() - t0
     return {"bench": "step", "images_per_s": iters * bs / dt, "ms_per_iter": 1000 * dt / iters,
             "peak_gpu_gb": torch.cuda.max_memory_allocated(device) / 1e9 if device.type == "cuda" else 0.0,
-            "peak_rss_gb": peak_rss_gb()}
+            "peak_rss_gib": peak_rss_gib()}
 
 
 def bench_train(cfg, epochs: int = 3) -> dict[str, Any]:
@@ -95,8 +99,13 @@ def bench_train(cfg, epochs: int = 3) -> dict[str, Any]:
 
     times: list[tuple[float, int]] = []
     first_iter: list[float] = []
+    threads = torch.get_num_threads()  # set by main(); kept even if the trainer picks its own
 
     class TimedTrainer(Trainer):
+        def setup(self) -> None:
+            super().setup()
+            torch.set_num_threads(threads)
+
         def train_epoch(self, epoch, nb):  # noqa: ANN001, ANN202
             loader = self.train_loader
             n_images = len(loader.dataset) if hasattr(loader, "dataset") else nb * self.batch_size
@@ -131,7 +140,7 @@ def bench_train(cfg, epochs: int = 3) -> dict[str, Any]:
     return {"bench": "train", "images_per_s": total_n / total_s, "epoch_s": [round(t, 2) for t, _ in times],
             "time_to_first_iter_s": first_iter[0] if first_iter else None,
             "peak_gpu_gb": torch.cuda.max_memory_allocated(dev) / 1e9 if dev.type == "cuda" else 0.0,
-            "peak_rss_gb": peak_rss_gb()}
+            "peak_rss_gib": peak_rss_gib()}
 
 
 def bench_data(cfg, workers: list[int], batches: int = 30) -> list[dict[str, Any]]:
@@ -159,7 +168,7 @@ def bench_data(cfg, workers: list[int], batches: int = 30) -> list[dict[str, Any
                 t0, n = time.perf_counter(), 0
             n += imgs.shape[0]
         rows.append({"bench": "data", "workers": w, "images_per_s": n / (time.perf_counter() - t0),
-                     "peak_rss_gb": peak_rss_gb()})
+                     "peak_rss_gib": peak_rss_gib()})
         del it, loader
     return rows
 
@@ -192,6 +201,31 @@ def bench_val(cfg) -> dict[str, Any]:
             "map50": res.map50, "map": res.map}
 
 
+def set_threads(cfg, threads: int) -> int:
+    """Main-process threads on CPU: as given, else what the training loop uses next to ``cfg.workers`` workers."""
+    import torch
+
+    from yolo_exp.data.loader import main_process_threads
+    from yolo_exp.engine.device import select_device
+
+    if threads <= 0 and select_device(cfg).type == "cpu":
+        threads = main_process_threads(cfg.workers)
+    if threads > 0:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+def machine_meta(threads: int) -> dict[str, Any]:
+    """What the figures depend on; the load average says how much other work shared the machine."""
+    import platform
+
+    import torch
+
+    return {"torch": torch.__version__, "python": platform.python_version(), "cpus": os.cpu_count(),
+            "threads": threads, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
+            "loadavg_before": os.getloadavg()[0]}
+
+
 def print_table(rows: list[dict[str, Any]]) -> None:
     keys = list(dict.fromkeys(k for r in rows for k in r))
     print(" | ".join(f"{k:>14s}" for k in keys))
@@ -211,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=3, help="train: epochs (the first is excluded)")
     parser.add_argument("--workers", type=str, default="0,2", help="data: comma-separated worker counts")
     parser.add_argument("--batches", type=int, default=30, help="data: timed batches per worker count")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU intra-op threads of the main process (0: the training loop's choice)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = parser.parse_args(argv)
 
@@ -222,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    meta = {"overrides": args.overrides, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+            **machine_meta(set_threads(cfg, args.threads))}
     runners: dict[str, Callable[[], Any]] = {
         "step": lambda: [bench_step(cfg, iters=args.iters)],
         "train": lambda: [bench_train(cfg, epochs=args.epochs)],
@@ -229,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         "val": lambda: [bench_val(cfg)],
     }
     rows = runners[args.what]()
-    meta = {"overrides": args.overrides, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    meta["loadavg_after"] = os.getloadavg()[0]
     rows = [{**r} for r in rows]
     if args.json:
         args.json.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -106,3 +108,13 @@ def test_real_datasets_match_their_readme(dataset, split, expect, tmp_path):
     imgs, targets, _, _ = next(iter(loader))
     assert imgs.shape[2] % 32 == 0 and imgs.shape[3] % 32 == 0 and max(imgs.shape[2:]) <= 320 + 32
     assert not (src.parents[1] / "labels" / f"{split}.cache").exists()
+
+
+def test_main_process_threads_leaves_the_workers_their_cores():
+    from yolo_exp.data.loader import main_process_threads
+
+    assert main_process_threads(2, cores=2) == 1
+    assert main_process_threads(0, cores=2) == 2
+    assert main_process_threads(1, cores=8) == 7
+    assert main_process_threads(16, cores=8) == 1
+    assert 1 <= main_process_threads(0) <= (os.cpu_count() or 1)

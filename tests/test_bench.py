@@ -1,0 +1,44 @@
+"""The benchmark command on tiny real inputs: figures are produced, threads follow the loop's policy."""
+from __future__ import annotations
+
+import json
+
+import torch
+
+from yolo_exp import bench
+from yolo_exp.data.loader import main_process_threads
+
+
+def _run(tmp_path, *args: str) -> dict:
+    out = tmp_path / "b.json"
+    assert bench.main([*args, "--json", str(out)]) == 0
+    return json.loads(out.read_text())
+
+
+def test_step_uses_the_training_loops_threads(tmp_path):
+    before = torch.get_num_threads()
+    try:
+        res = _run(tmp_path, "step", "model=yolov5n", "imgsz=64", "batch_size=2", "device=cpu", "workers=2",
+                   "--iters", "2")
+        assert res["meta"]["threads"] == main_process_threads(2)
+        assert torch.get_num_threads() == main_process_threads(2)
+        res = _run(tmp_path, "step", "model=yolov5n", "imgsz=64", "batch_size=2", "device=cpu", "--threads", "1",
+                   "--iters", "1")
+    finally:
+        torch.set_num_threads(before)
+    row, meta = res["rows"][0], res["meta"]
+    assert meta["threads"] == 1 and meta["cpus"] >= 1 and meta["loadavg_before"] >= 0
+    assert row["bench"] == "step" and row["images_per_s"] > 0 and row["ms_per_iter"] > 0
+    assert 0.1 < row["peak_rss_gib"] < 64
+
+
+def test_train_on_generated_shapes(tmp_path, monkeypatch):
+    monkeypatch.setenv("YOLO_EXP_CACHE_DIR", str(tmp_path / "cache"))
+    before = torch.get_num_threads()
+    try:
+        res = _run(tmp_path, "train", "debug=fast", "device=cpu", "data=shapes", "--threads", "1", "--epochs", "2")
+    finally:
+        torch.set_num_threads(before)
+    row = res["rows"][0]
+    assert row["bench"] == "train" and len(row["epoch_s"]) == 2 and row["images_per_s"] > 0
+    assert 0 < row["time_to_first_iter_s"] < 600
