@@ -15,7 +15,8 @@ def _run(tmp_path, *args: str) -> dict:
     return json.loads(out.read_text())
 
 
-def test_step_uses_the_training_loops_threads(tmp_path):
+def test_step_uses_the_training_loops_threads(tmp_path, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     before = torch.get_num_threads()
     try:
         res = _run(tmp_path, "step", "model=yolov5n", "imgsz=64", "batch_size=2", "device=cpu", "workers=2",

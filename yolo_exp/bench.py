@@ -205,13 +205,13 @@ def set_threads(cfg, threads: int) -> int:
     """Main-process threads on CPU: as given, else what the training loop uses next to ``cfg.workers`` workers."""
     import torch
 
-    from yolo_exp.data.loader import main_process_threads
+    from yolo_exp.data.loader import use_main_process_threads
     from yolo_exp.engine.device import select_device
 
-    if threads <= 0 and select_device(cfg).type == "cpu":
-        threads = main_process_threads(cfg.workers)
     if threads > 0:
         torch.set_num_threads(threads)
+    elif select_device(cfg).type == "cpu":
+        use_main_process_threads(cfg.workers)
     return torch.get_num_threads()
 
 

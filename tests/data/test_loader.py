@@ -118,3 +118,17 @@ def test_main_process_threads_leaves_the_workers_their_cores():
     assert main_process_threads(1, cores=8) == 7
     assert main_process_threads(16, cores=8) == 1
     assert 1 <= main_process_threads(0) <= (os.cpu_count() or 1)
+
+
+def test_use_main_process_threads_respects_a_pinned_omp_num_threads(monkeypatch):
+    from yolo_exp.data.loader import main_process_threads, use_main_process_threads
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        assert use_main_process_threads(0) == main_process_threads(0) == torch.get_num_threads()
+        torch.set_num_threads(1)
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        assert use_main_process_threads(0) == 1  # the user's choice stands
+    finally:
+        torch.set_num_threads(before)

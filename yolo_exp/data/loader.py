@@ -80,6 +80,13 @@ def main_process_threads(workers: int, cores: int | None = None) -> int:
     return max(1, cores - max(workers, 0))
 
 
+def use_main_process_threads(workers: int) -> int:
+    """Apply ``main_process_threads`` for CPU training unless the user pinned OMP_NUM_THREADS; return the count."""
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(main_process_threads(workers))
+    return torch.get_num_threads()
+
+
 def create_dataloader(
     sources: Path | str | Sequence[Path | str], imgsz: int, batch_size: int, stride: int, nc: int,
     hyp: Mapping[str, float] | None = None, augment: bool = False, rect: bool = False, pad: float = 0.0,
