@@ -99,7 +99,7 @@ def bench_train(cfg, epochs: int = 3) -> dict[str, Any]:
 
     times: list[tuple[float, int]] = []
     first_iter: list[float] = []
-    threads = torch.get_num_threads()  # set by main(); kept even if the trainer picks its own
+    threads = torch.get_num_threads()  # set by main(); kept even if the trainer sets its own
 
     class TimedTrainer(Trainer):
         def setup(self) -> None:
@@ -201,17 +201,12 @@ def bench_val(cfg) -> dict[str, Any]:
             "map50": res.map50, "map": res.map}
 
 
-def set_threads(cfg, threads: int) -> int:
-    """Main-process threads on CPU: as given, else what the training loop uses next to ``cfg.workers`` workers."""
+def set_threads(threads: int) -> int:
+    """Main-process intra-op threads: as given, else torch's default (one per core, or OMP_NUM_THREADS)."""
     import torch
-
-    from yolo_exp.data.loader import use_main_process_threads
-    from yolo_exp.engine.device import select_device
 
     if threads > 0:
         torch.set_num_threads(threads)
-    elif select_device(cfg).type == "cpu":
-        use_main_process_threads(cfg.workers)
     return torch.get_num_threads()
 
 
@@ -246,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=str, default="0,2", help="data: comma-separated worker counts")
     parser.add_argument("--batches", type=int, default=30, help="data: timed batches per worker count")
     parser.add_argument("--threads", type=int, default=0,
-                        help="CPU intra-op threads of the main process (0: the training loop's choice)")
+                        help="CPU intra-op threads of the main process (0: torch's default)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = parser.parse_args(argv)
 
@@ -259,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     meta = {"overrides": args.overrides, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-            **machine_meta(set_threads(cfg, args.threads))}
+            **machine_meta(set_threads(args.threads))}
     runners: dict[str, Callable[[], Any]] = {
         "step": lambda: [bench_step(cfg, iters=args.iters)],
         "train": lambda: [bench_train(cfg, epochs=args.epochs)],

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import torch
@@ -109,26 +107,3 @@ def test_real_datasets_match_their_readme(dataset, split, expect, tmp_path):
     assert imgs.shape[2] % 32 == 0 and imgs.shape[3] % 32 == 0 and max(imgs.shape[2:]) <= 320 + 32
     assert not (src.parents[1] / "labels" / f"{split}.cache").exists()
 
-
-def test_main_process_threads_leaves_the_workers_their_cores():
-    from yolo_exp.data.loader import main_process_threads
-
-    assert main_process_threads(2, cores=2) == 1
-    assert main_process_threads(0, cores=2) == 2
-    assert main_process_threads(1, cores=8) == 7
-    assert main_process_threads(16, cores=8) == 1
-    assert 1 <= main_process_threads(0) <= (os.cpu_count() or 1)
-
-
-def test_use_main_process_threads_respects_a_pinned_omp_num_threads(monkeypatch):
-    from yolo_exp.data.loader import main_process_threads, use_main_process_threads
-
-    before = torch.get_num_threads()
-    try:
-        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-        assert use_main_process_threads(0) == main_process_threads(0) == torch.get_num_threads()
-        torch.set_num_threads(1)
-        monkeypatch.setenv("OMP_NUM_THREADS", "1")
-        assert use_main_process_threads(0) == 1  # the user's choice stands
-    finally:
-        torch.set_num_threads(before)

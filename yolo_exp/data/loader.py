@@ -70,23 +70,6 @@ def seed_worker(worker_id: int) -> None:
     cv2.setNumThreads(0)  # workers already parallelise; OpenCV threads would oversubscribe the cores
 
 
-def main_process_threads(workers: int, cores: int | None = None) -> int:
-    """Intra-op threads for CPU compute in the main process: the cores the loader's workers leave free, at least 1.
-
-    A worker that takes a core stalls the whole OpenMP team at every op barrier; on a 2-core machine one
-    thread next to 1-2 workers trains ~2x faster than torch's default of one thread per core (docs/performance.md).
-    """
-    cores = cores or len(os.sched_getaffinity(0))
-    return max(1, cores - max(workers, 0))
-
-
-def use_main_process_threads(workers: int) -> int:
-    """Apply ``main_process_threads`` for CPU training unless the user pinned OMP_NUM_THREADS; return the count."""
-    if "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(main_process_threads(workers))
-    return torch.get_num_threads()
-
-
 def create_dataloader(
     sources: Path | str | Sequence[Path | str], imgsz: int, batch_size: int, stride: int, nc: int,
     hyp: Mapping[str, float] | None = None, augment: bool = False, rect: bool = False, pad: float = 0.0,
