@@ -106,4 +106,3 @@ def test_real_datasets_match_their_readme(dataset, split, expect, tmp_path):
     imgs, targets, _, _ = next(iter(loader))
     assert imgs.shape[2] % 32 == 0 and imgs.shape[3] % 32 == 0 and max(imgs.shape[2:]) <= 320 + 32
     assert not (src.parents[1] / "labels" / f"{split}.cache").exists()
-
