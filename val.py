@@ -1,6 +1,11 @@
 """Validate a checkpoint: `python val.py weights=PATH [data=...] [task=val|test|train|speed]` (see README)."""
-import hydra
-from omegaconf import DictConfig
+import os
+
+# Idle OpenMP threads sleep instead of spinning: on a shared or busy machine spinning threads slow every op 5-10x.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import hydra  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
 
 from yolo_exp.config.cli import run_entry
 from yolo_exp.config.schema import register_configs

@@ -19,6 +19,7 @@ def select_device(cfg: DictConfig) -> torch.device:
 
 
 def amp_settings(cfg: DictConfig, device: torch.device) -> tuple[bool, torch.dtype]:
-    """Autocast on CUDA only (on CPU it is slower and YOLOv5 never uses it); fp16 or bf16."""
-    enabled = bool(cfg.device.amp) and device.type == "cuda"
-    return enabled, torch.bfloat16 if _value(cfg.device.amp_dtype) == "bf16" else torch.float16
+    """Autocast: fp16 (default) or bf16 on CUDA; on CPU only when bf16 is asked for (device.amp_dtype=bf16),
+    since fp16 autocast on CPU is slow and bf16 changes gradients by a few percent (docs/performance.md)."""
+    bf16 = _value(cfg.device.amp_dtype) == "bf16"
+    return bool(cfg.device.amp) and (device.type == "cuda" or bf16), torch.bfloat16 if bf16 else torch.float16
