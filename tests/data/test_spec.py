@@ -43,7 +43,7 @@ def test_errors_name_key_and_path(tmp_path):
 def test_yolov5_data_yaml_file():
     from tests.conftest import shared_path
 
-    f = shared_path("datasets", "coco128", "data.yaml")
+    f = shared_path("datasets", "coco128", "data.yaml").resolve()  # resolve_data resolves symlinks too
     spec = resolve_data({"file": str(f), "path": None, "train": None, "val": None, "names": None, "nc": None})
     assert spec.root == f.parent and spec.nc == 80 and spec.names[0] == "person" and spec.names[79] == "toothbrush"
     assert spec.train == [f.parent / "images" / "train"] and spec.val == [f.parent / "images" / "val"]
