@@ -95,3 +95,10 @@ def test_results_csv_strips_padding_and_tolerates_missing_columns(tmp_path):
     assert cols == {"epoch": [0.0, 1.0], "metrics/mAP_0.5": [0.5, 0.25]}
     assert read_results_csv(tmp_path / "nope.csv") == {}
     assert fitness_of({"mAP_0.5": 0.5}) is None
+
+
+def test_short_metrics_accept_the_trainers_names():
+    from yolo_exp.report.summary import short_metrics
+
+    out = short_metrics({"precision": 0.5, "recall": 0.4, "map50": 0.3, "map": 0.2}, fitness=0.21)
+    assert out == {"precision": 0.5, "recall": 0.4, "mAP_0.5": 0.3, "mAP_0.5:0.95": 0.2, "fitness": 0.21}

@@ -65,7 +65,8 @@ def fitness_of(metrics: Mapping[str, Any]) -> float | None:
 
 def short_metrics(metrics: Mapping[str, Any], fitness: Any = None) -> dict[str, float | None]:
     """{precision, recall, mAP_0.5, mAP_0.5:0.95, fitness} from YOLOv5 (`metrics/...`) or short keys."""
-    flat = {str(k).removeprefix("metrics/"): v for k, v in metrics.items()}
+    aliases = {"map50": "mAP_0.5", "map": "mAP_0.5:0.95"}  # the trainer's (and fitness weights') names
+    flat = {aliases.get(k, k): v for k, v in ((str(k).removeprefix("metrics/"), v) for k, v in metrics.items())}
     out = {k: _finite(flat.get(k)) for k in METRIC_KEYS}
     fit = fitness if fitness is not None else flat.get("fitness")
     out["fitness"] = _finite(fit) if fit is not None else fitness_of(out)
