@@ -144,33 +144,16 @@ def bench_train(cfg, epochs: int = 3) -> dict[str, Any]:
 
 
 def bench_data(cfg, workers: list[int], batches: int = 30) -> list[dict[str, Any]]:
-    """Augmented training images/s of the loader alone, per worker count."""
+    """Augmented training images/s of the loader alone, per worker count (yolo_exp.data.bench)."""
     from omegaconf import OmegaConf
 
-    from yolo_exp.data.loader import create_dataloader
+    from yolo_exp.data.bench import bench_loader
     from yolo_exp.data.spec import resolve_data
 
     spec = resolve_data(OmegaConf.to_container(cfg.data, resolve=True))
-    hyp = OmegaConf.to_container(cfg.hyp, resolve=True)
-    rows = []
-    for w in workers:
-        loader, dataset = create_dataloader(spec.train, cfg.imgsz, cfg.batch_size, 32, spec.nc, hyp=hyp,
-                                            augment=True, workers=w, shuffle=True, seed=0,
-                                            cache=str(getattr(cfg.cache, "value", cfg.cache)))
-        it, n, t0 = iter(loader), 0, None
-        for i in range(batches + 2):
-            try:
-                imgs = next(it)[0]
-            except StopIteration:
-                it = iter(loader)
-                imgs = next(it)[0]
-            if i == 1:  # the first batches pay for worker start-up
-                t0, n = time.perf_counter(), 0
-            n += imgs.shape[0]
-        rows.append({"bench": "data", "workers": w, "images_per_s": n / (time.perf_counter() - t0),
-                     "peak_rss_gib": peak_rss_gib()})
-        del it, loader
-    return rows
+    rows = bench_loader(spec.train, cfg.imgsz, cfg.batch_size, workers, hyp=OmegaConf.to_container(cfg.hyp),
+                        n_batches=batches, nc=spec.nc, cache=str(getattr(cfg.cache, "value", cfg.cache)))
+    return [{"bench": "data", **row} for row in rows]
 
 
 def bench_val(cfg) -> dict[str, Any]:
