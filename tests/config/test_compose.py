@@ -94,6 +94,13 @@ def test_bad_override_is_one_line_naming_the_key(override, expect):
     assert expect in msg and "\n" not in msg
 
 
+def test_cuda_without_a_gpu_is_a_one_line_error():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ConfigError, match=r"^device.type='cuda': no CUDA device is available here"):
+        compose_checked(["device=cuda"])
+
+
 def test_missing_data_path_is_reported(tmp_path):
     with pytest.raises(ConfigError, match=r"data.path=.*folder not found"):
         compose_checked(["data=mine", f"data.path={tmp_path / 'absent'}"])

@@ -50,11 +50,23 @@ def validate(cfg: DictConfig, check_paths: bool = True) -> None:
              f"must be one of {', '.join(ALLOWED_OPTIMIZERS)}", cfg.optimizer._target_)
     _require(0 < cfg.val.iou_thres <= 1, "val.iou_thres", "must be in (0, 1]", cfg.val.iou_thres)
     _require(0 <= cfg.val.conf_thres < 1, "val.conf_thres", "must be in [0, 1)", cfg.val.conf_thres)
-    if check_paths:
+    if check_paths:  # the environment: files and devices
+        check_device(cfg.device)
         check_data_paths(cfg.data)
         for key in ("weights",):
             if cfg[key] is not None:
                 _require(Path(cfg[key]).expanduser().is_file(), key, "file not found", cfg[key])
+
+
+def check_device(device: DictConfig) -> None:
+    """device=cuda on a machine without CUDA: say so before anything is built (torch is imported only then)."""
+    if str(getattr(device.type, "value", device.type)) != "cuda":
+        return
+    import torch
+
+    _require(torch.cuda.is_available(), "device.type", "no CUDA device is available here; use cpu or auto", "cuda")
+    count = torch.cuda.device_count()
+    _require(0 <= device.index < count, "device.index", f"must be in 0..{count - 1}", device.index)
 
 
 def check_data_paths(data: DictConfig) -> None:
@@ -87,5 +99,6 @@ def validate_val(cfg: DictConfig, check_paths: bool = True) -> None:
     _require(0 < cfg.val.iou_thres <= 1, "val.iou_thres", "must be in (0, 1]", cfg.val.iou_thres)
     _require(0 <= cfg.val.conf_thres < 1, "val.conf_thres", "must be in [0, 1)", cfg.val.conf_thres)
     if check_paths:
+        check_device(cfg.device)
         _require(Path(cfg.weights).expanduser().is_file(), "weights", "file not found", cfg.weights)
         check_data_paths(cfg.data)
