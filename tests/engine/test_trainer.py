@@ -145,3 +145,13 @@ def test_image_weights_favour_rare_classes():
     assert cw[1] == pytest.approx(9 * cw[0]) and cw.sum() == pytest.approx(1)
     iw = image_weights(labels, cw)
     assert iw[1] == pytest.approx(iw[0]) and iw[2] == 0  # one rare label weighs as much as nine common ones
+
+
+def test_a_finished_stripped_run_can_be_extended(tmp_path):
+    train(tmp_path, *TINY, "epochs=2")
+    run = only_run(tmp_path)
+    assert load_checkpoint(run / "weights" / "last.pt").get("stripped")
+    proc = train(tmp_path, f"resume={run}", "epochs=3")
+    assert "fresh optimizer state" in proc.stdout + proc.stderr
+    assert [r["epoch"] for r in read_results(run / "results.csv")] == [0, 1, 2]
+    assert json.loads((run / "summary.json").read_text())["status"] == "completed"

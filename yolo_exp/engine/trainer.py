@@ -171,14 +171,20 @@ class Trainer:
 
     def _restore(self, ckpt: dict) -> None:
         cfg = self.cfg
-        if ckpt.get("stripped"):
-            raise RuntimeError(f"resume: {self.wdir / 'last.pt'} was stripped at the end of training and holds no "
-                               "optimizer state; start a new run with weights=... instead")
-        self.model.load_state_dict(ckpt["model"])
-        self.ema.ema.load_state_dict(ckpt["ema"])
-        self.ema.updates = ckpt["updates"]
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scaler.load_state_dict(ckpt["scaler"])
+        if ckpt.get("stripped"):  # a finished run being extended: only its final FP16 EMA weights were kept
+            LOG.warning("resume: %s was stripped at the end of training; continuing from its final EMA weights with "
+                        "a fresh optimizer state (keep_optimizer=true keeps a run exactly resumable)",
+                        self.wdir / "last.pt")
+            weights = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+            self.model.load_state_dict(weights)
+            self.ema.ema.load_state_dict(weights)
+            self.ema.updates = ckpt.get("updates", 0)
+        else:
+            self.model.load_state_dict(ckpt["model"])
+            self.ema.ema.load_state_dict(ckpt["ema"])
+            self.ema.updates = ckpt["updates"]
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.scaler.load_state_dict(ckpt["scaler"])
         self.start_epoch = ckpt["epoch"] + 1
         self.best_fitness, self.best_epoch = ckpt["best_fitness"], ckpt["best_epoch"]
         self.best_metrics = dict(ckpt.get("best_metrics", {}))
@@ -192,7 +198,8 @@ class Trainer:
         if self.start_epoch >= cfg.epochs:
             raise RuntimeError(f"resume: this run already finished {cfg.epochs} epochs; add epochs=N (N > "
                                f"{cfg.epochs}) to extend it")
-        set_rng_state(ckpt["rng"])
+        if "rng" in ckpt:
+            set_rng_state(ckpt["rng"])
         if dist.is_main():
             results_csv.truncate_after(self.run_dir / "results.csv", ckpt["epoch"])
         LOG.info("resuming %s from epoch %d of %d", self.run_dir, self.start_epoch, cfg.epochs)
@@ -389,7 +396,9 @@ class Trainer:
         best = self.wdir / "best.pt"
         if best.exists() and not cfg.noval:
             LOG.info("Validating %s...", best)
-            self.ema.ema.load_state_dict(load_checkpoint(best)["ema"])
+            ckpt = load_checkpoint(best)  # stripped already when an extended run found no better epoch
+            weights = ckpt.get("ema") or ckpt["model"]
+            self.ema.ema.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in weights.items()})
             res = validate(self.ema.ema, self.val_loader, self.names, self.device,
                            conf_thres=cfg.val.conf_thres, iou_thres=cfg.val.final_iou_thres,
                            max_det=cfg.val.max_det, half=self.amp, single_cls=cfg.single_cls,
