@@ -155,3 +155,21 @@ def test_a_finished_stripped_run_can_be_extended(tmp_path):
     assert "fresh optimizer state" in proc.stdout + proc.stderr
     assert [r["epoch"] for r in read_results(run / "results.csv")] == [0, 1, 2]
     assert json.loads((run / "summary.json").read_text())["status"] == "completed"
+
+
+def test_gradient_accumulation_position_survives_resume(trainer_factory):
+    """After warmup YOLOv5 steps every `accumulate` batches across epoch ends; resume must keep that phase."""
+    trainer = trainer_factory("epochs=2", "keep_optimizer=true")
+    trainer.fit()
+    saved = load_checkpoint(trainer.wdir / "last.pt")["last_opt_step"]
+    assert saved == trainer.last_opt_step >= 0
+    resumed = trainer_factory("epochs=3", "keep_optimizer=true", "resume=x")
+    resumed.setup()
+    resumed.setup = lambda: None
+    resumed.validate_epoch = lambda epoch, final: ({}, [0.0, 0.0, 0.0])
+    resumed.cfg.noval = True
+    seen = []
+    real_step = resumed.optimizer_step
+    resumed.optimizer_step = lambda: (seen.append(resumed.last_opt_step), real_step())[1]
+    resumed.fit()
+    assert seen and seen[0] == saved  # the first step after resume continues from the saved position

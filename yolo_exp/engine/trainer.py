@@ -210,7 +210,7 @@ class Trainer:
         cfg = self.cfg
         nb = len(self.train_loader)
         self.nw = warmup_iters(self.hyp["warmup_epochs"], nb)
-        self.last_opt_step = -1
+        self.last_opt_step = self.resume_ckpt.get("last_opt_step", -1) if self.resume_ckpt else -1
         LOG.info("Image sizes %d train, %d val; %d dataloader workers", self.imgsz, self.imgsz, cfg.workers)
         LOG.info("Logging results to %s", self.run_dir)
         LOG.info("Starting training for %d epochs...", cfg.epochs)
@@ -366,6 +366,7 @@ class Trainer:
             "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
             "ema": self.ema.ema.state_dict(),
             "updates": int(self.ema.updates),
+            "last_opt_step": int(self.last_opt_step),  # gradient accumulation spans epochs
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
             "scheduler": self.scheduler.state_dict(),
