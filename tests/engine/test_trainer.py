@@ -173,3 +173,29 @@ def test_gradient_accumulation_position_survives_resume(trainer_factory):
     resumed.optimizer_step = lambda: (seen.append(resumed.last_opt_step), real_step())[1]
     resumed.fit()
     assert seen and seen[0] == saved  # the first step after resume continues from the saved position
+
+
+def test_ctrl_c_saves_the_state_and_resume_continues_exactly(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    args = [*TINY, "data.shapes.n_train=32", "batch_size=4", "nbs=4", "epochs=2", "keep_optimizer=true"]
+    train(a, *args)
+    proc = train(b, *args, wait=False)
+    deadline = time.time() + 240
+    while time.time() < deadline:  # Ctrl-C as soon as epoch 0 is recorded: it lands inside epoch 1
+        runs = list((b / "outputs").glob("*/*/results.csv"))
+        if runs and read_results(runs[0]):
+            break
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(120)
+    run_b = only_run(b)
+    ckpt = load_checkpoint(run_b / "weights" / "last.pt")
+    assert ckpt["partial"]["epoch"] == 1 and 0 < ckpt["partial"]["batches"] < 8
+    assert json.loads((run_b / "summary.json").read_text())["status"] == "interrupted"
+    train(b, f"resume={run_b}")
+    run_a = only_run(a)
+    assert (run_a / "results.csv").read_text() == (run_b / "results.csv").read_text()
+    ca, cb = load_checkpoint(run_a / "weights" / "last.pt"), load_checkpoint(run_b / "weights" / "last.pt")
+    assert all(torch.equal(ca["model"][k], cb["model"][k]) for k in ca["model"])

@@ -30,6 +30,7 @@ class EpochSampler(Sampler):
 
     def __init__(self, dataset: YoloDataset, shuffle: bool, seed: int, rank: int = -1, world_size: int = 1):
         self.dataset, self.shuffle, self.seed, self.epoch = dataset, shuffle, seed, 0
+        self.skip = 0  # items to drop from the start of the next pass (resuming in the middle of an epoch)
         self.dist = (
             DistributedSampler(dataset, num_replicas=world_size, rank=max(rank, 0), shuffle=shuffle, seed=seed)
             if world_size > 1 else None
@@ -54,6 +55,7 @@ class EpochSampler(Sampler):
 
     def __iter__(self) -> Iterator[tuple[int, bool, int]]:
         epoch, order, mosaic, remap = self.epoch, self._order(), bool(self.dataset.mosaic), self.dataset.indices
+        order, self.skip = order[self.skip:], 0
         self.set_epoch(self.epoch + 1)
         for i in order:
             yield (int(remap[i]) if remap is not None else i), mosaic, epoch

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import math
 import random
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -88,6 +90,8 @@ class Trainer:
         self.wdir = self.run_dir / "weights"
         self.reporter = reporter  # summary.json / TensorBoard sink with epoch_end(...) hooks, may be None
         self.bad_steps = 0  # consecutive non-finite losses, across epoch boundaries
+        self.stop_requested = False  # Ctrl-C seen: save and stop at the next optimizer step
+        self.partial: dict | None = None  # resume point inside an epoch (from a Ctrl-C'd last.pt)
 
     # ----------------------------------------------------------------------------------------------- set-up
     def setup(self) -> None:
@@ -186,6 +190,7 @@ class Trainer:
             self.optimizer.load_state_dict(ckpt["optimizer"])
             self.scaler.load_state_dict(ckpt["scaler"])
         self.start_epoch = ckpt["epoch"] + 1
+        self.partial = ckpt.get("partial")  # stopped by Ctrl-C inside epoch start_epoch
         self.best_fitness, self.best_epoch = ckpt["best_fitness"], ckpt["best_epoch"]
         self.best_metrics = dict(ckpt.get("best_metrics", {}))
         old_epochs = ckpt["config"]["epochs"]
@@ -217,6 +222,7 @@ class Trainer:
         t0 = time.time()
         result = TrainResult(self.best_fitness, self.best_epoch, best=self.best_metrics)
         epoch = self.start_epoch - 1
+        restore_sigint = self._catch_ctrl_c()
         try:
             for epoch in range(self.start_epoch, cfg.epochs):
                 train_items, lrs = self.train_epoch(epoch, nb)
@@ -230,15 +236,41 @@ class Trainer:
                     break
         except KeyboardInterrupt:
             result.status = "interrupted"
-            LOG.warning("interrupted: weights/last.pt holds the last completed epoch; continue with\n"
-                        "  python train.py resume=%s", self.run_dir)
+            LOG.warning("interrupted: weights/last.pt holds the state %s; continue with\n  python train.py resume=%s",
+                        "at the interruption" if self.stop_requested else "of the last completed epoch",
+                        self.run_dir)
             raise
+        finally:
+            restore_sigint()
         hours = (time.time() - t0) / 3600
         LOG.info("%d epochs completed in %.3f hours.", result.epochs_done - self.start_epoch, hours)
         dist.check_in_sync(self.model, LOG)
         if dist.is_main():
             self.finish(result)
         return result
+
+    def _catch_ctrl_c(self):
+        """First Ctrl-C: finish the current optimizer step, save last.pt there, stop. Second: stop at once.
+
+        Stopping on an optimizer-step boundary leaves no half-accumulated gradient, and the sampler order and the
+        augmentation are functions of (seed, epoch, index), so a resume continues exactly where the run stopped.
+        """
+        if threading.current_thread() is not threading.main_thread() or dist.world_size() > 1:
+            return lambda: None  # under torchrun the agent owns signals; elastic resume covers restarts
+
+        def on_sigint(signum, frame):  # noqa: ANN001
+            if self.stop_requested:
+                raise KeyboardInterrupt
+            self.stop_requested = True
+            LOG.warning("Ctrl-C: saving weights/last.pt after this optimizer step (Ctrl-C again to stop at once)")
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        return lambda: signal.signal(signal.SIGINT, previous)
+
+    def save_partial(self, epoch: int, batches_done: int, mloss: torch.Tensor) -> None:
+        ckpt = self.checkpoint(epoch - 1)
+        ckpt["partial"] = {"epoch": epoch, "batches": batches_done, "mloss": mloss.tolist()}
+        atomic_save(ckpt, self.wdir / "last.pt")
 
     def train_epoch(self, epoch: int, nb: int) -> tuple[torch.Tensor, list[float]]:
         cfg, model, device = self.cfg, self.train_model, self.device
@@ -253,10 +285,16 @@ class Trainer:
             LOG.info("closing mosaic for the last %d epochs", cfg.close_mosaic)
         self.train_set.mosaic = self.train_set.augment and not cfg.rect and epoch < cfg.epochs - cfg.close_mosaic
         mloss = torch.zeros(3, device=device)
+        start = 0
+        if self.partial and self.partial["epoch"] == epoch:  # resuming in the middle of this epoch
+            start = self.partial["batches"]
+            self.train_loader.sampler.skip = start * self.train_loader.batch_size
+            mloss = torch.tensor(self.partial["mloss"], dtype=mloss.dtype, device=device)
+            self.partial = None
         self.optimizer.zero_grad()
-        pbar = tqdm(self.train_loader, total=nb, bar_format="{l_bar}{bar:10}{r_bar}",
+        pbar = tqdm(self.train_loader, total=nb, initial=start, bar_format="{l_bar}{bar:10}{r_bar}",
                     disable=None if dist.is_main() else True)
-        for i, (imgs, targets, paths, _) in enumerate(pbar):
+        for i, (imgs, targets, paths, _) in enumerate(pbar, start):
             ni = i + nb * epoch
             imgs = imgs.to(device, non_blocking=True).float() / 255
             if cfg.device.channels_last:
@@ -285,6 +323,9 @@ class Trainer:
                 self.optimizer_step()
                 self.last_opt_step = ni
             mloss = (mloss * i + items.detach()) / (i + 1)
+            if self.stop_requested and self.last_opt_step == ni:  # Ctrl-C: stop on an optimizer-step boundary
+                self.save_partial(epoch, i + 1, mloss)
+                raise KeyboardInterrupt
             if i % 10 == 0 or i == nb - 1:  # host sync only at display intervals
                 ml = mloss.tolist()
                 mem = f"{torch.cuda.memory_reserved() / 1e9:.3g}G" if self.cuda else "0G"
