@@ -151,6 +151,7 @@ class Trainer:
             if cfg.autoanchor:
                 check_anchors(self.model, self.train_set.shapes, self.train_set.labels, thr=hyp["anchor_t"],
                               imgsz=self.imgsz, seed=cfg.seed, log=LOG)
+                self.model.half().float()  # as YOLOv5: anchors (and weights) at FP16 precision from the start
         dist.sync_module(self.model)  # every rank starts from rank 0's weights and anchors
 
         nl = self.model.detect.nl
