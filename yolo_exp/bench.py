@@ -163,21 +163,22 @@ def bench_val(cfg) -> dict[str, Any]:
     from yolo_exp.data.loader import create_dataloader
     from yolo_exp.data.spec import resolve_data
     from yolo_exp.engine.device import amp_settings, select_device
+    from yolo_exp.engine.val_run import load_for_eval
     from yolo_exp.engine.validate import validate
-    from yolo_exp.models.weights import load_weights
     from yolo_exp.models.yolo import build_model
 
     device = select_device(cfg)
     spec = resolve_data(OmegaConf.to_container(cfg.data, resolve=True))
-    model = build_model(OmegaConf.to_container(cfg.model, resolve=True), nc=spec.nc, names=spec.names)
-    if cfg.weights:
-        load_weights(model, cfg.weights)
+    if cfg.weights:  # the checkpoint's own architecture, as val.py builds it
+        model = load_for_eval(cfg.weights, spec.nc, list(spec.names))
+    else:
+        model = build_model(OmegaConf.to_container(cfg.model, resolve=True), nc=spec.nc, names=spec.names)
     model = model.to(device).eval()
     loader, _ = create_dataloader(spec.val, cfg.imgsz, cfg.batch_size, int(model.stride.max()), spec.nc,
                                   rect=True, pad=0.5, workers=cfg.workers)
     t0 = time.perf_counter()
     res = validate(model, loader, spec.names, device, conf_thres=cfg.val.conf_thres, iou_thres=cfg.val.iou_thres,
-                   max_det=cfg.val.max_det, half=bool(cfg.device.amp) and device.type == "cuda")
+                   max_det=cfg.val.max_det, half=amp_settings(cfg, device)[0])
     wall = time.perf_counter() - t0
     n = len(loader.dataset)
     return {"bench": "val", "ms_per_image_total": 1000 * wall / n, **{f"ms_{k}": v for k, v in res.speed.items()},
