@@ -178,7 +178,8 @@ def bench_val(cfg) -> dict[str, Any]:
                                   rect=True, pad=0.5, workers=cfg.workers)
     t0 = time.perf_counter()
     res = validate(model, loader, spec.names, device, conf_thres=cfg.val.conf_thres, iou_thres=cfg.val.iou_thres,
-                   max_det=cfg.val.max_det, half=amp_settings(cfg, device)[0])
+                   max_det=cfg.val.max_det, half=amp_settings(cfg, device)[0],
+                   channels_last=cfg.device.channels_last)
     wall = time.perf_counter() - t0
     n = len(loader.dataset)
     return {"bench": "val", "ms_per_image_total": 1000 * wall / n, **{f"ms_{k}": v for k, v in res.speed.items()},

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from tests.conftest import shared_path
-from yolo_exp.engine.validate import ValResult, _to_original, validate
+from yolo_exp.engine.validate import ValResult, _to_original, inference_copy, validate
 from yolo_exp.metrics.coco import coco_eval
 from yolo_exp.ops.boxes import xywhn2xyxy, xyxy2xywh, xyxy2xywhn
 
@@ -190,6 +190,29 @@ def test_real_loader_and_model_on_coco128(tmp_path):
     assert "val_batch3_pred.jpg" not in written
 
 
+def test_inference_copy_is_fused_and_leaves_the_model_alone():
+    from yolo_exp.models.yolo import build_model
+
+    torch.manual_seed(0)
+    model = build_model("yolov5n", nc=3).train()
+    with torch.no_grad():  # non-trivial BN statistics, so folding them has something to get wrong
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    net = inference_copy(model, channels_last=True)
+    assert model.training and not net.training
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    x = torch.rand(2, 3, 96, 128)
+    model.eval()
+    with torch.no_grad():
+        ref, got = model(x)[0], net(x.contiguous(memory_format=torch.channels_last))[0]
+    assert torch.allclose(got, ref, rtol=1e-4, atol=1e-3), (got - ref).abs().max()
+
+
 @pytest.mark.slow
 def test_official_yolov5n_reproduces_yolov5_figures_on_coco128(tmp_path):
     """YOLOv5's own val of yolov5n.pt on coco128 train (640, batch 32, conf 0.001, iou 0.6), reference §11:
@@ -207,7 +230,7 @@ def test_official_yolov5n_reproduces_yolov5_figures_on_coco128(tmp_path):
     loader, _ = create_dataloader(images, 640, 32, int(model.stride.max()), 80, rect=True, pad=0.5, workers=2,
                                   cache_dir=tmp_path / "cache")
     res = validate(model, loader, [f"c{i}" for i in range(80)], "cpu", conf_thres=0.001, iou_thres=0.6, max_det=300,
-                   save_dir=tmp_path, save_json=True)
+                   save_dir=tmp_path, save_json=True, channels_last=True)  # the default path: fused, NHWC
     got = (res.precision, res.recall, res.map50, res.map)
     assert res.seen == 128 and res.nt.sum() == 929
     assert got == pytest.approx((0.572, 0.508, 0.560, 0.361), abs=0.003), got

@@ -366,7 +366,8 @@ class Trainer:
             return {}, [0.0, 0.0, 0.0]
         res = validate(self.ema.ema, self.val_loader, self.names, self.device, conf_thres=cfg.val.conf_thres,
                        iou_thres=cfg.val.iou_thres, max_det=cfg.val.max_det, half=self.amp,
-                       single_cls=cfg.single_cls, loss_fn=self.compute_loss, log=LOG)
+                       single_cls=cfg.single_cls, loss_fn=self.compute_loss, channels_last=cfg.device.channels_last,
+                       log=LOG)
         self.maps = np.asarray(res.maps, dtype=float)
         return res.metrics, [float(x) for x in res.losses]
 
@@ -446,7 +447,8 @@ class Trainer:
                            conf_thres=cfg.val.conf_thres, iou_thres=cfg.val.final_iou_thres,
                            max_det=cfg.val.max_det, half=self.amp, single_cls=cfg.single_cls,
                            loss_fn=self.compute_loss, save_dir=self.run_dir, plots=not cfg.noplots,
-                           save_json=cfg.val.save_json, save_txt=cfg.val.save_txt, verbose=self.nc < 50, log=LOG)
+                           save_json=cfg.val.save_json, save_txt=cfg.val.save_txt, verbose=self.nc < 50,
+                           channels_last=cfg.device.channels_last, log=LOG)
             result.final = dict(res.metrics)
             result.final["fitness"] = compute_fitness(result.final, OmegaConf.to_container(cfg.fitness))
         for name in ("last.pt", "best.pt"):

@@ -71,6 +71,7 @@ def val_task(cfg: DictConfig) -> float:
     half, _ = amp_settings(cfg, device)
     res = validate(model, loader, names, device, conf_thres=conf, iou_thres=iou, max_det=cfg.val.max_det,
                    half=half, single_cls=cfg.single_cls, save_dir=run_dir, plots=cfg.plots and task != "speed",
-                   save_json=cfg.val.save_json, save_txt=cfg.val.save_txt, verbose=cfg.verbose, log=LOG)
+                   save_json=cfg.val.save_json, save_txt=cfg.val.save_txt, verbose=cfg.verbose,
+                   channels_last=cfg.device.channels_last, log=LOG)
     LOG.info("Results saved to %s", run_dir)
     return float(res.map)
