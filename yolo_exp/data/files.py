@@ -5,6 +5,7 @@ always yields 3-channel 8-bit BGR with EXIF orientation applied: the rest of the
 """
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -91,9 +92,9 @@ def resize_long_side(im: np.ndarray, size: int, augment: bool) -> np.ndarray:
     if r == 1:
         return im
     interp = cv2.INTER_LINEAR if (augment or r > 1) else cv2.INTER_AREA
-    # round, where YOLOv5 uses ceil: with this OpenCV, round lands within 0.3 points of YOLOv5's own coco128 figures
-    # at 640 (ceil: 0.4 off in P and R) and ceil within them at 320; 640 is the setting we hold to.
-    return cv2.resize(im, (max(1, round(w0 * r)), max(1, round(h0 * r))), interpolation=interp)
+    # ceil, as YOLOv5: with rect_batches' tie order this makes val batches pixel-identical to YOLOv5's (coco128,
+    # 320 and 640), so the official weights give YOLOv5's own figures to the last printed digit.
+    return cv2.resize(im, (max(1, math.ceil(w0 * r)), max(1, math.ceil(h0 * r))), interpolation=interp)
 
 
 def file_signature(paths: Sequence[str]) -> list[tuple[str, int, int]]:
