@@ -43,6 +43,8 @@ def test_run_folder_and_resume_after_sigkill_is_bitwise_identical(tmp_path):
     proc = train(a, *args)
     run_a = only_run(a)
     assert str(run_a.resolve()) in proc.stderr + proc.stdout  # the run says where its folder is
+    log = (run_a / "train.log").read_text()
+    assert [line.split("Epoch ")[1][:4] for line in log.splitlines() if "_loss" in line] == ["1/3:", "2/3:", "3/3:"]
 
     for rel in (".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml", "config_resolved.yaml",
                 "train.log", "weights/last.pt", "weights/best.pt", "results.csv", "results.png", "summary.json",

@@ -226,7 +226,11 @@ class Trainer:
         restore_sigint = self._catch_ctrl_c()
         try:
             for epoch in range(self.start_epoch, cfg.epochs):
+                t_epoch = time.time()
                 train_items, lrs = self.train_epoch(epoch, nb)
+                if dist.is_main():  # the bar is off without a terminal and never reaches train.log
+                    LOG.info("Epoch %d/%d: box_loss %.4g, obj_loss %.4g, cls_loss %.4g (%.1f s)", epoch + 1,
+                             cfg.epochs, *train_items.tolist(), time.time() - t_epoch)
                 self.scheduler.step()
                 final_epoch = epoch + 1 == cfg.epochs
                 metrics, val_items = self.validate_epoch(epoch, final_epoch)
