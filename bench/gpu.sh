@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # All GPU checks in one call (machine with one GPU, no internet): AMP training smoke run, then the step and
-# train benchmarks (fp16 / bf16, NCHW / channels_last). Prints the table last. Usage: bash bench/gpu.sh [OUTDIR]
+# train benchmarks (fp16 / bf16, NCHW / channels_last); with BCCD=PATH (a copy of ../shared/datasets/bccd carried
+# along) also the GPU quality bar of the Engine issue. Prints the table last. Usage: [BCCD=DIR] bash bench/gpu.sh [OUTDIR]
 set -uo pipefail
 OUT=${1:-${OUT:-/tmp/yolo_exp_gpu}}
 mkdir -p "$OUT"
@@ -22,6 +23,14 @@ done
 timeout 70 python3 -m yolo_exp.bench train model=yolov5s imgsz=640 batch_size=64 device=cuda workers=14 \
   device.channels_last=true data.shapes.n_train=512 data.shapes.img_size=640 --epochs 2 \
   --json "$OUT/train.json" > /dev/null 2>&1
+
+# 3. Quality bar (Engine issue): yolov5s from scratch on BCCD, 640, batch 32, 60 epochs, scratch-low, seed 0,
+#    16 workers, cache ram. YOLOv5: P 0.837, R 0.861, mAP@0.5 0.885, mAP@0.5:0.95 0.547 (about 2.5 min on an H200).
+if [ -n "${BCCD:-}" ] && [ -d "$BCCD" ]; then
+  timeout 330 python3 train.py data=bccd data.path="$BCCD" model=yolov5s hyp=scratch-low imgsz=640 batch_size=32 \
+    epochs=60 seed=0 workers=16 cache=ram device=cuda noplots=true hydra.run.dir="$OUT/bccd_yolov5s" 2>&1 \
+    | grep -E " all |completed" | tail -3 | tee "$OUT/bccd.txt"
+fi
 python3 - "$OUT" <<'PY'
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
