@@ -20,7 +20,7 @@ for args in "device.amp_dtype=fp16" "device.amp_dtype=fp16 device.channels_last=
   timeout 60 python3 -m yolo_exp.bench step model=yolov5s imgsz=640 batch_size=64 device=cuda $args \
     --iters 10 --json "$OUT/step_$tag.json" > /dev/null 2>&1
 done
-timeout 70 python3 -m yolo_exp.bench train model=yolov5s imgsz=640 batch_size=64 device=cuda workers=14 \
+timeout 70 python3 -m yolo_exp.bench train model=yolov5s imgsz=640 batch_size=64 device=cuda workers=16 cache=ram \
   device.channels_last=true data.shapes.n_train=512 data.shapes.img_size=640 --epochs 2 \
   --json "$OUT/train.json" > /dev/null 2>&1
 
