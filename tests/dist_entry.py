@@ -20,13 +20,13 @@ def inject(kind: str, rank: int, epoch: int) -> None:
 
     real = Trainer.train_epoch
 
-    def train_epoch(self, ep: int, nb: int):
+    def train_epoch(self, ep: int, nb: int, batches=None):  # noqa: ANN001
         if ep == epoch and int(os.environ["RANK"]) == rank:
             if kind == "raise":
                 raise RuntimeError(f"injected failure on rank {rank} at epoch {ep}")
             if kind == "kill" and os.environ.get("TORCHELASTIC_RESTART_COUNT") == "0":
                 os.kill(os.getpid(), signal.SIGKILL)
-        return real(self, ep, nb)
+        return real(self, ep, nb, batches)
 
     Trainer.train_epoch = train_epoch
 

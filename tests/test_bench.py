@@ -39,4 +39,5 @@ def test_train_on_generated_shapes(tmp_path, monkeypatch):
         torch.set_num_threads(before)
     row = res["rows"][0]
     assert row["bench"] == "train" and len(row["epoch_s"]) == 2 and row["images_per_s"] > 0
+    assert row["images_per_s_in_epoch"] > 0
     assert 0 < row["time_to_first_iter_s"] < 600

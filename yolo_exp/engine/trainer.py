@@ -12,6 +12,7 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -225,14 +226,17 @@ class Trainer:
         epoch = self.start_epoch - 1
         restore_sigint = self._catch_ctrl_c()
         try:
+            batches = None
             for epoch in range(self.start_epoch, cfg.epochs):
                 t_epoch = time.time()
-                train_items, lrs = self.train_epoch(epoch, nb)
+                train_items, lrs = self.train_epoch(epoch, nb, batches)
                 if dist.is_main():  # the bar is off without a terminal and never reaches train.log
                     LOG.info("Epoch %d/%d: box_loss %.4g, obj_loss %.4g, cls_loss %.4g (%.1f s)", epoch + 1,
                              cfg.epochs, *train_items.tolist(), time.time() - t_epoch)
                 self.scheduler.step()
                 final_epoch = epoch + 1 == cfg.epochs
+                # image weights are redrawn from this epoch's validation, so only then can the next epoch start
+                batches = None if final_epoch or cfg.image_weights else self.epoch_batches(epoch + 1)
                 metrics, val_items = self.validate_epoch(epoch, final_epoch)
                 stop = dist.is_main() and self.end_epoch(epoch, train_items, val_items, metrics, lrs, final_epoch)
                 stop, self.maps = dist.from_main((stop, self.maps))  # every rank stops together
@@ -277,9 +281,14 @@ class Trainer:
         ckpt["partial"] = {"epoch": epoch, "batches": batches_done, "mloss": mloss.tolist()}
         atomic_save(ckpt, self.wdir / "last.pt")
 
-    def train_epoch(self, epoch: int, nb: int) -> tuple[torch.Tensor, list[float]]:
-        cfg, model, device = self.cfg, self.train_model, self.device
-        model.train()
+    def epoch_batches(self, epoch: int) -> Iterator:
+        """Start the loader on ``epoch`` (order, image weights, mosaic, resume skip are fixed here).
+
+        ``fit`` calls it for the next epoch before validating the current one, so the workers refill their queues
+        while the main process validates instead of stalling the next epoch's first iterations (YOLOv5's infinite
+        loader gets the same overlap). Augmentation is a function of (seed, epoch, index): timing changes nothing.
+        """
+        cfg = self.cfg
         self.train_loader.sampler.set_epoch(epoch)
         if cfg.image_weights:  # YOLOv5's --image-weights: class weights (1 - mAP_class)^2, redrawn each epoch
             cw = class_weights(self.train_set.labels, self.nc) * self.nc * (1 - self.maps) ** 2 / self.nc
@@ -289,15 +298,22 @@ class Trainer:
         if cfg.close_mosaic and epoch == max(cfg.epochs - cfg.close_mosaic, 0) and self.train_set.mosaic:
             LOG.info("closing mosaic for the last %d epochs", cfg.close_mosaic)
         self.train_set.mosaic = self.train_set.augment and not cfg.rect and epoch < cfg.epochs - cfg.close_mosaic
+        if self.partial and self.partial["epoch"] == epoch:  # resuming in the middle of this epoch
+            self.train_loader.sampler.skip = self.partial["batches"] * self.train_loader.batch_size
+        return iter(self.train_loader)
+
+    def train_epoch(self, epoch: int, nb: int, batches: Iterator | None = None) -> tuple[torch.Tensor, list[float]]:
+        cfg, model, device = self.cfg, self.train_model, self.device
+        model.train()
+        batches = batches if batches is not None else self.epoch_batches(epoch)
         mloss = torch.zeros(3, device=device)
         start = 0
         if self.partial and self.partial["epoch"] == epoch:  # resuming in the middle of this epoch
             start = self.partial["batches"]
-            self.train_loader.sampler.skip = start * self.train_loader.batch_size
             mloss = torch.tensor(self.partial["mloss"], dtype=mloss.dtype, device=device)
             self.partial = None
         self.optimizer.zero_grad()
-        pbar = tqdm(self.train_loader, total=nb, initial=start, bar_format="{l_bar}{bar:10}{r_bar}",
+        pbar = tqdm(batches, total=nb, initial=start, bar_format="{l_bar}{bar:10}{r_bar}",
                     disable=None if dist.is_main() else True)
         for i, (imgs, targets, paths, _) in enumerate(pbar, start):
             ni = i + nb * epoch
