@@ -126,6 +126,23 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_good_state(trainer_facto
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
 
 
+@pytest.mark.parametrize("image_weights", [False, True])
+def test_next_epoch_loads_while_this_one_validates(trainer_factory, image_weights):
+    """The loader has already drawn the next epoch's order (its sampler has run) when validation starts, except
+    after the last epoch and with image weights, which are redrawn from that validation."""
+    trainer = trainer_factory("epochs=3", "workers=1", f"image_weights={str(image_weights).lower()}")
+    seen = []
+    real = trainer.validate_epoch
+
+    def validate_epoch(epoch, final_epoch):  # noqa: ANN001, ANN202
+        seen.append(trainer.train_loader.sampler.epoch - epoch)  # 1: next epoch not started, 2: started
+        return real(epoch, final_epoch)
+
+    trainer.validate_epoch = validate_epoch
+    trainer.fit()
+    assert seen == ([1, 1, 1] if image_weights else [2, 2, 1])
+
+
 def test_best_pt_follows_configured_fitness(trainer_factory):
     trainer = trainer_factory("epochs=3", "fitness.precision=0", "fitness.recall=1", "fitness.map50=0",
                               "fitness.map=0", "keep_optimizer=true", "noval=false")
