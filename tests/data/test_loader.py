@@ -76,6 +76,14 @@ def test_distributed_shards_are_disjoint(good_dataset):
     assert len(seen[0]) == len(seen[1]) == 3 and not set(seen[0]) & set(seen[1])
 
 
+@pytest.mark.parametrize("cpus, ranks, asked, expect", [(8, 1, 16, 4), (8, 4, 8, 2), (2, 4, 8, 0), (64, 1, 3, 3)])
+def test_workers_capped_by_cores_per_rank_and_batch(good_dataset, monkeypatch, cpus, ranks, asked, expect):
+    monkeypatch.setattr("os.cpu_count", lambda: cpus)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", str(ranks))
+    loader, _ = create_dataloader(good_dataset / "images" / "train", 64, 4, 32, 3, workers=asked)
+    assert loader.num_workers == expect
+
+
 def test_image_weights_indices_are_read_each_epoch(good_dataset):
     loader, ds = create_dataloader(good_dataset / "images" / "train", 64, 3, 32, 3, workers=0, image_weights=True)
     ds.indices = np.full(len(ds), 4)

@@ -86,7 +86,8 @@ def create_dataloader(
         nc=nc, single_cls=single_cls, cache=cache, cache_dir=cache_dir, prefix=prefix, seed=seed,
     )
     batch_size = min(batch_size, len(dataset))
-    nw = min(os.cpu_count() or 1, batch_size if batch_size > 1 else 0, workers)
+    per_node = int(os.environ.get("LOCAL_WORLD_SIZE", world_size))  # ranks sharing this machine's cores
+    nw = min((os.cpu_count() or 1) // max(per_node, 1), batch_size if batch_size > 1 else 0, workers)
     sampler = EpochSampler(dataset, shuffle, seed, rank, world_size)
     if image_weights:
         dataset.indices = np.arange(len(dataset))

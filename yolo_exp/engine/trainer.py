@@ -218,7 +218,8 @@ class Trainer:
         nb = len(self.train_loader)
         self.nw = warmup_iters(self.hyp["warmup_epochs"], nb)
         self.last_opt_step = self.resume_ckpt.get("last_opt_step", -1) if self.resume_ckpt else -1
-        LOG.info("Image sizes %d train, %d val; %d dataloader workers", self.imgsz, self.imgsz, cfg.workers)
+        LOG.info("Image sizes %d train, %d val; %d dataloader workers", self.imgsz, self.imgsz,
+                 self.train_loader.num_workers)  # capped at the CPU count and batch size, as YOLOv5
         LOG.info("Logging results to %s", self.run_dir)
         LOG.info("Starting training for %d epochs...", cfg.epochs)
         t0 = time.time()
