@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from yolo_exp.data.files import img2label_path, list_images, read_image
+from yolo_exp.data.files import img2label_path, list_images, read_image, resize_long_side
 
 from .conftest import write_pair
 
@@ -62,3 +62,15 @@ def test_non_ascii_path(tmp_path):
     p = write_pair(tmp_path / "数据集", "图片", None)
     assert read_image(p).shape == (48, 64, 3)
     assert list_images(p.parent) == [str(p)]
+
+
+@pytest.mark.parametrize("hw, size, augment, expect", [
+    ((425, 640), 320, False, (213, 320)),  # 212.5 rounds up, as YOLOv5 (round would give 212)
+    ((481, 640), 320, False, (241, 320)),
+    ((480, 640), 320, True, (240, 320)),
+    ((200, 100), 320, False, (320, 160)),  # upscaling
+    ((640, 640), 640, False, (640, 640)),
+])
+def test_resize_long_side_rounds_up_like_yolov5(hw, size, augment, expect):
+    im = np.random.default_rng(0).integers(0, 255, (*hw, 3), dtype=np.uint8)
+    assert resize_long_side(im, size, augment).shape[:2] == expect
