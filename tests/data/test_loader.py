@@ -76,6 +76,7 @@ def test_distributed_shards_are_disjoint(good_dataset):
     assert len(seen[0]) == len(seen[1]) == 3 and not set(seen[0]) & set(seen[1])
 
 
+@pytest.mark.filterwarnings("ignore:This DataLoader will create")  # cpu_count is faked
 @pytest.mark.parametrize("cpus, ranks, asked, expect", [(8, 1, 16, 4), (8, 4, 8, 2), (2, 4, 8, 0), (64, 1, 3, 3)])
 def test_workers_capped_by_cores_per_rank_and_batch(good_dataset, monkeypatch, cpus, ranks, asked, expect):
     monkeypatch.setattr("os.cpu_count", lambda: cpus)
