@@ -202,7 +202,9 @@ def test_inference_copy_is_fused_and_leaves_the_model_alone():
                 m.running_var.uniform_(0.5, 2.0)
                 m.weight.uniform_(0.5, 1.5)
     before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
     net = inference_copy(model, channels_last=True)
+    assert torch.equal(torch.get_rng_state(), rng)  # validating mid-training must not shift the training RNG
     assert model.training and not net.training
     assert not any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -241,7 +241,7 @@ def rect_batches(
     Returns (order of images, batch index per sorted image, batch shapes (nb, 2) as (h, w)).
     """
     ar = wh[:, 1] / wh[:, 0]
-    order = ar.argsort()  # numpy's default (unstable) sort, as YOLOv5: equal ratios land in the same batches
+    order = ar.argsort()  # numpy's default sort, as YOLOv5: ties (equal ratios) in YOLOv5's order on this machine
     ar = ar[order]
     bi = np.arange(len(ar)) // batch_size
     nb = int(bi[-1]) + 1 if len(bi) else 0

@@ -86,7 +86,11 @@ def write_image(path: str | Path, im: np.ndarray, quality: int = 95) -> None:
 
 
 def resize_long_side(im: np.ndarray, size: int, augment: bool) -> np.ndarray:
-    """Resize so the long side is ``size`` (INTER_AREA for downsizing when not augmenting, as YOLOv5)."""
+    """Resize so the long side is ``size`` (INTER_AREA for downsizing when not augmenting, as YOLOv5).
+
+    Sides round up, as YOLOv5's: for a few source sizes the long side comes out at ``size + 1`` (a 525 px side at
+    640 gives 641); the letterbox then fits the image into its batch shape.
+    """
     h0, w0 = im.shape[:2]
     r = size / max(h0, w0)
     if r == 1:

@@ -296,8 +296,6 @@ class Trainer:
             iw = image_weights(self.train_set.labels, cw)
             n = len(self.train_set.labels)
             self.train_set.indices = random.Random(cfg.seed + epoch).choices(range(n), weights=iw + 1e-12, k=n)
-        if cfg.close_mosaic and epoch == max(cfg.epochs - cfg.close_mosaic, 0) and self.train_set.mosaic:
-            LOG.info("closing mosaic for the last %d epochs", cfg.close_mosaic)
         self.train_set.mosaic = self.train_set.augment and not cfg.rect and epoch < cfg.epochs - cfg.close_mosaic
         if self.partial and self.partial["epoch"] == epoch:  # resuming in the middle of this epoch
             self.train_loader.sampler.skip = self.partial["batches"] * self.train_loader.batch_size
@@ -307,6 +305,9 @@ class Trainer:
         cfg, model, device = self.cfg, self.train_model, self.device
         model.train()
         batches = batches if batches is not None else self.epoch_batches(epoch)
+        if cfg.close_mosaic and epoch == max(cfg.epochs - cfg.close_mosaic, 0) and self.train_set.augment \
+                and not cfg.rect:
+            LOG.info("closing mosaic for the last %d epochs", cfg.close_mosaic)
         mloss = torch.zeros(3, device=device)
         start = 0
         if self.partial and self.partial["epoch"] == epoch:  # resuming in the middle of this epoch

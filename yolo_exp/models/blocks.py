@@ -75,8 +75,10 @@ class Conv(nn.Module):
             return
         conv, bn = self.conv, self.bn
         scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                          dilation=conv.dilation, groups=conv.groups, bias=True).to(conv.weight)
+        # skip_init: no random initialisation, so fusing (done at every validation) leaves the global RNG alone
+        fused = nn.utils.skip_init(nn.Conv2d, conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                                   conv.padding, dilation=conv.dilation, groups=conv.groups, bias=True,
+                                   device=conv.weight.device, dtype=conv.weight.dtype)
         fused.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
         base = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
         fused.bias.copy_(bn.bias + (base - bn.running_mean) * scale)
