@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from yolo_exp.data.loader import create_dataloader
+from yolo_exp.data.loader import create_dataloader, prefetch_factor
 
 from .conftest import write_pair
 
@@ -115,3 +115,8 @@ def test_real_datasets_match_their_readme(dataset, split, expect, tmp_path):
     imgs, targets, _, _ = next(iter(loader))
     assert imgs.shape[2] % 32 == 0 and imgs.shape[3] % 32 == 0 and max(imgs.shape[2:]) <= 320 + 32
     assert not (src.parents[1] / "labels" / f"{split}.cache").exists()
+
+
+def test_prefetch_queue_stays_within_shared_memory_budget():
+    assert prefetch_factor(2, 16 * 3 * 320 * 320) == 4  # small CPU runs keep the deeper queue
+    assert prefetch_factor(16, 64 * 3 * 640 * 640) == 2  # 4 would queue 5 GiB in /dev/shm

