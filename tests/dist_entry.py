@@ -2,6 +2,8 @@
 
 YOLO_EXP_TEST_FAULT="raise:RANK:EPOCH" raises when that rank starts that epoch; "kill:RANK:EPOCH" SIGKILLs that
 rank there on the job's first attempt only (TORCHELASTIC_RESTART_COUNT=0), so an elastic restart can succeed.
+YOLO_EXP_TEST_FALLING_FITNESS=1 makes every validation score worse than the one before (1, 1/2, 1/3, ...), so that
+early stopping with patience=P stops after epoch P whatever the tiny model learns.
 Production code carries no test hooks: the fault is patched in here, then train.py runs as its own __main__.
 """
 from __future__ import annotations
@@ -31,8 +33,19 @@ def inject(kind: str, rank: int, epoch: int) -> None:
     Trainer.train_epoch = train_epoch
 
 
+def falling_fitness() -> None:
+    import itertools
+
+    from yolo_exp.engine import trainer
+
+    calls = itertools.count(1)
+    trainer.compute_fitness = lambda metrics, weights: 1 / next(calls)
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
+    if os.environ.get("YOLO_EXP_TEST_FALLING_FITNESS") == "1":
+        falling_fitness()
     fault = os.environ.get("YOLO_EXP_TEST_FAULT")
     if fault:
         kind, rank, epoch = fault.split(":")

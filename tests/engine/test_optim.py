@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -12,6 +13,7 @@ from yolo_exp.engine.optim import (
     accumulate_steps,
     apply_warmup,
     build_optimizer,
+    build_scheduler,
     freeze_layers,
     linear_lr,
     lr_lambda,
@@ -168,17 +170,63 @@ def test_accumulate_ramp() -> None:
     assert ramp[0] == 1 and ramp[-1] == 8 and ramp == sorted(ramp)
 
 
+def yolov5_epoch_lrs(epochs: int, nb: int, nw: int, hyp: dict, cos_lr: bool) -> list[list[float]]:
+    """The x/lr0..2 YOLOv5 records per epoch, written from its documented loop (§2.4-2.5), independently of ours:
+    LambdaLR built (lr = lr0·lf(0)), then ``last_epoch = -1``; warmup interpolates towards lr0·lf(epoch) while
+    ni <= nw; the row is read after the epoch; ``scheduler.step()`` then sets lr0·lf(last_epoch + 1)."""
+    lr0, lrf = hyp["lr0"], hyp["lrf"]
+
+    def lf(x: float) -> float:
+        if cos_lr:
+            return ((1 - math.cos(x * math.pi / epochs)) / 2) * (lrf - 1) + 1
+        return (1 - x / epochs) * (1 - lrf) + lrf
+
+    lr, last_epoch, rows = [lr0 * lf(0)] * 3, -1, []
+    for epoch in range(epochs):
+        for ni in range(nb * epoch, nb * (epoch + 1)):
+            if ni <= nw:
+                lr = [float(np.interp(ni, [0, nw], [hyp["warmup_bias_lr"] if j == 0 else 0.0, lr0 * lf(epoch)]))
+                      for j in range(3)]
+        rows.append(lr)
+        last_epoch += 1
+        lr = [lr0 * lf(last_epoch)] * 3
+    return rows
+
+
+def our_epoch_lrs(epochs: int, nb: int, nw: int, hyp: dict, cos_lr: bool, resume_at: int = 0) -> list[list[float]]:
+    """The trainer's loop reduced to its LR calls (apply_warmup while ni <= nw, build_scheduler, step per epoch);
+    with ``resume_at`` the optimizer and scheduler are rebuilt there as a resume does."""
+    lf = lr_lambda(epochs, hyp["lrf"], cos_lr)
+    rows = []
+    for start, stop in ((0, resume_at), (resume_at, epochs)):
+        opt, _ = build_optimizer(sgd(), Net(), hyp, batch_size=64, log=lambda _: None)
+        sched = build_scheduler(opt, lf, start)
+        for epoch in range(start, stop):
+            for ni in range(nb * epoch, nb * (epoch + 1)):
+                if ni <= nw:
+                    apply_warmup(opt, ni, nw, epoch, lf, hyp, batch_size=64)
+                opt.step()
+            rows.append([g["lr"] for g in opt.param_groups])
+            sched.step()
+    return rows
+
+
 @pytest.mark.parametrize("cos_lr", [False, True])
-def test_schedule_after_warmup(cos_lr: bool) -> None:
-    opt, _ = build_optimizer(sgd(), Net(), HYP, batch_size=64, log=lambda _: None)
-    lf = lr_lambda(20, 0.1, cos_lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lf)
-    for epoch in range(1, 13):
-        opt.step()
-        sched.step()
-        expected = 0.01 * (((1 - math.cos(epoch * math.pi / 20)) / 2) * (0.1 - 1) + 1 if cos_lr
-                           else (1 - epoch / 20) * 0.9 + 0.1)
-        assert [g["lr"] for g in opt.param_groups] == pytest.approx([expected] * 3, rel=1e-12)
+@pytest.mark.parametrize("resume_at", [0, 1, 7, 29])
+def test_epoch_lrs_equal_yolov5s(cos_lr: bool, resume_at: int) -> None:
+    nb, nw = 20, warmup_iters(3, 20)  # warmup (100 iterations) ends inside epoch 5
+    ours = our_epoch_lrs(30, nb, nw, HYP, cos_lr, resume_at)
+    expected = yolov5_epoch_lrs(30, nb, nw, HYP, cos_lr)
+    assert np.ravel(ours).tolist() == pytest.approx(np.ravel(expected).tolist(), rel=1e-12, abs=1e-15)
+
+
+def test_schedule_is_one_epoch_behind_lf() -> None:
+    """After warmup, epoch e trains at lr0·lf(e - 1): 0.0067 in the row of epoch 11 (lf(10), counted from 0
+    as results.csv does; lf(e) gives it at epoch 10), 0.00076 in the last row, where lf(e) gives 0.00043."""
+    rows = our_epoch_lrs(30, 10, 9, HYP, cos_lr=False)  # warmup within epoch 0
+    assert rows[10][1] == pytest.approx(0.00703) and rows[11][1] == pytest.approx(0.0067)
+    assert rows[29] == pytest.approx([0.00076] * 3)
+    assert rows[1] == pytest.approx([0.01] * 3) and rows[2] == pytest.approx([0.01 * lf for lf in [0.967] * 3])
 
 
 def test_freeze_int_list_and_step_leaves_frozen_bits() -> None:

@@ -149,7 +149,7 @@ def test_best_pt_follows_configured_fitness(trainer_factory):
     result = trainer.fit()
     rows = read_results(trainer.run_dir / "results.csv")
     recalls = [r["metrics/recall"] for r in rows]
-    best = max(range(len(rows)), key=lambda i: (recalls[i], -i))  # first epoch reaching the max wins
+    best = max(range(len(rows)), key=lambda i: (recalls[i], i))  # on a tie the later epoch wins, as in YOLOv5
     assert result.best_epoch == best
     assert load_checkpoint(trainer.wdir / "best.pt")["epoch"] == best
 

@@ -1,11 +1,12 @@
 """Building reproducible, fast DataLoaders around ``YoloDataset``.
 
-Reproducibility: the sampler's order comes from ``seed + epoch``, each worker reseeds the dataset's own generator from
+Reproducibility: the sampler's order comes from ``epoch_seed(seed, epoch)``, each worker reseeds the dataset's own generator from
 its torch-assigned seed (itself drawn from a generator seeded with ``seed``), so the same seed yields the same batches
 with 0 or N workers. Workers persist across epochs; per-epoch switches travel through the sampler (see dataset.py).
 """
 from __future__ import annotations
 
+import math
 import os
 import random
 from collections.abc import Iterator, Mapping, Sequence
@@ -14,44 +15,51 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, DistributedSampler, Sampler, get_worker_info
+from torch.utils.data import DataLoader, Sampler, get_worker_info
 
 from yolo_exp.data.dataset import YoloDataset, collate
 
 GENERATOR_BASE_SEED = 6148914691236517205
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """A 63-bit seed for one epoch's stream, mixed from (seed, epoch) so that no two seeds share an epoch's order
+    (with ``seed + epoch``, seed 1 replays seed 0's orders one epoch later)."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1, np.uint64)[0] >> 1)
+
+
 class EpochSampler(Sampler):
     """Yields ``(index, mosaic, epoch)``, mosaic read from the main-process dataset at the start of every epoch.
 
-    Order: sequential, or a permutation seeded by ``seed + epoch`` (the epoch advances by itself after each pass and can
-    be pinned with ``set_epoch``), or a DistributedSampler's share; ``dataset.indices`` (image weights) remaps it.
+    Order: sequential, or a permutation seeded by ``epoch_seed(seed, epoch)`` (the epoch advances by itself after each
+    pass and can be pinned with ``set_epoch``); with several ranks each takes every world_size-th item of that order,
+    padded by wrapping so that all ranks run the same number of batches (DistributedSampler's split).
+    ``dataset.indices`` (image weights) remaps it.
     """
 
     def __init__(self, dataset: YoloDataset, shuffle: bool, seed: int, rank: int = -1, world_size: int = 1):
         self.dataset, self.shuffle, self.seed, self.epoch = dataset, shuffle, seed, 0
+        self.rank, self.world_size = max(rank, 0), max(world_size, 1)
         self.skip = 0  # items to drop from the start of the next pass (resuming in the middle of an epoch)
-        self.dist = (
-            DistributedSampler(dataset, num_replicas=world_size, rank=max(rank, 0), shuffle=shuffle, seed=seed)
-            if world_size > 1 else None
-        )
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
-        if self.dist is not None:
-            self.dist.set_epoch(epoch)
 
     def __len__(self) -> int:
-        return len(self.dist) if self.dist is not None else len(self.dataset)
+        return math.ceil(len(self.dataset) / self.world_size)
 
     def _order(self) -> list[int]:
-        if self.dist is not None:
-            return list(self.dist)
         n = len(self.dataset)
-        if not self.shuffle:
-            return list(range(n))
-        g = torch.Generator().manual_seed(self.seed + self.epoch)
-        return torch.randperm(n, generator=g).tolist()
+        if self.shuffle:
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch)))
+            order = order.tolist()
+        else:
+            order = list(range(n))
+        if self.world_size == 1:
+            return order
+        total = len(self) * self.world_size
+        padded = (order * math.ceil(total / n))[:total]
+        return padded[self.rank:total:self.world_size]
 
     def __iter__(self) -> Iterator[tuple[int, bool, int]]:
         epoch, order, mosaic, remap = self.epoch, self._order(), bool(self.dataset.mosaic), self.dataset.indices

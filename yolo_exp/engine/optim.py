@@ -102,6 +102,20 @@ def lr_lambda(epochs: int, lrf: float, cos_lr: bool) -> Callable[[float], float]
     return functools.partial(one_cycle_lr if cos_lr else linear_lr, epochs=epochs, lrf=lrf)
 
 
+def build_scheduler(optimizer: torch.optim.Optimizer, lf: Callable[[float], float],
+                    start_epoch: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
+    """``LambdaLR`` positioned as YOLOv5's for a run that starts (or resumes) at ``start_epoch``.
+
+    YOLOv5 sets ``last_epoch = start_epoch - 1`` and steps after every epoch, so after warmup epoch e >= 1 trains at
+    lf(e - 1): epochs 0 and 1 both at lf(0), the last at lf(epochs - 2). Resuming restores that same position.
+    """
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=lf)
+    scheduler.last_epoch = start_epoch - 1
+    for group in optimizer.param_groups:
+        group["lr"] = group["initial_lr"] * lf(max(start_epoch - 1, 0))
+    return scheduler
+
+
 def warmup_iters(warmup_epochs: float, nb: int) -> int:
     """Warmup length in iterations: at least 100, so tiny datasets still warm up."""
     return max(round(warmup_epochs * nb), 100)

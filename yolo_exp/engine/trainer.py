@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 import signal
 import threading
@@ -25,12 +26,13 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from yolo_exp import dist
-from yolo_exp.data.loader import create_dataloader
+from yolo_exp.data.loader import create_dataloader, epoch_seed
 from yolo_exp.data.spec import resolve_data
 from yolo_exp.engine.device import amp_settings, select_device
 from yolo_exp.engine.checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, strip_checkpoint
 from yolo_exp.engine.ema import ModelEMA
-from yolo_exp.engine.optim import apply_warmup, build_optimizer, freeze_layers, lr_lambda, warmup_iters
+from yolo_exp.engine.optim import (apply_warmup, build_optimizer, build_scheduler, freeze_layers, lr_lambda,
+                                   warmup_iters)
 from yolo_exp.engine.validate import validate
 from yolo_exp.loss import DetectionLoss, scale_hyp_gains
 from yolo_exp.metrics.fitness import fitness as compute_fitness
@@ -56,10 +58,18 @@ class TrainResult:
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
+    """Seed every generator; ``deterministic`` means what YOLOv5's init_seeds means: deterministic algorithms.
+
+    Ops without a deterministic kernel on the device warn instead of failing (``warn_only``), and uninitialised
+    memory is not filled (that costs time and changes nothing a run computes).
+    """
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS, read at its first use
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.utils.deterministic.fill_uninitialized_memory = False
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
 
@@ -116,8 +126,8 @@ class Trainer:
         if cfg.hyp.anchors:  # YOLOv5: an anchor count in the hyps replaces the model's anchors -> AutoAnchor
             arch["anchors"] = int(cfg.hyp.anchors)
         self.model = build_model(arch, nc=self.nc, names=self.names).to(self.device)
-        if cfg.weights and not self.resume_ckpt:
-            load_weights(self.model, cfg.weights, log=LOG)
+        if cfg.weights and not self.resume_ckpt:  # new anchors (hyp.anchors) are not overwritten: AutoAnchor sets them
+            load_weights(self.model, cfg.weights, exclude=("anchors",) if cfg.hyp.anchors else (), log=LOG)
         self.gs = int(self.model.stride.max())
         self.imgsz = round_imgsz(cfg.imgsz, self.gs)
         LOG.info("\n%s", layer_table(self.model))
@@ -162,7 +172,7 @@ class Trainer:
         factory = instantiate(cfg.optimizer)
         self.optimizer, self.accumulate = build_optimizer(factory, self.model, hyp, self.batch_size, nbs=cfg.nbs, log=LOG.info)
         self.lf = lr_lambda(cfg.epochs, hyp["lrf"], cfg.cos_lr)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda=self.lf)
+        self.scheduler = build_scheduler(self.optimizer, self.lf)
         self.ema = ModelEMA(self.model)
         self.amp, self.amp_dtype = amp_settings(cfg, self.device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
@@ -199,9 +209,7 @@ class Trainer:
         if cfg.epochs != old_epochs:
             LOG.info("resume: extending the run from %d to %d epochs; the LR schedule is stretched to the new end",
                      old_epochs, cfg.epochs)
-        self.scheduler.last_epoch = self.start_epoch  # as if stepped once per finished epoch
-        for g in self.optimizer.param_groups:  # the schedule follows the (possibly new) epoch count
-            g["lr"] = g["initial_lr"] * self.lf(self.start_epoch)
+        self.scheduler = build_scheduler(self.optimizer, self.lf, self.start_epoch)  # follows a new epoch count
         if self.start_epoch >= cfg.epochs:
             raise RuntimeError(f"resume: this run already finished {cfg.epochs} epochs; add epochs=N (N > "
                                f"{cfg.epochs}) to extend it")
@@ -295,7 +303,8 @@ class Trainer:
             cw = class_weights(self.train_set.labels, self.nc) * self.nc * (1 - self.maps) ** 2 / self.nc
             iw = image_weights(self.train_set.labels, cw)
             n = len(self.train_set.labels)
-            self.train_set.indices = random.Random(cfg.seed + epoch).choices(range(n), weights=iw + 1e-12, k=n)
+            rng = random.Random(epoch_seed(cfg.seed, epoch))
+            self.train_set.indices = rng.choices(range(n), weights=iw + 1e-12, k=n)
         self.train_set.mosaic = self.train_set.augment and not cfg.rect and epoch < cfg.epochs - cfg.close_mosaic
         if self.partial and self.partial["epoch"] == epoch:  # resuming in the middle of this epoch
             self.train_loader.sampler.skip = self.partial["batches"] * self.train_loader.batch_size
@@ -397,7 +406,7 @@ class Trainer:
                   lrs: list[float], final_epoch: bool) -> bool:
         cfg = self.cfg
         fi = compute_fitness(metrics, OmegaConf.to_container(cfg.fitness)) if metrics else -1.0
-        improved = bool(metrics) and fi > self.best_fitness
+        improved = bool(metrics) and fi >= self.best_fitness  # a tie moves best.pt to the later epoch, as YOLOv5
         if improved:
             self.best_fitness, self.best_epoch, self.best_metrics = fi, epoch, {**metrics, "fitness": fi}
         row = {"epoch": epoch, "train/box_loss": train_items[0], "train/obj_loss": train_items[1],
@@ -434,7 +443,6 @@ class Trainer:
             "last_opt_step": int(self.last_opt_step),  # gradient accumulation spans epochs
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
             "rng": rng_state(),
             "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
             "arch": OmegaConf.to_container(cfg.model, resolve=True),
@@ -456,14 +464,20 @@ class Trainer:
             atomic_save(ckpt, self.wdir / f"epoch{epoch}.pt")
 
     def finish(self, result: TrainResult) -> None:
-        """Validate best.pt with plots (before the FP16 strip, so the figures equal its in-training ones)."""
+        """Strip the checkpoints to FP16 EMA weights, then validate best.pt as it is on disk (YOLOv5 validates the
+        stripped file too), with plots. Every step may run again: a run stopped here is finished by a resume."""
         cfg = self.cfg
         result.best_fitness, result.best_epoch, result.best = self.best_fitness, self.best_epoch, self.best_metrics
+        for name in ("last.pt", "best.pt"):
+            f = self.wdir / name
+            if f.exists():
+                mb = strip_checkpoint(f, keep_optimizer=cfg.keep_optimizer)
+                LOG.info("Optimizer stripped from %s, %.1fMB", f, mb)
         best = self.wdir / "best.pt"
         if best.exists() and not cfg.noval:
             LOG.info("Validating %s...", best)
-            ckpt = load_checkpoint(best)  # stripped already when an extended run found no better epoch
-            weights = ckpt.get("ema") or ckpt["model"]
+            ckpt = load_checkpoint(best)
+            weights = ckpt.get("ema") or ckpt["model"]  # FP16 once stripped; the FP32 EMA with keep_optimizer
             self.ema.ema.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in weights.items()})
             res = validate(self.ema.ema, self.val_loader, self.names, self.device,
                            conf_thres=cfg.val.conf_thres, iou_thres=cfg.val.final_iou_thres,
@@ -473,11 +487,6 @@ class Trainer:
                            channels_last=cfg.device.channels_last, log=LOG)
             result.final = dict(res.metrics)
             result.final["fitness"] = compute_fitness(result.final, OmegaConf.to_container(cfg.fitness))
-        for name in ("last.pt", "best.pt"):
-            f = self.wdir / name
-            if f.exists():
-                mb = strip_checkpoint(f, keep_optimizer=cfg.keep_optimizer)
-                LOG.info("Optimizer stripped from %s, %.1fMB", f, mb)
         if not cfg.noplots and (self.run_dir / "results.csv").exists():
             results_csv.plot_results(self.run_dir / "results.csv")
         LOG.info("Best epoch %d, fitness %.4f. Results saved to %s", self.best_epoch, self.best_fitness,
