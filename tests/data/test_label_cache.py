@@ -27,11 +27,13 @@ def _scans(monkeypatch) -> list[int]:
     return calls
 
 
-def test_cache_next_to_labels_reused_then_rebuilt_on_touch(good_dataset, monkeypatch, caplog, tmp_path):
+def test_cache_in_cache_dir_reused_then_rebuilt_on_touch(good_dataset, monkeypatch, caplog, tmp_path):
     calls = _scans(monkeypatch)
     src = [good_dataset / "images" / "train"]
+    before = sorted(p.relative_to(good_dataset) for p in (good_dataset / "labels").rglob("*"))
     recs, stats = load_records(src, nc=3, cache_dir=tmp_path / "cache")
-    assert (good_dataset / "labels" / "train.cache").is_file() and stats["found"] == 6
+    assert label_cache.cache_path(src, tmp_path / "cache").is_file() and stats["found"] == 6
+    assert sorted(p.relative_to(good_dataset) for p in (good_dataset / "labels").rglob("*")) == before  # untouched
     again, _ = load_records(src, nc=3, cache_dir=tmp_path / "cache")
     assert len(calls) == 1
     for a, b in zip(recs, again):
@@ -51,7 +53,7 @@ def test_garbage_or_truncated_cache_is_rebuilt(good_dataset, monkeypatch, garbag
     calls = _scans(monkeypatch)
     src = [good_dataset / "images" / "train"]
     load_records(src, nc=3)
-    cache = good_dataset / "labels" / "train.cache"
+    cache = label_cache.cache_path(src)
     data = cache.read_bytes()
     cache.write_bytes(garbage if garbage is not None else data[: len(data) // 2])
     with caplog.at_level(logging.INFO):
@@ -68,31 +70,11 @@ def test_settings_are_part_of_the_key(good_dataset, monkeypatch):
     assert len(calls) == 2 and stats["corrupt"] == 3
 
 
-def test_read_only_dataset_caches_in_user_dir(good_dataset, monkeypatch, tmp_path):
-    monkeypatch.setattr(label_cache, "dir_writable", lambda d: False)
-    before = sorted(p.name for p in (good_dataset / "labels").iterdir())
-    load_records([good_dataset / "images" / "train"], nc=3, cache_dir=tmp_path / "c")
-    assert sorted(p.name for p in (good_dataset / "labels").iterdir()) == before
-    assert len(list((tmp_path / "c" / "label_caches").glob("*.cache"))) == 1
-
-
-def test_permission_bits_respected_even_as_root(tmp_path):
-    d = tmp_path / "ro"
-    d.mkdir()
-    assert label_cache.dir_writable(d)
-    d.chmod(0o555)
-    try:
-        assert not label_cache.dir_writable(d)
-    finally:
-        d.chmod(0o755)
-
-
 def test_shared_dataset_never_written(tmp_path):
     from tests.conftest import shared_path
 
     root = shared_path("datasets", "coco128")
-    files = [str(root / "images" / "train" / "000000000009.jpg")]
-    p = label_cache.cache_path([root / "images" / "train"], files, tmp_path)
+    p = label_cache.cache_path([root / "images" / "train"], tmp_path)
     assert p.parent == tmp_path / "label_caches"
 
 

@@ -44,7 +44,7 @@ def load_records(
     if not im_files:
         raise FileNotFoundError(f"{prefix}no images ({', '.join(sorted(IMG_FORMATS))}) found in {searched}")
     key = label_cache.cache_key(im_files, nc, tol)
-    path = label_cache.cache_path(sources, im_files, cache_dir)
+    path = label_cache.cache_path(sources, cache_dir)
     records = label_cache.load(path, key)
     if records is None:
         records = scan(im_files, nc, tol, desc=f"{prefix}Scanning {searched}")

@@ -2,7 +2,8 @@
 
 Stored as an ``.npz`` of plain arrays (no pickle) keyed by a hash of every image and label file's path, size and mtime,
 the verification settings and a format version; anything that does not match or does not load is rebuilt.
-Written next to the labels like YOLOv5 (``labels/train.cache``) when that folder is writable, else in the user cache.
+Always written in the cache dir, never next to the labels as YOLOv5 does: datasets sit on shared, read-only or
+downloaded storage, and a folder of data should stay exactly as its owner left it.
 """
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import io
 import json
 import logging
 import os
-import stat
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +23,7 @@ from yolo_exp.data.spec import default_cache_dir
 from yolo_exp.data.verify import STATUSES, ImageRecord
 
 LOGGER = logging.getLogger(__name__)
-CACHE_VERSION = "yolo_exp-labels-1"
+CACHE_VERSION = "yolo_exp-labels-2"  # bumped when verification rules change
 
 
 def cache_key(im_files: Sequence[str], nc: int, tol: float) -> str:
@@ -32,27 +32,8 @@ def cache_key(im_files: Sequence[str], nc: int, tol: float) -> str:
     return h.hexdigest()
 
 
-def dir_writable(d: Path) -> bool:
-    """True when we may write in ``d``: its owner-write bit is set (root ignores permissions, we do not) and a file can
-    actually be created there."""
-    try:
-        if not d.is_dir() or not (d.stat().st_mode & stat.S_IWUSR):
-            return False
-        with tempfile.NamedTemporaryFile(dir=d, prefix=".yolo_exp_write_test"):
-            return True
-    except OSError:
-        return False
-
-
-def cache_path(sources: Sequence[Path], im_files: Sequence[str], cache_dir: Path | None = None) -> Path:
-    """``<labels dir>.cache`` (or ``<list>.cache`` for a txt list) when writable, else under the user cache."""
-    first = Path(sources[0]) if len(sources) == 1 else None
-    if first is not None and first.suffix == ".txt":
-        p = first.with_suffix(".cache")
-    else:
-        p = Path(img2label_path(im_files[0])).parent.with_suffix(".cache")
-    if len(sources) == 1 and dir_writable(p.parent):
-        return p
+def cache_path(sources: Sequence[Path], cache_dir: Path | None = None) -> Path:
+    """``<cache dir>/label_caches/<hash of the sources' absolute paths>.cache``."""
     ident = hashlib.sha256("\n".join(str(Path(s).absolute()) for s in sources).encode()).hexdigest()[:16]
     return (cache_dir or default_cache_dir()) / "label_caches" / f"{ident}.cache"
 

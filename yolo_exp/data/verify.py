@@ -7,6 +7,7 @@ is ever modified.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,9 +47,12 @@ def _parse_rows(text: str) -> list[list[float]]:
         if not parts:
             continue
         try:
-            rows.append([float(p) for p in parts])
+            row = [float(p) for p in parts]
         except ValueError:
             raise ValueError(f"non-numeric value on line {i}: {line.strip()!r}") from None
+        if not all(math.isfinite(v) for v in row):  # float() reads nan and inf; no label can hold them
+            raise ValueError(f"non-finite value (NaN or Inf) on line {i}: {line.strip()!r}")
+        rows.append(row)
     return rows
 
 
