@@ -2,8 +2,8 @@
 
 YOLO_EXP_TEST_FAULT="raise:RANK:EPOCH" raises when that rank starts that epoch; "kill:RANK:EPOCH" SIGKILLs that
 rank there on the job's first attempt only (TORCHELASTIC_RESTART_COUNT=0), so an elastic restart can succeed.
-YOLO_EXP_TEST_FALLING_FITNESS=1 makes every validation score worse than the one before (1, 1/2, 1/3, ...), so that
-early stopping with patience=P stops after epoch P whatever the tiny model learns.
+YOLO_EXP_TEST_FALLING_FITNESS=1 scores epoch e's validation 1/(e+1), worse than every epoch before, so that early
+stopping with patience=P stops after epoch P whatever the tiny model learns, also in a resumed process.
 Production code carries no test hooks: the fault is patched in here, then train.py runs as its own __main__.
 """
 from __future__ import annotations
@@ -34,12 +34,15 @@ def inject(kind: str, rank: int, epoch: int) -> None:
 
 
 def falling_fitness() -> None:
-    import itertools
-
     from yolo_exp.engine import trainer
 
-    calls = itertools.count(1)
-    trainer.compute_fitness = lambda metrics, weights: 1 / next(calls)
+    real = trainer.Trainer.end_epoch
+
+    def end_epoch(self, epoch: int, *args, **kwargs):  # noqa: ANN001
+        trainer.compute_fitness = lambda metrics, weights: 1 / (epoch + 1)
+        return real(self, epoch, *args, **kwargs)
+
+    trainer.Trainer.end_epoch = end_epoch
 
 
 if __name__ == "__main__":

@@ -10,21 +10,19 @@ from __future__ import annotations
 import difflib
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
-import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from yolo_exp import dist
+from yolo_exp.config.resume import AUTO, path_value, quote_paths, resume_argv
 from yolo_exp.config.schema import register_configs
 from yolo_exp.config.validate import ConfigError, validate, validate_val
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc", "--version"}
-# Overrides a resumed run may change; everything else must stay as the run was started.
-RESUME_SAFE = ("epochs", "workers", "device", "resume")
-AUTO = ("auto", "true", "True")
 # Ranks other than 0 write nothing: no .hydra/ folder, no train.log (warnings and errors still reach stderr).
 QUIET_RANK = ["hydra.output_subdir=null", "hydra/job_logging=disabled", "hydra/hydra_logging=disabled",
               "~hydra.job_logging.handlers"]
@@ -136,32 +134,6 @@ def sweep_variants(overrides: Sequence[str]) -> list[list[str]]:
     return variants
 
 
-def resume_argv(overrides: list[str]) -> list[str]:
-    """Rewrite `resume=PATH ...` into the run's own overrides plus the safe new ones, in the run's folder."""
-    target = next(o.split("=", 1)[1] for o in overrides if o.startswith("resume="))
-    if target in AUTO:  # the newest run under outputs/ with a last.pt
-        candidates = sorted(Path("outputs").glob("*/*/weights/last.pt"), key=os.path.getmtime)
-        if not candidates:
-            raise ConfigError(f"resume={target}: no run with weights/last.pt under {Path('outputs').resolve()}")
-        target = str(candidates[-1])
-    path = Path(target).expanduser()
-    run_dir = path.parent.parent if path.suffix == ".pt" else path
-    saved = run_dir / ".hydra" / "overrides.yaml"
-    if not (run_dir / "weights" / "last.pt").is_file() or not saved.is_file():
-        raise ConfigError(f"resume={target}: not a run folder with weights/last.pt and .hydra/overrides.yaml")
-    saved_overrides = yaml.safe_load(saved.read_text()) or []
-    # Repeating the run's own overrides is no change (an elastic restart replays the original command line).
-    refused = [o for o in overrides
-               if not o.split("=", 1)[0].lstrip("+").startswith(RESUME_SAFE) and o not in saved_overrides]
-    if refused:
-        raise ConfigError(f"resume: only {', '.join(RESUME_SAFE[:-1])} may change when resuming; "
-                          f"refused: {' '.join(refused)}")
-    new = [o for o in overrides if not o.startswith("resume=")]
-    replaced = tuple(o.split("=", 1)[0] + "=" for o in new) + ("resume=",)  # the new value of a key wins
-    old = [o for o in saved_overrides if not o.startswith(replaced)]
-    return old + new + [f"resume={run_dir.resolve()}", f"hydra.run.dir={run_dir.resolve()}"]
-
-
 def ddp_argv(overrides: list[str], multirun: bool) -> list[str]:
     """Under torchrun: all ranks in one run folder, named by the job id so an elastic restart finds it again.
 
@@ -171,14 +143,14 @@ def ddp_argv(overrides: list[str], multirun: bool) -> list[str]:
     if multirun:
         raise ConfigError("-m: sweeps cannot run under torchrun (every rank would start its own sweep); launch one "
                           "torchrun per job, or one single-GPU sweep job per GPU (see README)")
-    run_dir = next((o.split("=", 1)[1] for o in overrides if o.startswith("hydra.run.dir=")), None)
+    run_dir = next((path_value(o) for o in overrides if o.startswith("hydra.run.dir=")), None)
     if run_dir is None:
         if dist.run_id() is None:
             raise ConfigError("torchrun gave this job no id (TORCHELASTIC_RUN_ID=none) to name its run folder; "
                               "pass --rdzv_id=NAME to torchrun or hydra.run.dir=DIR")
         run_dir = f"outputs/ddp/{dist.run_id()}"
     rest = [o for o in overrides if not o.startswith(("hydra.run.dir=", "resume="))]
-    resume = next((o.split("=", 1)[1] for o in overrides if o.startswith("resume=")), "null")
+    resume = next((path_value(o) for o in overrides if o.startswith("resume=")), "null")
     if resume in AUTO:
         resume = run_dir if (Path(run_dir) / "weights" / "last.pt").is_file() else "null"
     if resume != "null":
@@ -205,10 +177,11 @@ def run_entry(main: Callable[[], None], argv: list[str] | None = None, config_na
         multirun = "-m" in flags or "--multirun" in flags
         if dist.launched():
             overrides = ddp_argv(overrides, multirun)
+        overrides = quote_paths(overrides, multirun)
         if any(o.startswith("resume=") and not o.endswith("=null") for o in overrides):
             if multirun:
                 raise ConfigError("resume: cannot be combined with -m (resume one run at a time)")
-            overrides = resume_argv(overrides)
+            overrides = resume_argv(overrides, log=lambda msg: print(msg, file=sys.stderr))
         checked = overrides + extra_search_path(flags)
         if multirun:
             for variant in sweep_variants(checked):
@@ -218,6 +191,8 @@ def run_entry(main: Callable[[], None], argv: list[str] | None = None, config_na
             if dist.world_size() > 1 and cfg.batch_size % dist.world_size():
                 raise ConfigError(f"batch_size={cfg.batch_size}: must be a multiple of WORLD_SIZE="
                                   f"{dist.world_size()} (the total batch is split evenly over the processes)")
+        if dist.is_main():
+            check_output_folder(overrides, multirun)
     except ConfigError as exc:
         if full_error:
             raise
@@ -225,4 +200,25 @@ def run_entry(main: Callable[[], None], argv: list[str] | None = None, config_na
         sys.exit(2)
     if overrides != split_argv(argv[1:])[1]:
         sys.argv = [argv[0], *flags, *overrides, *([] if dist.is_main() else QUIET_RANK)]
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # before or after a run's own handling (start-up, a sweep between jobs)
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+def check_output_folder(overrides: Sequence[str], multirun: bool) -> None:
+    """Hydra fails on an unwritable output folder with a logging-config traceback; say it in one line first."""
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    given = next((path_value(o) for o in overrides if o.startswith(f"{key}=")), None)
+    folder = Path(str(given).split("$", 1)[0] or ".") if given else Path("multirun" if multirun else "outputs")
+    existing = folder.expanduser().absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{key}={given or folder}: {existing} is a file, not a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".yolo_exp_write_test", dir=existing))
+    except OSError as exc:
+        raise ConfigError(f"{key}={given or folder}: cannot create run folders in {existing} ({exc.strerror}); "
+                          f"run from a writable folder or set {key}=DIR") from None

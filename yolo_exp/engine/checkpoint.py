@@ -37,6 +37,14 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
     return path
 
 
+def remove_stale_temps(*folders: str | Path) -> list[Path]:
+    """Delete the temporary files (``.NAME.*.tmp``) that a kill during an atomic write leaves behind."""
+    stale = [p for d in folders for p in Path(d).glob(".*.tmp") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
 def load_checkpoint(path: str | Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import platform
+import signal
+import sys
 from pathlib import Path
 
 import torch
@@ -12,7 +15,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from yolo_exp import dist
 from yolo_exp.config.validate import validate
+from yolo_exp.engine.checkpoint import remove_stale_temps
 from yolo_exp.engine.trainer import Trainer
+from yolo_exp.report.summary import atomic_write_text
 
 LOG = logging.getLogger("yolo_exp.train")
 
@@ -46,8 +51,31 @@ class Reporter:
         self.summary.epoch_end(epoch, metrics, metrics.get("fitness", -1.0), best_epoch, best)
 
 
+def one_line(exc: BaseException) -> str:
+    """What the user reads: the message's first line, with the exception type where the message alone is vague."""
+    msg = next((line for line in str(exc).splitlines() if line.strip()), "")
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        msg = f"{exc.filename}: {exc.strerror}"
+    if not msg or not isinstance(exc, (ValueError, OSError, FloatingPointError, RuntimeError)):
+        msg = f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
+    return msg
+
+
+def log_traceback(exc: BaseException) -> None:
+    """The traceback goes to train.log only; the console gets one line."""
+    record = LOG.makeRecord(LOG.name, logging.ERROR, __file__, 0, "run failed", None,
+                            (type(exc), exc, exc.__traceback__))
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
 def train_task(cfg: DictConfig) -> float:
-    """Run one job; returns its fitness (what optimising sweepers maximise). Failures are recorded, then raised."""
+    """Run one job; returns its fitness (what optimising sweepers maximise).
+
+    A failure is recorded (summary.json, traceback.txt, the traceback in train.log) and shown as one line; a single
+    run then exits with status 1 (HYDRA_FULL_ERROR=1 raises it instead), a sweep goes on with the next job.
+    """
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     if not dist.is_main():  # under torchrun the other ranks train and write nothing; rank 0 reports
@@ -56,9 +84,11 @@ def train_task(cfg: DictConfig) -> float:
         finally:
             dist.cleanup()
     LOG.info("Run folder: %s", run_dir)
+    for stale in remove_stale_temps(run_dir, run_dir / "weights"):
+        LOG.info("removed %s, left by a write that was cut off", stale)
     reporter = Reporter(run_dir, cfg, hc)
-    (run_dir / "config_resolved.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    reporter.summary.start(cfg.epochs)
+    atomic_write_text(run_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    reporter.summary.start(cfg.epochs, resume=bool(cfg.resume))
     try:
         validate(cfg)
         result = Trainer(cfg, run_dir, reporter=reporter).fit()
@@ -68,14 +98,21 @@ def train_task(cfg: DictConfig) -> float:
             if (run_dir / picture).is_file():
                 reporter.tb.image(picture.rsplit(".", 1)[0], run_dir / picture, result.epochs_done)
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the record short
         reporter.summary.finish("interrupted")
-        raise
-    except BaseException as exc:
-        reporter.summary.fail(exc)
-        LOG.error("%s: %s", type(exc).__name__, exc)
+        raise SystemExit(130) from None  # the trainer logged the resume command; no traceback
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded, then reported in one line
+        try:
+            reporter.summary.fail(exc)
+        except OSError as write_error:  # e.g. the disk that failed the run is still full
+            LOG.warning("summary.json not updated: %s", write_error)
+        log_traceback(exc)
+        print(f"error: {one_line(exc)} (traceback in {run_dir / 'train.log'})", file=sys.stderr)
         if hc.mode == RunMode.MULTIRUN:  # the sweep goes on; the summary callback reports the failure
             return float("nan")
-        raise
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        raise SystemExit(1) from None
     finally:
         reporter.tb.close()
         dist.cleanup()  # a failed rank leaves no collective waiting; torchrun's agent stops the others

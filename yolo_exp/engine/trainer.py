@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from yolo_exp import dist
+from yolo_exp.config.resume import resume_command
 from yolo_exp.data.loader import create_dataloader, epoch_seed
 from yolo_exp.data.spec import resolve_data
 from yolo_exp.engine.device import amp_settings, select_device
@@ -103,6 +104,8 @@ class Trainer:
         self.bad_steps = 0  # consecutive non-finite losses, across epoch boundaries
         self.stop_requested = False  # Ctrl-C seen: save and stop at the next optimizer step
         self.partial: dict | None = None  # resume point inside an epoch (from a Ctrl-C'd last.pt)
+        self.stop_at_once = False  # validating or finishing: Ctrl-C stops there and then (nothing to save)
+        self.partial_saved = False
 
     # ----------------------------------------------------------------------------------------------- set-up
     def setup(self) -> None:
@@ -187,10 +190,15 @@ class Trainer:
 
     def _restore(self, ckpt: dict) -> None:
         cfg = self.cfg
+        self.start_epoch = ckpt["epoch"] + 1
+        if self.start_epoch > cfg.epochs:
+            raise ValueError(f"epochs={cfg.epochs}: this run has already trained {self.start_epoch} epochs")
+        finishing = self.start_epoch == cfg.epochs  # stopped after its last epoch: only the end of the run is left
         if ckpt.get("stripped"):  # a finished run being extended: only its final FP16 EMA weights were kept
-            LOG.warning("resume: %s was stripped at the end of training; continuing from its final EMA weights with "
-                        "a fresh optimizer state (keep_optimizer=true keeps a run exactly resumable)",
-                        self.wdir / "last.pt")
+            if not finishing:
+                LOG.warning("resume: %s was stripped at the end of training; continuing from its final EMA weights "
+                            "with a fresh optimizer state (keep_optimizer=true keeps a run exactly resumable)",
+                            self.wdir / "last.pt")
             weights = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
             self.model.load_state_dict(weights)
             self.ema.ema.load_state_dict(weights)
@@ -201,7 +209,6 @@ class Trainer:
             self.ema.updates = ckpt["updates"]
             self.optimizer.load_state_dict(ckpt["optimizer"])
             self.scaler.load_state_dict(ckpt["scaler"])
-        self.start_epoch = ckpt["epoch"] + 1
         self.partial = ckpt.get("partial")  # stopped by Ctrl-C inside epoch start_epoch
         self.best_fitness, self.best_epoch = ckpt["best_fitness"], ckpt["best_epoch"]
         self.best_metrics = dict(ckpt.get("best_metrics", {}))
@@ -210,14 +217,14 @@ class Trainer:
             LOG.info("resume: extending the run from %d to %d epochs; the LR schedule is stretched to the new end",
                      old_epochs, cfg.epochs)
         self.scheduler = build_scheduler(self.optimizer, self.lf, self.start_epoch)  # follows a new epoch count
-        if self.start_epoch >= cfg.epochs:
-            raise RuntimeError(f"resume: this run already finished {cfg.epochs} epochs; add epochs=N (N > "
-                               f"{cfg.epochs}) to extend it")
         if "rng" in ckpt:
             set_rng_state(ckpt["rng"])
         if dist.is_main():
             results_csv.truncate_after(self.run_dir / "results.csv", ckpt["epoch"])
-        LOG.info("resuming %s from epoch %d of %d", self.run_dir, self.start_epoch, cfg.epochs)
+        if finishing:
+            LOG.info("resuming %s: all %d epochs are trained; finishing the run", self.run_dir, cfg.epochs)
+        else:
+            LOG.info("resuming %s from epoch %d of %d", self.run_dir, self.start_epoch, cfg.epochs)
 
     # ------------------------------------------------------------------------------------------------ train
     def fit(self) -> TrainResult:
@@ -231,7 +238,7 @@ class Trainer:
         LOG.info("Logging results to %s", self.run_dir)
         LOG.info("Starting training for %d epochs...", cfg.epochs)
         t0 = time.time()
-        result = TrainResult(self.best_fitness, self.best_epoch, best=self.best_metrics)
+        result = TrainResult(self.best_fitness, self.best_epoch, best=self.best_metrics, epochs_done=self.start_epoch)
         epoch = self.start_epoch - 1
         restore_sigint = self._catch_ctrl_c()
         try:
@@ -246,29 +253,40 @@ class Trainer:
                 final_epoch = epoch + 1 == cfg.epochs
                 # image weights are redrawn from this epoch's validation, so only then can the next epoch start
                 batches = None if final_epoch or cfg.image_weights else self.epoch_batches(epoch + 1)
+                if self.stop_requested:  # Ctrl-C between the last step and validation
+                    raise KeyboardInterrupt
+                self.stop_at_once = True
                 metrics, val_items = self.validate_epoch(epoch, final_epoch)
+                self.stop_at_once = False
                 stop = dist.is_main() and self.end_epoch(epoch, train_items, val_items, metrics, lrs, final_epoch)
-                stop, self.maps = dist.from_main((stop, self.maps))  # every rank stops together
                 result.epochs_done = epoch + 1
+                if self.stop_requested:  # Ctrl-C while the epoch was recorded: it is saved, stop here
+                    raise KeyboardInterrupt
+                stop, self.maps = dist.from_main((stop, self.maps))  # every rank stops together
                 if stop:
                     break
+            hours = (time.time() - t0) / 3600
+            LOG.info("%d epochs completed in %.3f hours.", result.epochs_done - self.start_epoch, hours)
+            dist.check_in_sync(self.model, LOG)
+            self.stop_at_once = True
+            if dist.is_main():
+                self.finish(result)
         except KeyboardInterrupt:
             result.status = "interrupted"
-            LOG.warning("interrupted: weights/last.pt holds the state %s; continue with\n  python train.py resume=%s",
-                        "at the interruption" if self.stop_requested else "of the last completed epoch",
-                        self.run_dir)
+            state = ("the state at the interruption" if self.partial_saved else
+                     "the last completed epoch" if result.epochs_done < cfg.epochs else "all epochs (the run's end "
+                     "is left: final validation and plots)")
+            LOG.warning("interrupted: weights/last.pt holds %s; continue with\n  %s", state,
+                        resume_command(self.run_dir))
             raise
         finally:
             restore_sigint()
-        hours = (time.time() - t0) / 3600
-        LOG.info("%d epochs completed in %.3f hours.", result.epochs_done - self.start_epoch, hours)
-        dist.check_in_sync(self.model, LOG)
-        if dist.is_main():
-            self.finish(result)
         return result
 
     def _catch_ctrl_c(self):
-        """First Ctrl-C: finish the current optimizer step, save last.pt there, stop. Second: stop at once.
+        """Ctrl-C while training: finish the current optimizer step (or the epoch's record and checkpoint), save
+        last.pt there, stop. While validating or finishing, or on a second Ctrl-C: stop at once (last.pt holds the
+        last completed epoch and is never half-written).
 
         Stopping on an optimizer-step boundary leaves no half-accumulated gradient, and the sampler order and the
         augmentation are functions of (seed, epoch, index), so a resume continues exactly where the run stopped.
@@ -277,7 +295,7 @@ class Trainer:
             return lambda: None  # under torchrun the agent owns signals; elastic resume covers restarts
 
         def on_sigint(signum, frame):  # noqa: ANN001
-            if self.stop_requested:
+            if self.stop_requested or self.stop_at_once:
                 raise KeyboardInterrupt
             self.stop_requested = True
             LOG.warning("Ctrl-C: saving weights/last.pt after this optimizer step (Ctrl-C again to stop at once)")
@@ -289,6 +307,7 @@ class Trainer:
         ckpt = self.checkpoint(epoch - 1)
         ckpt["partial"] = {"epoch": epoch, "batches": batches_done, "mloss": mloss.tolist()}
         atomic_save(ckpt, self.wdir / "last.pt")
+        self.partial_saved = True
 
     def epoch_batches(self, epoch: int) -> Iterator:
         """Start the loader on ``epoch`` (order, image weights, mosaic, resume skip are fixed here).
@@ -326,47 +345,52 @@ class Trainer:
         self.optimizer.zero_grad()
         pbar = tqdm(batches, total=nb, initial=start, bar_format="{l_bar}{bar:10}{r_bar}",
                     disable=None if dist.is_main() else True)
-        for i, (imgs, targets, paths, _) in enumerate(pbar, start):
-            ni = i + nb * epoch
-            imgs = imgs.to(device, non_blocking=True).float() / 255
-            if cfg.device.channels_last:
-                imgs = imgs.contiguous(memory_format=torch.channels_last)
-            if ni <= self.nw:
-                self.accumulate = apply_warmup(self.optimizer, ni, self.nw, epoch, self.lf, self.hyp,
-                                               self.batch_size, nbs=cfg.nbs)
-            if cfg.multi_scale:
-                imgs = self.rescale_batch(imgs)
-            with torch.autocast(device.type, dtype=self.amp_dtype, enabled=self.amp):
-                preds = model(imgs)
-            loss, items = self.compute_loss([p.float() for p in preds], targets.to(device))
-            loss = loss * dist.world_size()  # DDP averages gradients over ranks; YOLOv5 sums them
-            if not dist.all_finite(loss):
-                self.bad_steps += 1
-                LOG.warning("non-finite loss at epoch %d iteration %d: step skipped", epoch, i)
-                self.optimizer.zero_grad()
-                if self.bad_steps >= MAX_BAD_STEPS:
-                    raise FloatingPointError(f"loss was NaN/Inf for {MAX_BAD_STEPS} consecutive steps (epoch "
-                                             f"{epoch}, iteration {i}); weights/last.pt keeps the last good "
-                                             "epoch. Try a lower hyp.lr0 or device.amp=false.")
-                continue
-            self.bad_steps = 0
-            self.scaler.scale(loss).backward()
-            if ni - self.last_opt_step >= self.accumulate:
-                self.optimizer_step()
-                self.last_opt_step = ni
-            mloss = (mloss * i + items.detach()) / (i + 1)
-            if self.stop_requested and self.last_opt_step == ni:  # Ctrl-C: stop on an optimizer-step boundary
-                self.save_partial(epoch, i + 1, mloss)
-                raise KeyboardInterrupt
-            if i % 10 == 0 or i == nb - 1:  # host sync only at display intervals
-                ml = mloss.tolist()
-                mem = f"{torch.cuda.memory_reserved() / 1e9:.3g}G" if self.cuda else "0G"
-                pbar.set_description(f"{epoch + 1}/{cfg.epochs} {mem} box {ml[0]:.4f} obj {ml[1]:.4f} "
-                                     f"cls {ml[2]:.4f} inst {targets.shape[0]} size {imgs.shape[-1]}")
-            if ni < 3 and not cfg.noplots and not self.resume_ckpt and dist.is_main():
-                plot_batch(imgs.mul(255).byte().cpu().numpy() if imgs.is_floating_point() else imgs,
-                           targets.numpy(), paths, self.names, self.run_dir / f"train_batch{ni}.jpg")
-        pbar.close()
+        try:
+            for i, (imgs, targets, paths, _) in enumerate(pbar, start):
+                ni = i + nb * epoch
+                imgs = imgs.to(device, non_blocking=True).float() / 255
+                if cfg.device.channels_last:
+                    imgs = imgs.contiguous(memory_format=torch.channels_last)
+                if ni <= self.nw:
+                    self.accumulate = apply_warmup(self.optimizer, ni, self.nw, epoch, self.lf, self.hyp,
+                                                   self.batch_size, nbs=cfg.nbs)
+                if cfg.multi_scale:
+                    imgs = self.rescale_batch(imgs)
+                with torch.autocast(device.type, dtype=self.amp_dtype, enabled=self.amp):
+                    preds = model(imgs)
+                loss, items = self.compute_loss([p.float() for p in preds], targets.to(device))
+                loss = loss * dist.world_size()  # DDP averages gradients over ranks; YOLOv5 sums them
+                if not dist.all_finite(loss):
+                    self.bad_steps += 1
+                    LOG.warning("non-finite loss at epoch %d iteration %d: step skipped", epoch, i)
+                    self.optimizer.zero_grad()
+                    if self.bad_steps >= MAX_BAD_STEPS:
+                        raise FloatingPointError(f"loss was NaN/Inf for {MAX_BAD_STEPS} consecutive steps (epoch "
+                                                 f"{epoch}, iteration {i}); weights/last.pt keeps the last good "
+                                                 "epoch. Try a lower hyp.lr0 or device.amp=false.")
+                    continue
+                self.bad_steps = 0
+                self.scaler.scale(loss).backward()
+                if ni - self.last_opt_step >= self.accumulate:
+                    self.optimizer_step()
+                    self.last_opt_step = ni
+                mloss = (mloss * i + items.detach()) / (i + 1)
+                if self.stop_requested and self.last_opt_step == ni:  # Ctrl-C: stop on an optimizer-step boundary
+                    self.save_partial(epoch, i + 1, mloss)
+                    raise KeyboardInterrupt
+                if i % 10 == 0 or i == nb - 1:  # host sync only at display intervals
+                    ml = mloss.tolist()
+                    mem = f"{torch.cuda.memory_reserved() / 1e9:.3g}G" if self.cuda else "0G"
+                    pbar.set_description(f"{epoch + 1}/{cfg.epochs} {mem} box {ml[0]:.4f} obj {ml[1]:.4f} "
+                                         f"cls {ml[2]:.4f} inst {targets.shape[0]} size {imgs.shape[-1]}")
+                if ni < 3 and not cfg.noplots and dist.is_main():  # also when a resume repeats them
+                    plot_batch(imgs.mul(255).byte().cpu().numpy() if imgs.is_floating_point() else imgs,
+                               targets.numpy(), paths, self.names, self.run_dir / f"train_batch{ni}.jpg")
+        finally:
+            pbar.close()
+        if self.stop_requested:  # Ctrl-C after the epoch's last step: its state is complete, save it there
+            self.save_partial(epoch, nb, mloss)
+            raise KeyboardInterrupt
         lrs = [g["lr"] for g in self.optimizer.param_groups]
         return mloss.cpu(), lrs
 
@@ -418,9 +442,9 @@ class Trainer:
         row = {k: float(v) for k, v in row.items()}
         results_csv.append_row(self.run_dir / "results.csv", row)
         patience_out = cfg.patience > 0 and epoch - max(self.best_epoch, 0) >= cfg.patience
-        self.save(epoch, improved, final_epoch or patience_out)
         if self.reporter is not None:
             self.reporter.epoch_end(epoch, row, {**metrics, "fitness": fi}, self.best_epoch, self.best_metrics)
+        self.save(epoch, improved, final_epoch or patience_out)  # last: last.pt commits the epoch
         if patience_out:
             LOG.info("Stopping training early as no improvement observed in the last %d epochs. Best results "
                      "observed at epoch %d; set patience=0 to disable early stopping.", cfg.patience,
@@ -457,11 +481,12 @@ class Trainer:
         if cfg.nosave and not final:
             return
         ckpt = self.checkpoint(epoch)
-        atomic_save(ckpt, self.wdir / "last.pt")
         if improved:
             atomic_save(ckpt, self.wdir / "best.pt")
         if cfg.save_period > 0 and epoch % cfg.save_period == 0:
             atomic_save(ckpt, self.wdir / f"epoch{epoch}.pt")
+        # last.pt goes last: it is what a resume starts from, so a kill before it repeats the whole epoch
+        atomic_save(ckpt, self.wdir / "last.pt")
 
     def finish(self, result: TrainResult) -> None:
         """Strip the checkpoints to FP16 EMA weights, then validate best.pt as it is on disk (YOLOv5 validates the

@@ -119,9 +119,15 @@ class RunSummary:
         self.data["wall_time_s"] = round(time.monotonic() - self._t0, 3)
         atomic_write_text(self.path, json.dumps(self.data, indent=2) + "\n")
 
-    def start(self, epochs: int) -> None:
-        self._t0 = time.monotonic()
-        self.data.update(status="running", epochs=int(epochs), started=_now_iso())
+    def start(self, epochs: int, resume: bool = False) -> None:
+        """On resume the run's progress so far (epochs done, best and last metrics, start time) is kept."""
+        prior = _load_json(self.path) if resume else None
+        self._t0 = time.monotonic() - float((prior or {}).get("wall_time_s") or 0.0)
+        if prior:
+            self.data.update({k: prior[k] for k in ("best_epoch", "best", "final", "epochs_done", "started")
+                              if k in prior})
+        self.data.update(status="running", epochs=int(epochs), started=self.data["started"] or _now_iso(),
+                         error=None)
         self._write()
 
     def epoch_end(self, epoch: int, metrics: Mapping[str, Any], fitness: float, best_epoch: int,

@@ -1,0 +1,165 @@
+"""`resume=RUN` and `resume=auto` on the command line, before Hydra starts, and paths Hydra's lexer cannot read.
+
+A run folder is data: people share and download them. Resume therefore takes back only plain values of our own
+schema from `.hydra/overrides.yaml` (never `hydra.*`, never a `_target_`, never a key our schema lacks) and checks
+them as a new command line is checked. Every refusal happens here, before anything is written.
+"""
+from __future__ import annotations
+
+import shlex
+import socket
+from pathlib import Path
+from typing import Sequence
+
+import yaml
+
+from yolo_exp.config.validate import ConfigError
+
+# Overrides a resumed run may change; everything else must stay as the run was started.
+RESUME_SAFE = ("epochs", "workers", "device", "resume")
+AUTO = ("auto", "true", "True")
+# Options that hold a file or folder: any character a path may hold must get through Hydra's lexer.
+PATH_KEYS = ("resume", "weights", "data.file", "data.path", "cache_dir", "hydra.run.dir", "hydra.sweep.dir")
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def hydra_quote(value: str) -> str:
+    """A single-quoted Hydra string holding ``value`` verbatim (quotes, backslashes and ``${`` escaped)."""
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'").replace("${", "\\${")
+    return f"'{escaped}'"
+
+
+def parsed_value(override: str) -> object | None:
+    """The value Hydra reads from ``key=value`` (quotes removed), or None when its lexer refuses it."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        return OverridesParser.create().parse_overrides([override])[0].value()
+    except Exception:  # noqa: BLE001 - any parser failure means: not readable as written
+        return None
+
+
+def quote_paths(overrides: Sequence[str], multirun: bool = False) -> list[str]:
+    """Path options whose value Hydra would refuse or misread (non-ASCII, spaces, ``#``, ``(``, a comma outside a
+    sweep) are passed as quoted strings; values Hydra reads as they are (quoted by the user, interpolations, a
+    sweep under ``-m``) are left alone."""
+    out = []
+    for o in overrides:
+        key, sep, raw = o.partition("=")
+        if sep and key.lstrip("+") in PATH_KEYS:
+            value = parsed_value(o)
+            plain = isinstance(value, str) or (multirun and value is not None)
+            if not plain:
+                o = f"{key}={hydra_quote(raw)}"
+        out.append(o)
+    return out
+
+
+def path_value(override: str) -> str:
+    """The path an override names, whatever quoting it came with."""
+    value = parsed_value(override)
+    return value if isinstance(value, str) else override.split("=", 1)[1]
+
+
+def resume_command(run_dir: Path | str, extra: Sequence[str] = ()) -> str:
+    """The shell command that continues ``run_dir``; safe to paste whatever the path holds."""
+    return shlex.join(["python", "train.py", f"resume={Path(run_dir)}", *extra])
+
+
+def take_back(saved: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split a run folder's saved overrides into those resume replays and those it ignores.
+
+    Replayed: ``key=value`` or ``group=option`` for our own config keys. Ignored: ``hydra.*`` and ``hydra/...``
+    (resume sets its own run folder; callbacks could run code), anything naming a ``_target_``, deletions (``~``),
+    and the resume bookkeeping (``resume=``); composition then rejects keys our schema does not have.
+    """
+    kept, ignored = [], []
+    for o in saved:
+        key = _key(o)
+        if "=" not in o or o.startswith("~") or key.startswith("hydra") or "_target_" in o:
+            ignored.append(o)
+        elif key != "resume":
+            kept.append(o)
+    return kept, ignored
+
+
+def _read_overrides(run_dir: Path) -> list[str]:
+    saved = run_dir / ".hydra" / "overrides.yaml"
+    try:
+        loaded = yaml.safe_load(saved.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"resume={run_dir}: cannot read {saved} ({exc.__class__.__name__})") from None
+    if not isinstance(loaded, list) or not all(isinstance(o, str) for o in loaded):
+        raise ConfigError(f"resume={run_dir}: {saved} is not a list of overrides")
+    return loaded
+
+
+def _job(overrides: Sequence[str]) -> set[str]:
+    """What identifies a job: its overrides, less the ones resume may change."""
+    return {o for o in overrides if not _key(o).startswith(RESUME_SAFE) and not _key(o).startswith("hydra")}
+
+
+def find_unfinished(overrides: Sequence[str], root: Path = Path("outputs")) -> Path:
+    """The newest training run under ``root`` of the same job (same overrides) that is not completed."""
+    from yolo_exp.report.summary import read_run
+
+    job = _job(overrides)
+    candidates = []
+    for weights in root.glob("*/*/weights"):
+        run_dir = weights.parent
+        if (run_dir / ".hydra" / "overrides.yaml").is_file() and read_run(run_dir)["status"] != "completed" \
+                and _job(take_back(_read_overrides(run_dir))[0]) == job:
+            candidates.append((weights.stat().st_mtime, run_dir))
+    if not candidates:
+        raise ConfigError(f"resume=auto: no unfinished run of this command under {root.resolve()} (completed runs "
+                          "are left as they are; drop resume= to start a new run)")
+    return max(candidates)[1]
+
+
+def check_resumable(run_dir: Path, new: Sequence[str], target: str) -> None:
+    """Refuse what resume cannot do, before anything is written: a live run, or a completed run not extended."""
+    from yolo_exp.report.summary import read_run
+
+    run = read_run(run_dir)
+    if run["status"] == "running" and run.get("host") == socket.gethostname():  # its process is alive
+        raise ConfigError(f"resume={target}: this run is still running (pid {run.get('pid')} on {run.get('host')})")
+    if run["status"] != "completed":
+        return
+    done = int(run.get("epochs") or run.get("epochs_done") or 0)
+    epochs = next((path_value(o) for o in new if _key(o) == "epochs"), None)
+    if epochs is None or not str(epochs).isdigit() or int(epochs) <= done:
+        raise ConfigError(f"resume={target}: this run is completed ({done} epochs); add epochs=N with N > {done} "
+                          "to train it further")
+
+
+def resume_argv(overrides: list[str], log=print) -> list[str]:  # noqa: ANN001
+    """Rewrite `resume=PATH ...` into the run's own overrides plus the safe new ones, in the run's folder."""
+    arg = next(o for o in overrides if _key(o) == "resume")
+    new = [o for o in overrides if _key(o) != "resume"]
+    target = path_value(arg)
+    if target in AUTO:
+        run_dir = find_unfinished(new)
+    else:
+        path = Path(target).expanduser()
+        run_dir = path.parent.parent if path.suffix == ".pt" else path
+    if not (run_dir / "weights").is_dir() or not (run_dir / ".hydra" / "overrides.yaml").is_file():
+        raise ConfigError(f"resume={target}: not a training run folder (no weights/ and .hydra/overrides.yaml)")
+    saved, ignored = take_back(_read_overrides(run_dir))
+    if ignored:
+        log(f"resume: not taken back from {run_dir / '.hydra' / 'overrides.yaml'}: {' '.join(ignored)}")
+    # Repeating the run's own overrides is no change (an elastic restart replays the original command line).
+    refused = [o for o in new if not _key(o).startswith(RESUME_SAFE) and o not in saved]
+    if refused:
+        raise ConfigError(f"resume: only {', '.join(RESUME_SAFE[:-1])} may change when resuming; "
+                          f"refused: {' '.join(refused)}")
+    check_resumable(run_dir, new, target)
+    replaced = {_key(o) for o in new}  # the new value of a key wins
+    old = [o for o in saved if _key(o) not in replaced]
+    folder = hydra_quote(str(run_dir.resolve()))
+    if not (run_dir / "weights" / "last.pt").is_file():  # stopped before its first checkpoint: start it over there
+        log(f"resume: {run_dir} has no weights/last.pt yet; starting the run over in its folder")
+        return old + new + [f"hydra.run.dir={folder}"]
+    return old + new + [f"resume={folder}", f"hydra.run.dir={folder}"]
