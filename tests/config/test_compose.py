@@ -86,8 +86,10 @@ def test_data_file_points_at_existing_yolov5_yaml():
     ("device.type=gpu", "expected one of [auto, cpu, cuda]"),
     ("optimizer._target_=os.system", "must be one of torch.optim.SGD"),
     ("hyp.mosaic=1.5", "hyp.mosaic=1.5: must be a probability"),
+    ("fitness.map=-1", "fitness={'precision': 0.0, 'recall': 0.0, 'map50': 0.1, 'map': -1.0}: weights must be >= 0"),
 ])
 def test_bad_override_is_one_line_naming_the_key(override, expect):
+    """Also the fitness weights: all zero or negative would rank every epoch alike (or backwards)."""
     with pytest.raises(ConfigError) as err:
         compose_checked([override])
     msg = str(err.value)

@@ -56,3 +56,22 @@ def test_shapes_key_generates_into_the_cache(tmp_path):
     assert spec.root == tmp_path / "shapes-8-4-64-s1" and spec.nc == 4
     assert spec.names == ["circle", "rectangle", "triangle", "star"]
     assert len(list(spec.train[0].glob("*.jpg"))) == 8 and len(list(spec.val[0].glob("*.jpg"))) == 4
+
+
+def test_missing_test_split_is_left_out_with_a_warning(tmp_path, caplog):
+    write_pair(tmp_path / "ds", "a", "0 0.5 0.5 0.1 0.1\n")
+    spec = resolve_data({"path": str(tmp_path / "ds"), "train": "images/train", "val": "images/train",
+                         "test": "images/test", "names": ["a"]})
+    assert spec.test == [] and "data.test" in caplog.text and "does not exist" in caplog.text
+    with pytest.raises(FileNotFoundError, match="data.val"):
+        resolve_data({"path": str(tmp_path / "ds"), "train": "images/train", "val": "images/val", "names": ["a"]})
+
+
+@pytest.mark.parametrize("text, reason", [("", "is empty"), ("train: [a\nval: b: c\n", "not valid YAML at line"),
+                                          ("- a\n", "not a YAML mapping"), ("val: x\nnames: [a]\n", "no 'train:'")])
+def test_bad_data_yaml_is_named_with_its_cause(tmp_path, text, reason):
+    f = tmp_path / "data.yaml"
+    f.write_text(text)
+    with pytest.raises(ValueError, match=reason) as info:
+        resolve_data({"file": str(f)})
+    assert str(info.value).startswith(f"data.file: {f}") and "\n" not in str(info.value)

@@ -19,8 +19,8 @@ from yolo_exp.engine.checkpoint import load_checkpoint
 
 ENTRY = ROOT / "tests" / "kill_entry.py"
 ARGS = [*TINY, "epochs=2"]
-FAST = ["tmp:last.pt:1", "write:last.pt:2", "strip:best.pt:1", "validate:final:1"]
-SLOW = ["write:last.pt:1", "tmp:last.pt:2", "write:best.pt:1", "results:2", "strip:last.pt:1", "tmp:last.pt:3",
+FAST = ["tmp:last.pt:1", "strip:best.pt:1", "validate:final:1"]
+SLOW = ["write:last.pt:2", "write:last.pt:1", "tmp:last.pt:2", "write:best.pt:1", "results:2", "strip:last.pt:1", "tmp:last.pt:3",
         "write:last.pt:3"]
 
 

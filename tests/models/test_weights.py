@@ -9,7 +9,8 @@ from torchvision.ops import box_convert, box_iou
 
 from tests.conftest import shared_path
 from tests.models.test_yolov5_pickle import make_malicious_checkpoint
-from yolo_exp.models.weights import load_weights, read_state_dict
+from yolo_exp.engine.checkpoint import load_checkpoint
+from yolo_exp.models.weights import CheckpointError, load_weights, read_state_dict
 from yolo_exp.models.yolo import build_model
 from yolo_exp.models.yolov5_pickle import read_yolov5_checkpoint
 
@@ -87,8 +88,39 @@ def test_our_checkpoint_round_trip(tmp_path):
 def test_malicious_checkpoint_refused_by_load_weights(tmp_path):
     path, target = tmp_path / "evil.pt", tmp_path / "pwned"
     make_malicious_checkpoint(path, target)
-    with pytest.raises(pickle.UnpicklingError, match="refused by both loaders.*system"):
+    with pytest.raises(CheckpointError, match="refused: neither.*system"):
         load_weights(build_model("yolov5n", nc=80), path)
     with pytest.raises(pickle.UnpicklingError):
         torch.load(path, map_location="cpu", weights_only=True)
     assert not target.exists()
+
+
+def _bad_files(tmp_path):
+    torch.save({"model": {"w": torch.zeros(2)}, "epoch": 0}, tmp_path / "good.pt")
+    whole = (tmp_path / "good.pt").read_bytes()
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "zip.pt", "w") as z:
+        z.writestr("notes.txt", "not a checkpoint")
+    torch.save(torch.zeros(3), tmp_path / "tensor.pt")
+    files = {"random.pt": np.random.default_rng(0).bytes(4096), "empty.pt": b"", "truncated.pt": whole[: len(whole) // 2]}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    return {"random.pt": "not a zip archive", "empty.pt": "empty file", "truncated.pt": "not a zip archive",
+            "zip.pt": "not a readable PyTorch checkpoint", "tensor.pt": "holds a Tensor"}
+
+
+def test_files_that_are_not_checkpoints_get_one_line_naming_file_and_cause(tmp_path):
+    for name, reason in _bad_files(tmp_path).items():
+        for read in (read_state_dict, load_checkpoint):
+            with pytest.raises(CheckpointError) as info:
+                read(tmp_path / name)
+            msg = str(info.value)
+            assert "\n" not in msg and msg.startswith(str(tmp_path / name)) and reason in msg, (name, msg)
+
+
+def test_few_transferred_tensors_are_warned_about(tmp_path, caplog):
+    torch.save({"model": build_model("yolov5s", nc=3).state_dict()}, tmp_path / "s.pt")
+    with caplog.at_level(logging.WARNING):
+        n, total = load_weights(build_model("yolov5n", nc=3), tmp_path / "s.pt")
+    assert n < total / 2 and f"only {n} of the model's {total} tensors matched" in caplog.text

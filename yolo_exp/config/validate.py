@@ -46,6 +46,9 @@ def validate(cfg: DictConfig, check_paths: bool = True) -> None:
                 "translate", "scale", "shear", "perspective"):
         _require(hyp[key] >= 0, f"hyp.{key}", "must be >= 0", hyp[key])
 
+    weights = {k: float(v) for k, v in cfg.fitness.items()}
+    _require(all(w >= 0 for w in weights.values()) and any(w > 0 for w in weights.values()), "fitness",
+             "weights must be >= 0 and not all 0 (YOLOv5's: fitness.map50=0.1 fitness.map=0.9)", weights)
     _require(cfg.optimizer._target_ in ALLOWED_OPTIMIZERS, "optimizer._target_",
              f"must be one of {', '.join(ALLOWED_OPTIMIZERS)}", cfg.optimizer._target_)
     _require(0 < cfg.val.iou_thres <= 1, "val.iou_thres", "must be in (0, 1]", cfg.val.iou_thres)

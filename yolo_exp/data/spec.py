@@ -1,6 +1,7 @@
 """Turning the ``data`` config group (or a YOLOv5 data.yaml) into absolute sources and class names."""
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -8,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+LOGGER = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
@@ -41,6 +44,8 @@ def _names_list(names: Any) -> list[str]:
 
 
 def _sources(key: str, value: Any, root: Path) -> list[Path]:
+    """Absolute sources of a split; a missing train or val fails, a missing test split is left out (with a
+    warning): training does not need it, and val.py's task=test says so itself."""
     if value is None or value == "":
         return []
     items = [value] if isinstance(value, (str, os.PathLike)) else list(value)
@@ -49,6 +54,9 @@ def _sources(key: str, value: Any, root: Path) -> list[Path]:
         p = Path(item).expanduser()
         p = p if p.is_absolute() else root / p
         if not p.exists():
+            if key == "test":
+                LOGGER.warning("data.test: %s does not exist; no test split", p)
+                return []
             raise FileNotFoundError(f"data.{key}: {p} does not exist")
         out.append(p.resolve())
     return out
@@ -59,9 +67,20 @@ def _from_file(cfg: dict[str, Any]) -> dict[str, Any]:
     f = Path(cfg["file"]).expanduser().absolute()
     if not f.is_file():
         raise FileNotFoundError(f"data.file: {f} does not exist")
-    loaded = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
+    try:
+        loaded = yaml.safe_load(f.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise ValueError(f"data.file: {f} is not valid YAML{line} ({getattr(exc, 'problem', None) or exc})") from None
+    if loaded is None:
+        raise ValueError(f"data.file: {f} is empty (a data.yaml needs train:, val: and names:)")
     if not isinstance(loaded, Mapping):
-        raise ValueError(f"data.file: {f} is not a YAML mapping")
+        raise ValueError(f"data.file: {f} is not a YAML mapping (a data.yaml needs train:, val: and names:)")
+    for key in ("train", "val"):
+        if not loaded.get(key) and not cfg.get(key):
+            raise ValueError(f"data.file: {f} has no '{key}:' entry (the {key} images: a folder, a .txt list or "
+                             "a list of them)")
     merged = dict(loaded)
     p = Path(str(merged.get("path") or "."))
     merged["path"] = p if p.is_absolute() else f.parent / p
@@ -82,7 +101,11 @@ def resolve_data(data_cfg: Mapping[str, Any], cache_dir: Path | None = None) -> 
 
         params = {k: shapes[k] for k in ("n_train", "n_val", "img_size", "seed") if k in shapes}
         root = Path(cfg["path"]).expanduser() if cfg.get("path") else shapes_data_root(cache_dir, **params)
-        root = generate_shapes(root.absolute(), **params)
+        try:
+            root = generate_shapes(root.absolute(), **params)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot write the demo dataset to {root.absolute()} ({exc.strerror}); set "
+                          "cache_dir=DIR (or YOLO_EXP_CACHE_DIR) to a writable folder") from None
         generated = yaml.safe_load((root / "data.yaml").read_text(encoding="utf-8"))
         for k in ("train", "val", "names"):
             if not cfg.get(k):
@@ -99,6 +122,8 @@ def resolve_data(data_cfg: Mapping[str, Any], cache_dir: Path | None = None) -> 
     elif names and int(nc) != len(names):
         raise ValueError(f"data.nc={nc} does not match the {len(names)} entries of data.names")
     nc = int(nc)
+    if nc < 1:
+        raise ValueError("data: no classes (set names: [...] or nc:)")
     if not names:
         names = [f"class{i}" for i in range(nc)]
     return DataSpec(

@@ -6,14 +6,19 @@ tensors, numbers, strings, lists and dicts (no pickled modules, unlike YOLOv5), 
 """
 from __future__ import annotations
 
+import errno
 import os
+import pickle
 import random
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import torch
+
+from yolo_exp.models.weights import CheckpointError, torch_load
 
 
 def atomic_save(obj: Any, path: str | Path) -> Path:
@@ -26,8 +31,10 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, Exception):
+            raise write_error(path, exc) from exc
         raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
@@ -35,6 +42,16 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
     finally:
         os.close(dir_fd)
     return path
+
+
+def write_error(path: Path, exc: Exception) -> OSError:
+    """Name the file and the cause: torch reports a full disk as ``unexpected pos ...``, which says neither."""
+    free = shutil.disk_usage(path.parent).free
+    if getattr(exc, "errno", None) == errno.ENOSPC or free < 2**20:
+        return OSError(errno.ENOSPC, f"cannot be written: no space left on the device ({free / 2**20:.1f} MiB free)",
+                       str(path))
+    reason = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    return OSError(getattr(exc, "errno", None) or errno.EIO, f"cannot be written ({reason[:160]})", str(path))
 
 
 def remove_stale_temps(*folders: str | Path) -> list[Path]:
@@ -46,7 +63,15 @@ def remove_stale_temps(*folders: str | Path) -> list[Path]:
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """A yolo-exp checkpoint (a dict with the model's tensors), or CheckpointError."""
+    try:
+        ckpt = torch_load(path)
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"{path}: not a yolo-exp checkpoint (it holds pickled code, as YOLOv5's do; "
+                              "pass it as weights= instead)") from None
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
+        raise CheckpointError(f"{path}: holds a {type(ckpt).__name__}, not a yolo-exp checkpoint")
+    return ckpt
 
 
 def rng_state() -> dict:

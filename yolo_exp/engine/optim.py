@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -156,6 +157,12 @@ def freeze_layers(model: nn.Module, freeze: int | Sequence[int]) -> list[str]:
 
     Names may carry a wrapper prefix (``module.``), so a layer matches at the start or after a dot.
     """
+    depth = 1 + max((int(m.group(1)) for n, _ in model.named_parameters()
+                     if (m := re.search(r"(?:^|\.)model\.(\d+)\.", n))), default=-1)
+    beyond = [i for i in ([freeze - 1] if isinstance(freeze, int) else freeze) if i >= depth]
+    if beyond:
+        raise ValueError(f"freeze={list(freeze) if not isinstance(freeze, int) else freeze}: the model has {depth} "
+                         f"layers (0..{depth - 1}); {beyond} {'is' if len(beyond) == 1 else 'are'} beyond it")
     layers = range(freeze) if isinstance(freeze, int) else freeze
     prefixes = tuple(f"model.{i}." for i in layers)
     frozen = []

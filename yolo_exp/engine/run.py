@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import logging
-import os
 import platform
 import signal
-import sys
 from pathlib import Path
 
 import torch
@@ -16,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from yolo_exp import dist
 from yolo_exp.config.validate import validate
 from yolo_exp.engine.checkpoint import remove_stale_temps
+from yolo_exp.engine.errors import exit_for, report_failure
 from yolo_exp.engine.trainer import Trainer
 from yolo_exp.report.summary import atomic_write_text
 
@@ -49,25 +48,6 @@ class Reporter:
     def epoch_end(self, epoch, row, metrics, best_epoch, best) -> None:
         self.tb.scalars({k: v for k, v in row.items() if k != "epoch"}, epoch)
         self.summary.epoch_end(epoch, metrics, metrics.get("fitness", -1.0), best_epoch, best)
-
-
-def one_line(exc: BaseException) -> str:
-    """What the user reads: the message's first line, with the exception type where the message alone is vague."""
-    msg = next((line for line in str(exc).splitlines() if line.strip()), "")
-    if isinstance(exc, OSError) and exc.filename and exc.strerror:
-        msg = f"{exc.filename}: {exc.strerror}"
-    if not msg or not isinstance(exc, (ValueError, OSError, FloatingPointError, RuntimeError)):
-        msg = f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
-    return msg
-
-
-def log_traceback(exc: BaseException) -> None:
-    """The traceback goes to train.log only; the console gets one line."""
-    record = LOG.makeRecord(LOG.name, logging.ERROR, __file__, 0, "run failed", None,
-                            (type(exc), exc, exc.__traceback__))
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.FileHandler):
-            handler.handle(record)
 
 
 def train_task(cfg: DictConfig) -> float:
@@ -106,13 +86,10 @@ def train_task(cfg: DictConfig) -> float:
             reporter.summary.fail(exc)
         except OSError as write_error:  # e.g. the disk that failed the run is still full
             LOG.warning("summary.json not updated: %s", write_error)
-        log_traceback(exc)
-        print(f"error: {one_line(exc)} (traceback in {run_dir / 'train.log'})", file=sys.stderr)
+        report_failure(exc)
         if hc.mode == RunMode.MULTIRUN:  # the sweep goes on; the summary callback reports the failure
             return float("nan")
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        raise SystemExit(1) from None
+        raise exit_for(exc) from None
     finally:
         reporter.tb.close()
         dist.cleanup()  # a failed rank leaves no collective waiting; torchrun's agent stops the others

@@ -106,6 +106,7 @@ class Trainer:
         self.partial: dict | None = None  # resume point inside an epoch (from a Ctrl-C'd last.pt)
         self.stop_at_once = False  # validating or finishing: Ctrl-C stops there and then (nothing to save)
         self.partial_saved = False
+        self.loss_floor, self.warned_divergence = math.inf, False  # lowest epoch loss so far (watch_divergence)
 
     # ----------------------------------------------------------------------------------------------- set-up
     def setup(self) -> None:
@@ -249,6 +250,7 @@ class Trainer:
                 if dist.is_main():  # the bar is off without a terminal and never reaches train.log
                     LOG.info("Epoch %d/%d: box_loss %.4g, obj_loss %.4g, cls_loss %.4g (%.1f s)", epoch + 1,
                              cfg.epochs, *train_items.tolist(), time.time() - t_epoch)
+                    self.watch_divergence(float(train_items.sum()))
                 self.scheduler.step()
                 final_epoch = epoch + 1 == cfg.epochs
                 # image weights are redrawn from this epoch's validation, so only then can the next epoch start
@@ -282,6 +284,16 @@ class Trainer:
         finally:
             restore_sigint()
         return result
+
+    def watch_divergence(self, loss: float) -> None:
+        """Warn once when an epoch's mean loss is 10x the lowest so far: the run is diverging (lr0 too high, say)
+        while every step still looks finite to the NaN guard."""
+        floor = self.loss_floor
+        if loss > 10 * floor and not self.warned_divergence:
+            self.warned_divergence = True
+            LOG.warning("the training loss grew %.3gx (from %.4g to %.4g): training is diverging; try a lower "
+                        "hyp.lr0 (now %g)", loss / floor, floor, loss, self.hyp["lr0"])
+        self.loss_floor = min(floor, loss)
 
     def _catch_ctrl_c(self):
         """Ctrl-C while training: finish the current optimizer step (or the epoch's record and checkpoint), save

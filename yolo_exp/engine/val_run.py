@@ -2,12 +2,9 @@
 from __future__ import annotations
 
 import logging
-import sys
-import pickle
 from pathlib import Path
 from typing import Any
 
-import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
@@ -15,24 +12,24 @@ from yolo_exp.config.validate import ConfigError
 from yolo_exp.data.loader import create_dataloader
 from yolo_exp.data.spec import resolve_data
 from yolo_exp.engine.device import amp_settings, select_device
+from yolo_exp.engine.errors import exit_for, report_failure
 from yolo_exp.engine.validate import validate
-from yolo_exp.models.weights import load_weights
+from yolo_exp.models.weights import load_weights, open_checkpoint
 from yolo_exp.models.yolo import DetectionModel, build_model
-from yolo_exp.models.yolov5_pickle import read_yolov5_checkpoint
+from yolo_exp.models.yolov5_pickle import YoloV5Checkpoint
 
 LOG = logging.getLogger("yolo_exp.val")
 
 
 def describe_weights(path: str | Path) -> tuple[dict[str, Any], int, list[str] | None]:
     """(architecture, nc, class names) of a checkpoint, ours or YOLOv5's, without running pickled code."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        v5 = read_yolov5_checkpoint(path)
+    ckpt = open_checkpoint(path)
+    if isinstance(ckpt, YoloV5Checkpoint):
+        v5 = ckpt
         if v5.yaml is None:
             raise ValueError(f"{path}: a YOLOv5 checkpoint without its model yaml; cannot rebuild the network")
         return dict(v5.yaml), int(v5.nc), v5.names
-    if "arch" not in ckpt:
+    if not isinstance(ckpt, dict) or "arch" not in ckpt:
         raise ValueError(f"{path}: not a yolo-exp checkpoint (no 'arch'); use an official YOLOv5 .pt or ours")
     return ckpt["arch"], int(ckpt["nc"]), list(ckpt.get("names") or []) or None
 
@@ -48,6 +45,15 @@ def load_for_eval(path: str | Path, data_nc: int, names: list[str]) -> Detection
 
 
 def val_task(cfg: DictConfig) -> float:
+    """val.py's job; a failure is one line on the console (the traceback goes to val.log)."""
+    try:
+        return _validate_weights(cfg)
+    except Exception as exc:  # noqa: BLE001
+        report_failure(exc)
+        raise exit_for(exc) from None
+
+
+def _validate_weights(cfg: DictConfig) -> float:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     LOG.info("Run folder: %s", run_dir)
     (run_dir / "config_resolved.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
@@ -56,13 +62,11 @@ def val_task(cfg: DictConfig) -> float:
     spec = resolve_data(OmegaConf.to_container(cfg.data, resolve=True), cache_dir=cache_dir)
     nc = 1 if cfg.single_cls else spec.nc
     names = ["item"] if cfg.single_cls and spec.nc > 1 else list(spec.names)
-    try:
-        model = load_for_eval(cfg.weights, nc, names).to(device)
-    except ConfigError as exc:  # one line, like the startup checks
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from exc
+    model = load_for_eval(cfg.weights, nc, names).to(device)
     task = str(getattr(cfg.task, "value", cfg.task))
-    split = {"train": spec.train, "val": spec.val, "test": spec.test or spec.val, "speed": spec.val}[task]
+    if task == "test" and not spec.test:
+        raise ConfigError("task=test: the data has no test split (data.test is unset or missing); use task=val")
+    split = {"train": spec.train, "val": spec.val, "test": spec.test, "speed": spec.val}[task]
     stride = int(model.stride.max())
     loader, _ = create_dataloader(split, cfg.imgsz, cfg.batch_size, stride, nc, rect=task != "speed",
                                   pad=0.5 if task != "speed" else 0.0, workers=cfg.workers,

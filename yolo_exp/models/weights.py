@@ -3,15 +3,41 @@ from __future__ import annotations
 
 import logging
 import pickle
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
-from yolo_exp.models.yolov5_pickle import read_yolov5_checkpoint
+from yolo_exp.models.yolov5_pickle import YoloV5Checkpoint, read_yolov5_checkpoint
 
 LOGGER = logging.getLogger(__name__)
+
+
+class CheckpointError(ValueError):
+    """A file that is not a checkpoint we can read; the message names the file and says why."""
+
+
+def torch_load(path: str | Path) -> Any:
+    """The project's one ``torch.load``: plain data only (``weights_only``), and a one-line reason for a file that
+    is empty, truncated or not a checkpoint at all. ``pickle.UnpicklingError`` (pickled code, as in YOLOv5's
+    files) is left to the caller, who may read the file with the restricted YOLOv5 reader."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: empty file, not a checkpoint")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint (not a zip archive: truncated, or another format)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - zip but not torch's layout, or a damaged member
+        reason = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({reason[:120]})") from None
 
 
 def _pick_state_dict(ckpt: object, path: Path) -> Mapping[str, torch.Tensor]:
@@ -23,23 +49,26 @@ def _pick_state_dict(ckpt: object, path: Path) -> Mapping[str, torch.Tensor]:
                 return sd
         if ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
             return ckpt
-    raise ValueError(f"{path}: no state_dict under 'ema' or 'model'")
+    raise CheckpointError(f"{path}: holds a {type(ckpt).__name__} with no weights under 'ema' or 'model'")
+
+
+def open_checkpoint(path: str | Path) -> object:
+    """Ours (plain data, ``weights_only``) or an official YOLOv5 file (``YoloV5Checkpoint``, read by the restricted
+    reader, tried only when ``weights_only`` refuses the file). Neither runs pickled code."""
+    try:
+        return torch_load(path)
+    except pickle.UnpicklingError:
+        try:
+            return read_yolov5_checkpoint(path)
+        except Exception as exc:  # noqa: BLE001 - whatever the reader met, the file is not one we can use
+            raise CheckpointError(f"{path}: refused: neither a yolo-exp checkpoint nor an official YOLOv5 one we "
+                                  f"can read without running its code ({str(exc).splitlines()[0][:120]})") from None
 
 
 def read_state_dict(path: str | Path) -> Mapping[str, torch.Tensor]:
-    """Tensors of a checkpoint: ours through ``weights_only`` loading, YOLOv5's through the restricted reader.
-
-    Both paths refuse pickled code; the YOLOv5 reader is only tried when ``weights_only`` refuses the file.
-    """
-    path = Path(path)
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        try:
-            return read_yolov5_checkpoint(path).state_dict
-        except pickle.UnpicklingError as err2:
-            raise pickle.UnpicklingError(f"{path}: refused by both loaders: {err2}") from err
-    return _pick_state_dict(ckpt, path)
+    """Tensors of a checkpoint, ours or YOLOv5's."""
+    ckpt = open_checkpoint(path)
+    return ckpt.state_dict if isinstance(ckpt, YoloV5Checkpoint) else _pick_state_dict(ckpt, Path(path))
 
 
 def transfer_state(model: nn.Module, state: Mapping[str, torch.Tensor],
@@ -63,4 +92,8 @@ def load_weights(model: nn.Module, path: str | Path, exclude: Sequence[str] = ()
     names = transfer_state(model, read_state_dict(path), exclude)
     total = len(model.state_dict())
     log.info("Transferred %d/%d items from %s", len(names), total, path)
+    if len(names) < total / 2:
+        log.warning("weights=%s: only %d of the model's %d tensors matched by name and shape; most of the model "
+                    "starts from scratch. Is it a checkpoint of this architecture (model=...)?", path, len(names),
+                    total)
     return len(names), total

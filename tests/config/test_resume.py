@@ -1,0 +1,94 @@
+"""resume= on the command line: refusals change nothing, auto picks only unfinished runs of the same job, run folders
+cannot make resume run code, and paths with any characters get through Hydra's lexer."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from yolo_exp.config.resume import (find_unfinished, hydra_quote, parsed_value, quote_paths, resume_argv,
+                                    resume_command, take_back)
+from yolo_exp.config.validate import ConfigError
+
+
+def fake_run(root: Path, name: str, overrides: list[str], status: str, epochs: int = 3, last: bool = True) -> Path:
+    run = root / "outputs" / "2026-12-01" / name
+    (run / ".hydra").mkdir(parents=True)
+    (run / "weights").mkdir()
+    if last:
+        (run / "weights" / "last.pt").write_bytes(b"x")
+    (run / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    summary = {"status": status, "epochs": epochs, "epochs_done": epochs if status == "completed" else 1,
+               "host": "elsewhere", "pid": 1}
+    (run / "summary.json").write_text(json.dumps(summary))
+    return run
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {str(p): (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
+
+
+def test_completed_run_is_refused_without_epochs_and_nothing_changes(tmp_path):
+    run = fake_run(tmp_path, "done", ["imgsz=64"], "completed", epochs=3)
+    before = snapshot(run)
+    for extra in ([], ["epochs=3"], ["epochs=2"]):
+        with pytest.raises(ConfigError, match=r"completed \(3 epochs\); add epochs=N with N > 3") as info:
+            resume_argv([f"resume={run}", *extra])
+        assert "\n" not in str(info.value)
+    assert snapshot(run) == before
+    argv = resume_argv([f"resume={run}", "epochs=5"])  # extending is what a completed run may do
+    assert argv[:2] == ["imgsz=64", "epochs=5"] and argv[-1] == f"hydra.run.dir={hydra_quote(str(run.resolve()))}"
+
+
+def test_auto_picks_the_newest_unfinished_run_of_the_same_job(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    wanted = fake_run(tmp_path, "a", ["imgsz=64", "epochs=3"], "interrupted")
+    fake_run(tmp_path, "b", ["imgsz=64", "epochs=3"], "completed")  # newer, but finished
+    fake_run(tmp_path, "c", ["imgsz=96"], "failed")  # unfinished, another job
+    assert find_unfinished(["imgsz=64"]) == Path("outputs/2026-12-01/a")
+    assert find_unfinished(["imgsz=64", "epochs=9"]) == Path("outputs/2026-12-01/a")  # epochs may change
+    assert find_unfinished(["imgsz=96"]) == Path("outputs/2026-12-01/c")
+    with pytest.raises(ConfigError, match="no unfinished run of this command"):
+        find_unfinished(["imgsz=128"])
+    assert resume_argv(["resume=auto", "imgsz=64"])[-2] == f"resume={hydra_quote(str(wanted.resolve()))}"
+
+
+def test_run_killed_before_its_first_checkpoint_starts_over_in_its_folder(tmp_path):
+    run = fake_run(tmp_path, "early", ["imgsz=64"], "interrupted", last=False)
+    argv = resume_argv([f"resume={run}"], log=lambda msg: None)
+    assert argv == ["imgsz=64", f"hydra.run.dir={hydra_quote(str(run.resolve()))}"]
+
+
+def test_run_folder_cannot_make_resume_run_code(tmp_path):
+    evil = ["imgsz=64", "+hydra.callbacks.x={_target_: shutil.copyfile, _args_: [a, b]}",
+            "hydra.job_logging.root.level=DEBUG", "optimizer._target_=os.system", "~hyp.mosaic", "model=yolov5s"]
+    kept, ignored = take_back(evil)
+    assert kept == ["imgsz=64", "model=yolov5s"] and ignored == evil[1:5]
+    run = fake_run(tmp_path, "shared", evil, "interrupted")
+    said: list[str] = []
+    argv = resume_argv([f"resume={run}"], log=said.append)
+    assert argv[:2] == ["imgsz=64", "model=yolov5s"] and not any("_target_" in a or "callbacks" in a for a in argv)
+    assert len(said) == 1 and "not taken back" in said[0] and "shutil.copyfile" in said[0]
+
+
+@pytest.mark.parametrize("path", ["/runs/über", "/runs/a b", "/runs/a,b", "/runs/x(1)#2", "/runs/it's", "/r/${x}",
+                                  "/runs/日本"])
+def test_any_path_reaches_hydra_unchanged(path):
+    for key in ("resume", "weights", "data.path", "data.file", "hydra.run.dir"):
+        (override,) = quote_paths([f"{key}={path}"])
+        assert parsed_value(override) == path, override
+
+
+def test_paths_hydra_reads_as_they_are_are_left_alone():
+    plain = ["data.path=/data/mine", "hydra.run.dir=outputs/${now:%H}", "weights='/w/a b.pt'", "epochs=3"]
+    assert quote_paths(plain) == plain
+    assert quote_paths(["data.path=/a,/b"], multirun=True) == ["data.path=/a,/b"]  # a sweep over two folders
+
+
+def test_printed_resume_command_survives_the_shell():
+    import shlex
+
+    cmd = resume_command("/runs/über x/it's")
+    assert shlex.split(cmd) == ["python", "train.py", "resume=/runs/über x/it's"]
