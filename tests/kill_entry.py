@@ -7,6 +7,7 @@ sends one Ctrl-C instead, INT2 two in a row):
   results         right after a row was appended to results.csv
   strip:NAME      right after weights/NAME was stripped at the end of the run
   validate:final  as the final validation (the one with plots) starts
+YOLO_EXP_TEST_FALLING_FITNESS=1 makes every epoch score worse than the one before (see dist_entry.py).
 Production code carries no test hooks: the events are patched in here, then train.py runs as its own __main__.
 """
 from __future__ import annotations
@@ -67,6 +68,10 @@ def inject(target: str, count: int) -> None:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
+    if os.environ.get("YOLO_EXP_TEST_FALLING_FITNESS") == "1":
+        from tests.dist_entry import falling_fitness
+
+        falling_fitness()
     spec = os.environ.get("YOLO_EXP_TEST_KILL")
     if spec:
         name, n = spec.rsplit(":", 1)

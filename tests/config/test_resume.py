@@ -63,9 +63,10 @@ def test_run_killed_before_its_first_checkpoint_starts_over_in_its_folder(tmp_pa
 
 def test_run_folder_cannot_make_resume_run_code(tmp_path):
     evil = ["imgsz=64", "+hydra.callbacks.x={_target_: shutil.copyfile, _args_: [a, b]}",
-            "hydra.job_logging.root.level=DEBUG", "optimizer._target_=os.system", "~hyp.mosaic", "model=yolov5s"]
+            "hydra.job_logging.root.level=DEBUG", "optimizer._target_=os.system", "~hyp.mosaic",
+            "+optimizer@hydra.callbacks.y=sgd", "model=yolov5s"]
     kept, ignored = take_back(evil)
-    assert kept == ["imgsz=64", "model=yolov5s"] and ignored == evil[1:5]
+    assert kept == ["imgsz=64", "model=yolov5s"] and ignored == evil[1:6]
     run = fake_run(tmp_path, "shared", evil, "interrupted")
     said: list[str] = []
     argv = resume_argv([f"resume={run}"], log=said.append)
@@ -74,11 +75,24 @@ def test_run_folder_cannot_make_resume_run_code(tmp_path):
 
 
 @pytest.mark.parametrize("path", ["/runs/über", "/runs/a b", "/runs/a,b", "/runs/x(1)#2", "/runs/it's", "/r/${x}",
-                                  "/runs/日本"])
+                                  "/runs/日本", "C:\\runs\\a b", "/r/\\'q", "/trailing\\"])
 def test_any_path_reaches_hydra_unchanged(path):
     for key in ("resume", "weights", "data.path", "data.file", "hydra.run.dir"):
         (override,) = quote_paths([f"{key}={path}"])
         assert parsed_value(override) == path, override
+
+
+@pytest.mark.parametrize("path", ["/runs/a b", "C:\\r\\x", "/r/${x}", "/r/\\${y}", "/it's\\"])
+def test_quoted_path_resolves_to_itself_through_omegaconf(path):
+    from omegaconf import OmegaConf
+
+    value = parsed_value(f"x={hydra_quote(path)}")
+    assert OmegaConf.create({"x": value}).x == path
+
+
+def test_null_is_not_a_path():
+    nulls = ["weights=null", "cache_dir=null", "resume=null"]
+    assert quote_paths(nulls) == nulls
 
 
 def test_paths_hydra_reads_as_they_are_are_left_alone():
@@ -92,3 +106,23 @@ def test_printed_resume_command_survives_the_shell():
 
     cmd = resume_command("/runs/über x/it's")
     assert shlex.split(cmd) == ["python", "train.py", "resume=/runs/über x/it's"]
+
+
+def test_resume_repeats_the_runs_hydra_overrides_but_not_its_folder(tmp_path):
+    run = fake_run(tmp_path, "r", ["imgsz=64", "hydra.verbose=true"], "interrupted")
+    argv = resume_argv([f"resume={run}", "imgsz=64", "hydra.verbose=true", "hydra.job.chdir=false"],
+                       log=lambda msg: None)
+    assert "hydra.verbose=true" in argv and "hydra.job.chdir=false" in argv
+    with pytest.raises(ConfigError, match="refused: hydra.run.dir=/elsewhere"):
+        resume_argv([f"resume={run}", "hydra.run.dir=/elsewhere"], log=lambda msg: None)
+
+
+def test_unfinished_run_cannot_shrink_below_what_it_trained(tmp_path):
+    run = fake_run(tmp_path, "r", ["imgsz=64"], "interrupted", epochs=10)
+    json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({"status": "interrupted", "epochs": 10, "epochs_done": 6}))
+    before = snapshot(run)
+    with pytest.raises(ConfigError, match="epochs=4: this run has already trained 6 epochs"):
+        resume_argv([f"resume={run}", "epochs=4"], log=lambda msg: None)
+    assert snapshot(run) == before
+    assert resume_argv([f"resume={run}", "epochs=6"], log=lambda msg: None)[1] == "epochs=6"

@@ -24,9 +24,10 @@ SLOW = ["write:last.pt:2", "write:last.pt:1", "tmp:last.pt:2", "write:best.pt:1"
         "write:last.pt:3"]
 
 
-def stopped_run(cwd: Path, event: str, sig: str = "KILL") -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "YOLO_EXP_TEST_KILL": event, "YOLO_EXP_TEST_SIGNAL": sig}
-    return subprocess.run([sys.executable, str(ENTRY), *ARGS], cwd=cwd, env=env, capture_output=True, text=True,
+def stopped_run(cwd: Path, event: str, sig: str = "KILL", args=ARGS, **env_extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "YOLO_EXP_TEST_KILL": event, "YOLO_EXP_TEST_SIGNAL": sig,
+           **env_extra}
+    return subprocess.run([sys.executable, str(ENTRY), *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=300)
 
 
@@ -53,10 +54,7 @@ def reference(tmp_path_factory) -> Path:
 
 def check_kill_then_resume(cwd: Path, event: str, reference: Path, run: Path | None = None) -> None:
     run = run or killed_run(cwd, event)
-    for _ in range(3):  # a resume itself is not killed; one should be enough, allow a margin for the assertion
-        if json.loads((run / "summary.json").read_text())["status"] == "completed":
-            break
-        train(cwd, f"resume={run}")
+    train(cwd, f"resume={run}")  # one resume finishes any stopped run
     summary = json.loads((run / "summary.json").read_text())
     expected = json.loads((reference / "summary.json").read_text())
     assert summary["status"] == "completed", event
@@ -94,3 +92,16 @@ def test_ctrl_c_stops_at_once_without_traceback_and_resume_finishes(tmp_path, re
                    if line.strip().startswith("python train.py resume="))
     assert shlex.split(command)[2:] == [f"resume={run}"]
     check_kill_then_resume(tmp_path, event, reference, run=run)
+
+
+def test_early_stopped_run_killed_while_finishing_is_only_finished(tmp_path):
+    """Patience stops the run after epoch 1 of 3; killed in its strip, the resume must finish it, not train on."""
+    args = [*TINY, "epochs=3", "patience=1"]
+    ref, cut = tmp_path / "ref", tmp_path / "cut"
+    ref.mkdir(), cut.mkdir()
+    assert stopped_run(ref, "", args=args, YOLO_EXP_TEST_FALLING_FITNESS="1").returncode == 0
+    reference = only_run(ref)
+    proc = stopped_run(cut, "strip:last.pt:1", args=args, YOLO_EXP_TEST_FALLING_FITNESS="1")
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    check_kill_then_resume(cut, "strip:last.pt:1", reference, run=only_run(cut))
+    assert json.loads((reference / "summary.json").read_text())["epochs_done"] == 2

@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from yolo_exp import dist
-from yolo_exp.config.resume import AUTO, path_value, quote_paths, resume_argv
+from yolo_exp.config.resume import AUTO, folder_state, hydra_quote, path_value, quote_paths, resume_argv
 from yolo_exp.config.schema import register_configs
 from yolo_exp.config.validate import ConfigError, validate, validate_val
 
@@ -193,6 +193,8 @@ def run_entry(main: Callable[[], None], argv: list[str] | None = None, config_na
                                   f"{dist.world_size()} (the total batch is split evenly over the processes)")
         if dist.is_main():
             check_output_folder(overrides, multirun)
+        if config_name == "config" and not dist.launched():  # torchrun restarts go through resume=auto
+            overrides += check_job_folders(overrides, checked, multirun)
     except ConfigError as exc:
         if full_error:
             raise
@@ -205,6 +207,46 @@ def run_entry(main: Callable[[], None], argv: list[str] | None = None, config_na
     except KeyboardInterrupt:  # before or after a run's own handling (start-up, a sweep between jobs)
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def _given_dir(overrides: Sequence[str], key: str) -> Path | None:
+    """A folder named on the command line (not one Hydra makes up from the time)."""
+    given = next((path_value(o) for o in overrides if o.startswith(f"{key}=")), None)
+    return Path(given) if given and "${" not in given else None
+
+
+def check_job_folders(overrides: Sequence[str], checked: Sequence[str], multirun: bool) -> list[str]:
+    """Before Hydra writes into a folder named on the command line, look at the run it may hold.
+
+    Another config's run: refused, nothing written. A single run's own finished run: exit 0, nothing written; its
+    unfinished run: continued (the overrides to add are returned). Sweep jobs decide the same in their own folder
+    (``engine.run``); here the whole sweep is refused before any job starts if one folder holds a foreign run.
+    """
+    if any(o.startswith(("resume=", "hydra/sweeper=", "hydra.sweep.subdir=")) for o in overrides):
+        return []
+    if not multirun:
+        run_dir = _given_dir(overrides, "hydra.run.dir")
+        if run_dir is None:
+            return []
+        state = folder_state(run_dir, OmegaConf.to_yaml(compose_checked(checked, check_paths=False), resolve=True))
+        if state == "completed":
+            print(f"{run_dir}: this run is completed; left as it is (add epochs=N to train it further)",
+                  file=sys.stderr)
+            sys.exit(0)
+        has_last = (run_dir / "weights" / "last.pt").is_file()
+        return [f"resume={hydra_quote(str(run_dir))}"] if state in ("resume", "failed") and has_last else []
+    sweep_dir = _given_dir(overrides, "hydra.sweep.dir")
+    if sweep_dir is not None:
+        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        parsed = OverridesParser.create().parse_overrides(list(checked))
+        jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+        for num, job in enumerate(jobs):
+            if (sweep_dir / str(num) / "config_resolved.yaml").is_file():
+                folder_state(sweep_dir / str(num), OmegaConf.to_yaml(compose_checked(job, check_paths=False),
+                                                                      resolve=True))
+    return []
 
 
 def check_output_folder(overrides: Sequence[str], multirun: bool) -> None:

@@ -6,6 +6,7 @@ them as a new command line is checked. Every refusal happens here, before anythi
 """
 from __future__ import annotations
 
+import re
 import shlex
 import socket
 from pathlib import Path
@@ -26,20 +27,28 @@ def _key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
+REFUSED = object()  # what parsed_value returns when Hydra's lexer cannot read an override
+
+
 def hydra_quote(value: str) -> str:
-    """A single-quoted Hydra string holding ``value`` verbatim (quotes, backslashes and ``${`` escaped)."""
-    escaped = value.replace("\\", "\\\\").replace("'", "\\'").replace("${", "\\${")
-    return f"'{escaped}'"
+    """A single-quoted Hydra string that resolves to ``value`` verbatim.
+
+    Hydra unescapes only backslashes before a quote (its QuotedString does that escaping); OmegaConf would resolve
+    ``${``, so that is escaped for it (with any backslashes right before it doubled)."""
+    from hydra.core.override_parser.types import Quote, QuotedString
+
+    literal = re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", value)
+    return QuotedString(text=literal, quote=Quote.single).with_quotes()
 
 
-def parsed_value(override: str) -> object | None:
-    """The value Hydra reads from ``key=value`` (quotes removed), or None when its lexer refuses it."""
+def parsed_value(override: str) -> object:
+    """The value Hydra reads from ``key=value`` (quotes removed), or REFUSED when its lexer cannot read it."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     try:
         return OverridesParser.create().parse_overrides([override])[0].value()
     except Exception:  # noqa: BLE001 - any parser failure means: not readable as written
-        return None
+        return REFUSED
 
 
 def quote_paths(overrides: Sequence[str], multirun: bool = False) -> list[str]:
@@ -51,8 +60,8 @@ def quote_paths(overrides: Sequence[str], multirun: bool = False) -> list[str]:
         key, sep, raw = o.partition("=")
         if sep and key.lstrip("+") in PATH_KEYS:
             value = parsed_value(o)
-            plain = isinstance(value, str) or (multirun and value is not None)
-            if not plain:
+            plain = value is None or isinstance(value, str) or (multirun and value is not REFUSED)
+            if not plain:  # refused by the lexer, or read as a sweep, a number or a bool
                 o = f"{key}={hydra_quote(raw)}"
         out.append(o)
     return out
@@ -61,7 +70,7 @@ def quote_paths(overrides: Sequence[str], multirun: bool = False) -> list[str]:
 def path_value(override: str) -> str:
     """The path an override names, whatever quoting it came with."""
     value = parsed_value(override)
-    return value if isinstance(value, str) else override.split("=", 1)[1]
+    return value if isinstance(value, str) else override.split("=", 1)[1]  # null stays "null"
 
 
 def resume_command(run_dir: Path | str, extra: Sequence[str] = ()) -> str:
@@ -74,12 +83,13 @@ def take_back(saved: Sequence[str]) -> tuple[list[str], list[str]]:
 
     Replayed: ``key=value`` or ``group=option`` for our own config keys. Ignored: ``hydra.*`` and ``hydra/...``
     (resume sets its own run folder; callbacks could run code), anything naming a ``_target_``, deletions (``~``),
-    and the resume bookkeeping (``resume=``); composition then rejects keys our schema does not have.
+    a group placed elsewhere (``group@package``, which could land under ``hydra``) and the resume bookkeeping
+    (``resume=``); composition then rejects keys our schema does not have.
     """
     kept, ignored = [], []
     for o in saved:
         key = _key(o)
-        if "=" not in o or o.startswith("~") or key.startswith("hydra") or "_target_" in o:
+        if "=" not in o or o.startswith("~") or key.startswith("hydra") or "_target_" in o or "@" in key:
             ignored.append(o)
         elif key != "resume":
             kept.append(o)
@@ -110,8 +120,13 @@ def find_unfinished(overrides: Sequence[str], root: Path = Path("outputs")) -> P
     candidates = []
     for weights in root.glob("*/*/weights"):
         run_dir = weights.parent
-        if (run_dir / ".hydra" / "overrides.yaml").is_file() and read_run(run_dir)["status"] != "completed" \
-                and _job(take_back(_read_overrides(run_dir))[0]) == job:
+        if read_run(run_dir)["status"] in ("completed", "running"):  # running: its process is alive
+            continue
+        try:
+            same = _job(take_back(_read_overrides(run_dir))[0]) == job
+        except ConfigError:  # a folder we cannot read is not the one to resume
+            continue
+        if same:
             candidates.append((weights.stat().st_mtime, run_dir))
     if not candidates:
         raise ConfigError(f"resume=auto: no unfinished run of this command under {root.resolve()} (completed runs "
@@ -126,13 +141,61 @@ def check_resumable(run_dir: Path, new: Sequence[str], target: str) -> None:
     run = read_run(run_dir)
     if run["status"] == "running" and run.get("host") == socket.gethostname():  # its process is alive
         raise ConfigError(f"resume={target}: this run is still running (pid {run.get('pid')} on {run.get('host')})")
-    if run["status"] != "completed":
-        return
-    done = int(run.get("epochs") or run.get("epochs_done") or 0)
     epochs = next((path_value(o) for o in new if _key(o) == "epochs"), None)
-    if epochs is None or not str(epochs).isdigit() or int(epochs) <= done:
-        raise ConfigError(f"resume={target}: this run is completed ({done} epochs); add epochs=N with N > {done} "
-                          "to train it further")
+    epochs = int(epochs) if epochs is not None and str(epochs).isdigit() else None
+    if run["status"] == "completed":
+        done = int(run.get("epochs") or run.get("epochs_done") or 0)
+        if epochs is None or epochs <= done:
+            raise ConfigError(f"resume={target}: this run is completed ({done} epochs); add epochs=N with N > "
+                              f"{done} to train it further")
+    elif epochs is not None and epochs < int(run.get("epochs_done") or 0):
+        raise ConfigError(f"resume={target} epochs={epochs}: this run has already trained {run['epochs_done']} "
+                          "epochs")
+
+
+def _flat(tree: object, prefix: str = "") -> dict[str, object]:
+    if isinstance(tree, dict):
+        return {k: v for key, sub in tree.items() for k, v in _flat(sub, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: tree}
+
+
+def config_diff(new: dict, saved: dict) -> list[str]:
+    """Keys whose values differ between two resolved configs, apart from those a resume may change."""
+    a, b = _flat(new), _flat(saved)
+    ignored = (*RESUME_SAFE, "sweep")
+    return sorted(k for k in a.keys() | b.keys() if k.split(".")[0] not in ignored and a.get(k) != b.get(k))
+
+
+def folder_state(run_dir: Path, config_yaml: str) -> str:
+    """What a job about to run in ``run_dir`` (resolved config ``config_yaml``) finds there.
+
+    ``new`` (no run), ``resume`` (its own unfinished run with a last.pt), ``completed`` (its own finished run, not
+    extended by a larger ``epochs``) or ``failed`` (its own failed run). A run of another config, or one still
+    running on this host, is a ConfigError: it is never overwritten.
+    """
+    from yolo_exp.report.summary import read_run
+
+    saved_file = run_dir / "config_resolved.yaml"
+    if not saved_file.is_file():
+        return "new"
+    try:
+        saved = yaml.safe_load(saved_file.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        saved = None
+    new = yaml.safe_load(config_yaml)
+    diff = config_diff(new, saved) if isinstance(saved, dict) else ["config_resolved.yaml (unreadable)"]
+    if diff:
+        shown = ", ".join(diff[:4]) + (f" and {len(diff) - 4} more" if len(diff) > 4 else "")
+        raise ConfigError(f"{run_dir}: holds the run of another config ({shown} differ); it is never overwritten: "
+                          "choose another hydra.run.dir / hydra.sweep.dir")
+    run = read_run(run_dir)
+    if run["status"] == "running" and run.get("host") == socket.gethostname():
+        raise ConfigError(f"{run_dir}: its run is still running (pid {run.get('pid')})")
+    if run["status"] == "completed" and int(new["epochs"]) <= int(run.get("epochs") or 0):
+        return "completed"
+    if run["status"] == "failed":
+        return "failed"
+    return "resume" if (run_dir / "weights" / "last.pt").is_file() else "new"
 
 
 def resume_argv(overrides: list[str], log=print) -> list[str]:  # noqa: ANN001
@@ -147,11 +210,14 @@ def resume_argv(overrides: list[str], log=print) -> list[str]:  # noqa: ANN001
         run_dir = path.parent.parent if path.suffix == ".pt" else path
     if not (run_dir / "weights").is_dir() or not (run_dir / ".hydra" / "overrides.yaml").is_file():
         raise ConfigError(f"resume={target}: not a training run folder (no weights/ and .hydra/overrides.yaml)")
-    saved, ignored = take_back(_read_overrides(run_dir))
+    raw = _read_overrides(run_dir)
+    saved, ignored = take_back(raw)
     if ignored:
         log(f"resume: not taken back from {run_dir / '.hydra' / 'overrides.yaml'}: {' '.join(ignored)}")
-    # Repeating the run's own overrides is no change (an elastic restart replays the original command line).
-    refused = [o for o in new if not _key(o).startswith(RESUME_SAFE) and o not in saved]
+    # Repeating the run's own overrides is no change (an elastic restart replays the original command line);
+    # hydra.* from the command line are the user's own, except the run folder, which resume sets.
+    refused = [o for o in new if o not in raw and not _key(o).startswith(RESUME_SAFE)
+               and (not _key(o).startswith("hydra.") or _key(o) in ("hydra.run.dir", "hydra.sweep.dir"))]
     if refused:
         raise ConfigError(f"resume: only {', '.join(RESUME_SAFE[:-1])} may change when resuming; "
                           f"refused: {' '.join(refused)}")

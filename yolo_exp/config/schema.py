@@ -133,7 +133,7 @@ class DeviceConfig:
     amp: bool = True  # autocast + GradScaler; only ever on for CUDA
     amp_dtype: AmpDtype = AmpDtype.fp16
     channels_last: bool = True  # NHWC convolutions: 1.2x on CPU, 2.3x on an H100 with AMP (docs/performance.md)
-    cudnn_benchmark: bool = False
+    cudnn_benchmark: bool = False  # cuDNN's autotuner; only with deterministic=false (it picks kernels by timing)
     compile: bool = False
 
 
@@ -158,6 +158,15 @@ class ValConfig:
 
 
 @dataclass
+class SweepConfig:
+    """How a rerun of a sweep treats its jobs: completed ones are skipped, unfinished ones resume; failed ones run
+    again (from their last.pt) unless retry_failed=false, since failures are often passing (preemption, memory,
+    a full disk) and rerunning a sweep command asks for a complete sweep."""
+
+    retry_failed: bool = True
+
+
+@dataclass
 class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -166,6 +175,7 @@ class TrainConfig:
     device: DeviceConfig = field(default_factory=DeviceConfig)
     val: ValConfig = field(default_factory=ValConfig)
     fitness: FitnessWeights = field(default_factory=FitnessWeights)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
 
     epochs: int = 100
     batch_size: int = 16

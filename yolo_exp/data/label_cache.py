@@ -8,16 +8,14 @@ downloaded storage, and a folder of data should stay exactly as its owner left i
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from yolo_exp.atomic import atomic_write
 from yolo_exp.data.files import file_signature, img2label_path
 from yolo_exp.data.spec import default_cache_dir
 from yolo_exp.data.verify import STATUSES, ImageRecord
@@ -55,13 +53,7 @@ def save(path: Path, key: str, records: Sequence[ImageRecord]) -> bool:
         "msgs": np.array([json.dumps(r.msgs) for r in records], dtype=str),
     }
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: np.savez(f, **arrays))
         return True
     except OSError as e:
         LOGGER.warning("label cache %s not written: %s", path, e)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import signal
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -78,6 +79,7 @@ def seed_worker(worker_id: int) -> None:
     if hasattr(info.dataset, "rng"):
         info.dataset.rng.seed(seed)
     cv2.setNumThreads(0)  # workers already parallelise; OpenCV threads would oversubscribe the cores
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C reaches the workers too: the trainer decides
 
 
 PREFETCH_BYTES = 2**31  # queued batches live in shared memory (/dev/shm): containers often allow little

@@ -1,65 +1,25 @@
 """Checkpoints that survive a kill at any moment and load with ``torch.load(weights_only=True)``.
 
-Every write goes to a temporary file in the target folder, is flushed and fsynced, then renamed over the old
-file: a crash leaves either the previous checkpoint or the new one, never half of one. Contents are plain
+Every write goes through ``yolo_exp.atomic``: a crash leaves either the previous checkpoint or the new one, never
+half of one. Contents are plain
 tensors, numbers, strings, lists and dicts (no pickled modules, unlike YOLOv5), so loading runs no code.
 """
 from __future__ import annotations
 
-import errno
-import os
 import pickle
 import random
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import torch
 
+from yolo_exp.atomic import atomic_write
 from yolo_exp.models.weights import CheckpointError, torch_load
 
 
 def atomic_save(obj: Any, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, Exception):
-            raise write_error(path, exc) from exc
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return path
-
-
-def write_error(path: Path, exc: Exception) -> OSError:
-    """Name the file and the cause: torch reports a full disk as ``unexpected pos ...``, which says neither."""
-    free = shutil.disk_usage(path.parent).free
-    if getattr(exc, "errno", None) == errno.ENOSPC or free < 2**20:
-        return OSError(errno.ENOSPC, f"cannot be written: no space left on the device ({free / 2**20:.1f} MiB free)",
-                       str(path))
-    reason = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-    return OSError(getattr(exc, "errno", None) or errno.EIO, f"cannot be written ({reason[:160]})", str(path))
-
-
-def remove_stale_temps(*folders: str | Path) -> list[Path]:
-    """Delete the temporary files (``.NAME.*.tmp``) that a kill during an atomic write leaves behind."""
-    stale = [p for d in folders for p in Path(d).glob(".*.tmp") if p.is_file()]
-    for p in stale:
-        p.unlink(missing_ok=True)
-    return stale
+    return atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def load_checkpoint(path: str | Path) -> dict:

@@ -12,7 +12,10 @@ LOG = logging.getLogger("yolo_exp")
 
 def one_line(exc: BaseException) -> str:
     """The message's first line, with the exception type where the message alone would be vague."""
-    msg = next((line for line in str(exc).splitlines() if line.strip()), "")
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    msg = lines[0] if lines else ""
+    if msg.startswith("Caught ") and "Original Traceback" in str(exc):  # re-raised from a DataLoader worker
+        msg = lines[-1]
     if isinstance(exc, OSError) and exc.filename and exc.strerror:
         msg = f"{exc.filename}: {exc.strerror}"
     if not msg or not isinstance(exc, (ValueError, OSError, FloatingPointError, RuntimeError)):

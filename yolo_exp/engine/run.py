@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import platform
 import signal
+import sys
 from pathlib import Path
 
 import torch
@@ -12,11 +13,12 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from yolo_exp import dist
-from yolo_exp.config.validate import validate
-from yolo_exp.engine.checkpoint import remove_stale_temps
+from yolo_exp.atomic import atomic_write_text, remove_stale_temps
+from yolo_exp.config.resume import folder_state
+from yolo_exp.config.validate import ConfigError, validate
 from yolo_exp.engine.errors import exit_for, report_failure
 from yolo_exp.engine.trainer import Trainer
-from yolo_exp.report.summary import atomic_write_text
+from yolo_exp.report.summary import read_run
 
 LOG = logging.getLogger("yolo_exp.train")
 
@@ -50,6 +52,24 @@ class Reporter:
         self.summary.epoch_end(epoch, metrics, metrics.get("fitness", -1.0), best_epoch, best)
 
 
+def job_in_its_folder(cfg: DictConfig, run_dir: Path) -> float | None:
+    """A sweep job whose folder holds its own run: continue it (sets ``cfg.resume``), or return the fitness of a
+    run that is done; a folder of another config's run is refused without writing a byte into it."""
+    try:
+        state = folder_state(run_dir, OmegaConf.to_yaml(cfg, resolve=True))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return float("nan")
+    recorded = read_run(run_dir)
+    if state == "completed" or (state == "failed" and not cfg.sweep.retry_failed):
+        fitness = (recorded.get("best") or {}).get("fitness")
+        print(f"{run_dir}: {recorded['status']} before; left as it is", file=sys.stderr)
+        return float(fitness) if fitness is not None and state == "completed" else float("nan")
+    if (run_dir / "weights" / "last.pt").is_file():  # unfinished, or failed and retried: from its last.pt
+        cfg.resume = str(run_dir)
+    return None
+
+
 def train_task(cfg: DictConfig) -> float:
     """Run one job; returns its fitness (what optimising sweepers maximise).
 
@@ -63,6 +83,10 @@ def train_task(cfg: DictConfig) -> float:
             return float(Trainer(cfg, run_dir).fit().best_fitness)
         finally:
             dist.cleanup()
+    if hc.mode == RunMode.MULTIRUN and not cfg.resume:
+        ran_before = job_in_its_folder(cfg, run_dir)
+        if ran_before is not None:  # completed (or failed, not retried): left exactly as it is
+            return ran_before
     LOG.info("Run folder: %s", run_dir)
     for stale in remove_stale_temps(run_dir, run_dir / "weights"):
         LOG.info("removed %s, left by a write that was cut off", stale)

@@ -58,11 +58,12 @@ class TrainResult:
     status: str = "completed"
 
 
-def seed_everything(seed: int, deterministic: bool) -> None:
+def seed_everything(seed: int, deterministic: bool, benchmark: bool = False) -> None:
     """Seed every generator; ``deterministic`` means what YOLOv5's init_seeds means: deterministic algorithms.
 
     Ops without a deterministic kernel on the device warn instead of failing (``warn_only``), and uninitialised
-    memory is not filled (that costs time and changes nothing a run computes).
+    memory is not filled (that costs time and changes nothing a run computes). cuDNN's autotuner
+    (``device.cudnn_benchmark``) picks kernels by timing, so it only applies when ``deterministic=false``.
     """
     random.seed(seed)
     np.random.seed(seed)
@@ -72,7 +73,8 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.utils.deterministic.fill_uninitialized_memory = False
         torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
+        benchmark = False
+    torch.backends.cudnn.benchmark = benchmark
 
 
 def class_weights(labels: list[np.ndarray], nc: int) -> np.ndarray:
@@ -115,7 +117,7 @@ class Trainer:
             self.wdir.mkdir(parents=True, exist_ok=True)
         self.device = dist.setup(select_device(cfg))
         self.cuda = self.device.type == "cuda"
-        seed_everything(cfg.seed, cfg.deterministic)
+        seed_everything(cfg.seed, cfg.deterministic, cfg.device.cudnn_benchmark)
         self.resume_ckpt = load_checkpoint(self.wdir / "last.pt") if cfg.resume else None
         if not self.resume_ckpt and dist.is_main():  # a fresh start in a used folder (elastic restart) starts over
             (self.run_dir / "results.csv").unlink(missing_ok=True)
@@ -176,7 +178,6 @@ class Trainer:
         factory = instantiate(cfg.optimizer)
         self.optimizer, self.accumulate = build_optimizer(factory, self.model, hyp, self.batch_size, nbs=cfg.nbs, log=LOG.info)
         self.lf = lr_lambda(cfg.epochs, hyp["lrf"], cfg.cos_lr)
-        self.scheduler = build_scheduler(self.optimizer, self.lf)
         self.ema = ModelEMA(self.model)
         self.amp, self.amp_dtype = amp_settings(cfg, self.device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
@@ -184,17 +185,25 @@ class Trainer:
         self.train_model = torch.compile(model) if cfg.device.compile else model
 
         self.maps = np.zeros(self.nc)  # per-class mAP of the last validation (image weights)
-        self.start_epoch, self.best_fitness, self.best_epoch = 0, -1.0, -1
+        self.start_epoch, self.best_fitness, self.best_epoch, self.finishing = 0, -1.0, -1, False
         self.best_metrics: dict[str, float] = {}
         if self.resume_ckpt:
             self._restore(self.resume_ckpt)
+        self.scheduler = build_scheduler(self.optimizer, self.lf, self.start_epoch)  # follows a new epoch count
+        if self.partial and self.resume_ckpt["config"]["epochs"] == cfg.epochs:
+            # inside an epoch the LR is the one it ran at (in the epoch where warmup ends, lf(epoch), not lf(epoch-1))
+            for group, saved in zip(self.optimizer.param_groups, self.resume_ckpt["optimizer"]["param_groups"]):
+                group["lr"] = saved["lr"]
 
     def _restore(self, ckpt: dict) -> None:
         cfg = self.cfg
         self.start_epoch = ckpt["epoch"] + 1
         if self.start_epoch > cfg.epochs:
             raise ValueError(f"epochs={cfg.epochs}: this run has already trained {self.start_epoch} epochs")
-        finishing = self.start_epoch == cfg.epochs  # stopped after its last epoch: only the end of the run is left
+        old_epochs = ckpt["config"]["epochs"]
+        # Stopped after its last epoch (or its early stop): only the end of the run is left.
+        self.finishing = self.start_epoch == cfg.epochs or (ckpt.get("final", False) and cfg.epochs == old_epochs)
+        finishing = self.finishing
         if ckpt.get("stripped"):  # a finished run being extended: only its final FP16 EMA weights were kept
             if not finishing:
                 LOG.warning("resume: %s was stripped at the end of training; continuing from its final EMA weights "
@@ -213,11 +222,9 @@ class Trainer:
         self.partial = ckpt.get("partial")  # stopped by Ctrl-C inside epoch start_epoch
         self.best_fitness, self.best_epoch = ckpt["best_fitness"], ckpt["best_epoch"]
         self.best_metrics = dict(ckpt.get("best_metrics", {}))
-        old_epochs = ckpt["config"]["epochs"]
         if cfg.epochs != old_epochs:
             LOG.info("resume: extending the run from %d to %d epochs; the LR schedule is stretched to the new end",
                      old_epochs, cfg.epochs)
-        self.scheduler = build_scheduler(self.optimizer, self.lf, self.start_epoch)  # follows a new epoch count
         if "rng" in ckpt:
             set_rng_state(ckpt["rng"])
         if dist.is_main():
@@ -244,22 +251,18 @@ class Trainer:
         restore_sigint = self._catch_ctrl_c()
         try:
             batches = None
-            for epoch in range(self.start_epoch, cfg.epochs):
+            for epoch in range(self.start_epoch, cfg.epochs if not self.finishing else self.start_epoch):
                 t_epoch = time.time()
                 train_items, lrs = self.train_epoch(epoch, nb, batches)
                 if dist.is_main():  # the bar is off without a terminal and never reaches train.log
                     LOG.info("Epoch %d/%d: box_loss %.4g, obj_loss %.4g, cls_loss %.4g (%.1f s)", epoch + 1,
                              cfg.epochs, *train_items.tolist(), time.time() - t_epoch)
                     self.watch_divergence(float(train_items.sum()))
-                self.scheduler.step()
                 final_epoch = epoch + 1 == cfg.epochs
                 # image weights are redrawn from this epoch's validation, so only then can the next epoch start
                 batches = None if final_epoch or cfg.image_weights else self.epoch_batches(epoch + 1)
-                if self.stop_requested:  # Ctrl-C between the last step and validation
-                    raise KeyboardInterrupt
-                self.stop_at_once = True
-                metrics, val_items = self.validate_epoch(epoch, final_epoch)
-                self.stop_at_once = False
+                metrics, val_items = self.validate_or_keep(epoch, nb, train_items, final_epoch)
+                self.scheduler.step()
                 stop = dist.is_main() and self.end_epoch(epoch, train_items, val_items, metrics, lrs, final_epoch)
                 result.epochs_done = epoch + 1
                 if self.stop_requested:  # Ctrl-C while the epoch was recorded: it is saved, stop here
@@ -276,14 +279,29 @@ class Trainer:
         except KeyboardInterrupt:
             result.status = "interrupted"
             state = ("the state at the interruption" if self.partial_saved else
-                     "the last completed epoch" if result.epochs_done < cfg.epochs else "all epochs (the run's end "
-                     "is left: final validation and plots)")
+                     "all epochs (the run's end is left: final validation and plots)"
+                     if self.finishing or result.epochs_done == cfg.epochs else "the last completed epoch")
             LOG.warning("interrupted: weights/last.pt holds %s; continue with\n  %s", state,
                         resume_command(self.run_dir))
             raise
         finally:
             restore_sigint()
         return result
+
+    def validate_or_keep(self, epoch: int, nb: int, train_items: torch.Tensor, final_epoch: bool):
+        """Validate the epoch; Ctrl-C stops the validation at once and keeps the trained epoch in last.pt (as a
+        complete partial epoch: the resume validates it), so minutes of validation never cost hours of training."""
+        try:
+            if self.stop_requested:  # Ctrl-C between the last step and validation
+                raise KeyboardInterrupt
+            self.stop_at_once = True
+            return self.validate_epoch(epoch, final_epoch)
+        except KeyboardInterrupt:
+            self.stop_at_once = False
+            self.save_partial(epoch, nb, train_items)
+            raise
+        finally:
+            self.stop_at_once = False
 
     def watch_divergence(self, loss: float) -> None:
         """Warn once when an epoch's mean loss is 10x the lowest so far: the run is diverging (lr0 too high, say)
@@ -297,8 +315,8 @@ class Trainer:
 
     def _catch_ctrl_c(self):
         """Ctrl-C while training: finish the current optimizer step (or the epoch's record and checkpoint), save
-        last.pt there, stop. While validating or finishing, or on a second Ctrl-C: stop at once (last.pt holds the
-        last completed epoch and is never half-written).
+        last.pt there, stop. While validating: stop at once, keeping the trained epoch. While finishing, or on a
+        second Ctrl-C: stop at once (last.pt is never half-written; a resume finishes what is left).
 
         Stopping on an optimizer-step boundary leaves no half-accumulated gradient, and the sampler order and the
         augmentation are functions of (seed, epoch, index), so a resume continues exactly where the run stopped.
@@ -307,9 +325,10 @@ class Trainer:
             return lambda: None  # under torchrun the agent owns signals; elastic resume covers restarts
 
         def on_sigint(signum, frame):  # noqa: ANN001
-            if self.stop_requested or self.stop_at_once:
-                raise KeyboardInterrupt
+            stop_now = self.stop_requested or self.stop_at_once
             self.stop_requested = True
+            if stop_now:
+                raise KeyboardInterrupt
             LOG.warning("Ctrl-C: saving weights/last.pt after this optimizer step (Ctrl-C again to stop at once)")
 
         previous = signal.signal(signal.SIGINT, on_sigint)
@@ -493,6 +512,7 @@ class Trainer:
         if cfg.nosave and not final:
             return
         ckpt = self.checkpoint(epoch)
+        ckpt["final"] = final  # the run's last epoch (or its early stop): a resume only finishes it
         if improved:
             atomic_save(ckpt, self.wdir / "best.pt")
         if cfg.save_period > 0 and epoch % cfg.save_period == 0:

@@ -21,9 +21,8 @@ from yolo_exp.models.yolov5_pickle import YoloV5Checkpoint
 LOG = logging.getLogger("yolo_exp.val")
 
 
-def describe_weights(path: str | Path) -> tuple[dict[str, Any], int, list[str] | None]:
-    """(architecture, nc, class names) of a checkpoint, ours or YOLOv5's, without running pickled code."""
-    ckpt = open_checkpoint(path)
+def describe_weights(ckpt: object, path: str | Path) -> tuple[dict[str, Any], int, list[str] | None]:
+    """(architecture, nc, class names) of an opened checkpoint (``open_checkpoint``), ours or YOLOv5's."""
     if isinstance(ckpt, YoloV5Checkpoint):
         v5 = ckpt
         if v5.yaml is None:
@@ -35,12 +34,13 @@ def describe_weights(path: str | Path) -> tuple[dict[str, Any], int, list[str] |
 
 
 def load_for_eval(path: str | Path, data_nc: int, names: list[str]) -> DetectionModel:
-    arch, nc, _ = describe_weights(path)
+    ckpt = open_checkpoint(path)  # read once, without running pickled code
+    arch, nc, _ = describe_weights(ckpt, path)
     if nc != data_nc:
         raise ConfigError(f"weights={path} has nc={nc} but the data has nc={data_nc}: validate on the data the "
                           "weights were trained for")
     model = build_model(arch, nc=nc, names=names)
-    load_weights(model, path, log=LOG)
+    load_weights(model, path, log=LOG, ckpt=ckpt)
     return model.eval()
 
 

@@ -65,10 +65,13 @@ def open_checkpoint(path: str | Path) -> object:
                                   f"can read without running its code ({str(exc).splitlines()[0][:120]})") from None
 
 
-def read_state_dict(path: str | Path) -> Mapping[str, torch.Tensor]:
-    """Tensors of a checkpoint, ours or YOLOv5's."""
-    ckpt = open_checkpoint(path)
+def state_dict_of(ckpt: object, path: str | Path) -> Mapping[str, torch.Tensor]:
+    """Tensors of an opened checkpoint (``open_checkpoint``), ours or YOLOv5's."""
     return ckpt.state_dict if isinstance(ckpt, YoloV5Checkpoint) else _pick_state_dict(ckpt, Path(path))
+
+
+def read_state_dict(path: str | Path) -> Mapping[str, torch.Tensor]:
+    return state_dict_of(open_checkpoint(path), path)
 
 
 def transfer_state(model: nn.Module, state: Mapping[str, torch.Tensor],
@@ -83,13 +86,14 @@ def transfer_state(model: nn.Module, state: Mapping[str, torch.Tensor],
 
 
 def load_weights(model: nn.Module, path: str | Path, exclude: Sequence[str] = (),
-                 log: logging.Logger = LOGGER) -> tuple[int, int]:
+                 log: logging.Logger = LOGGER, ckpt: object = None) -> tuple[int, int]:
     """Transfer what fits from a checkpoint; with another nc everything but Detect's output convs transfers.
 
     Pass ``exclude=("anchors",)`` to keep the model's own anchors (YOLOv5 does so when training from a yaml).
+    ``ckpt``: the file already opened (``open_checkpoint``), so that a command reads it once.
     Returns (transferred, items in the model's state_dict).
     """
-    names = transfer_state(model, read_state_dict(path), exclude)
+    names = transfer_state(model, state_dict_of(ckpt, path) if ckpt is not None else read_state_dict(path), exclude)
     total = len(model.state_dict())
     log.info("Transferred %d/%d items from %s", len(names), total, path)
     if len(names) < total / 2:

@@ -5,6 +5,8 @@ import csv
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from yolo_exp.atomic import atomic_write_text
+
 COLUMNS = (
     "epoch", "train/box_loss", "train/obj_loss", "train/cls_loss", "metrics/precision", "metrics/recall",
     "metrics/mAP_0.5", "metrics/mAP_0.5:0.95", "val/box_loss", "val/obj_loss", "val/cls_loss",
@@ -37,7 +39,8 @@ def truncate_after(path: Path, epoch: int) -> None:
         return
     lines = path.read_text().splitlines(keepends=True)
     kept = lines[:1] + [ln for ln in lines[1:] if float(ln.split(",")[0]) <= epoch]
-    path.write_text("".join(kept))
+    if len(kept) < len(lines):  # a kill during this rewrite must not lose the history
+        atomic_write_text(path, "".join(kept))
 
 
 def plot_results(csv_path: Path, out: Path | None = None, panels: Sequence[str] = COLUMNS[1:11]) -> Path:

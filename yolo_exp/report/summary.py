@@ -12,7 +12,6 @@ import json
 import math
 import os
 import socket
-import tempfile
 import time
 import traceback
 from datetime import datetime, timezone
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
+
+from yolo_exp.atomic import atomic_write_text
 
 SUMMARY_FILE = "summary.json"
 TRACEBACK_FILE = "traceback.txt"
@@ -31,19 +32,6 @@ FITNESS_WEIGHTS = (0.0, 0.0, 0.1, 0.9)
 
 def _now_iso() -> str:
     return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder + os.replace, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _finite(value: Any) -> float | None:

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from yolo_exp.report.summary import atomic_write_text
+from yolo_exp.atomic import atomic_write_text
 from yolo_exp.sweep.plots import plot_compare
 from yolo_exp.sweep.runs import RunRecord, differing_keys, find_runs, load_run, run_label
 from yolo_exp.sweep.table import SEED_KEY, aggregate_seeds, build_rows, columns_for, sort_rows, to_csv, to_markdown
