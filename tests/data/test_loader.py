@@ -66,6 +66,23 @@ def test_close_mosaic_reaches_persistent_workers(tmp_path):
     assert loader._iterator._workers is workers_before  # the same persistent workers served both epochs
 
 
+def test_seeds_never_share_an_epochs_order():
+    """With seed + epoch, seed 1 would replay seed 0's orders one epoch later; (seed, epoch) is mixed instead."""
+    from yolo_exp.data.loader import EpochSampler
+
+    class Data(list):
+        mosaic, indices = False, None
+
+    def order(seed: int, epoch: int) -> list[int]:
+        sampler = EpochSampler(Data(range(50)), shuffle=True, seed=seed)
+        sampler.set_epoch(epoch)
+        return [i for i, _, _ in sampler]
+
+    orders = {(s, e): order(s, e) for s in range(3) for e in range(4)}
+    assert len({tuple(o) for o in orders.values()}) == len(orders)
+    assert order(1, 2) == orders[(1, 2)]  # still a pure function of (seed, epoch)
+
+
 def test_distributed_shards_are_disjoint(good_dataset):
     src = good_dataset / "images" / "train"
     seen = []

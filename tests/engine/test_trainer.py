@@ -217,3 +217,18 @@ def test_ctrl_c_saves_the_state_and_resume_continues_exactly(tmp_path):
     assert (run_a / "results.csv").read_text() == (run_b / "results.csv").read_text()
     ca, cb = load_checkpoint(run_a / "weights" / "last.pt"), load_checkpoint(run_b / "weights" / "last.pt")
     assert all(torch.equal(ca["model"][k], cb["model"][k]) for k in ca["model"])
+
+
+def test_hyp_anchors_are_not_overwritten_by_the_weights(trainer_factory, tmp_path):
+    """YOLOv5 leaves the checkpoint's anchors out when hyp.anchors asks for new ones (AutoAnchor computes them)."""
+    from yolo_exp.models.yolo import build_model
+
+    donor = build_model("yolov5n", nc=4)
+    state = donor.state_dict()
+    state["model.24.anchors"] = torch.full_like(state["model.24.anchors"], 7.0)
+    torch.save({"model": state}, tmp_path / "donor.pt")
+    for anchors, expect_donor in (("null", True), ("3", False)):
+        trainer = trainer_factory(f"weights={tmp_path / 'donor.pt'}", f"hyp.anchors={anchors}", "autoanchor=false")
+        trainer.setup()
+        got = trainer.model.state_dict()["model.24.anchors"]
+        assert bool(torch.all(got == 7.0)) == expect_donor, anchors
