@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import signal
 import sys
@@ -70,6 +71,28 @@ def job_in_its_folder(cfg: DictConfig, run_dir: Path) -> float | None:
     return None
 
 
+def parallel_slot(cfg: DictConfig, hc) -> object | None:  # noqa: ANN001
+    """In a parallel sweep (the joblib launcher), take this job's slot: its GPU and its share of the cores.
+    Settings given on the command line win."""
+    if "joblib" not in str(hc.launcher.get("_target_", "")):
+        return None
+    from yolo_exp.sweep.slots import take_slot
+
+    cores = len(os.sched_getaffinity(0))
+    n_jobs = int(hc.launcher.n_jobs) if int(hc.launcher.n_jobs) > 0 else cores
+    slot = take_slot(Path(hc.sweep.dir), n_jobs)
+    given = {o.split("=", 1)[0].lstrip("+") for o in hc.overrides.task}
+    if slot.gpu is not None and not given & {"device", "device.index"}:
+        cfg.device.index = slot.gpu
+    if "workers" not in given:
+        cfg.workers = min(cfg.workers, slot.threads)
+    torch.set_num_threads(slot.threads)
+    print(f"job {hc.job.num} ({' '.join(hc.overrides.task)}): slot {slot.index} of {n_jobs}, "
+          f"{'GPU ' + str(cfg.device.index) if slot.gpu is not None else 'CPU'}, {slot.threads} threads, "
+          f"{cfg.workers} workers", file=sys.stderr)
+    return slot
+
+
 def train_task(cfg: DictConfig) -> float:
     """Run one job; returns its fitness (what optimising sweepers maximise).
 
@@ -87,6 +110,15 @@ def train_task(cfg: DictConfig) -> float:
         ran_before = job_in_its_folder(cfg, run_dir)
         if ran_before is not None:  # completed (or failed, not retried): left exactly as it is
             return ran_before
+    slot = parallel_slot(cfg, hc) if hc.mode == RunMode.MULTIRUN else None
+    try:
+        return _train_job(cfg, hc, run_dir)
+    finally:
+        if slot is not None:
+            slot.handle.close()  # the next job may take this slot (loky reuses this process)
+
+
+def _train_job(cfg: DictConfig, hc, run_dir: Path) -> float:  # noqa: ANN001
     LOG.info("Run folder: %s", run_dir)
     for stale in remove_stale_temps(run_dir, run_dir / "weights"):
         LOG.info("removed %s, left by a write that was cut off", stale)

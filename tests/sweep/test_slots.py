@@ -1,0 +1,51 @@
+"""Parallel sweeps: every job its own slot (GPU, share of the cores), and a real 4-job sweep 2 at a time."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.engine.test_trainer import TINY
+from yolo_exp.sweep.slots import acquire_slot, slot_for
+
+
+@pytest.mark.parametrize("gpus, n_jobs", [(4, 4), (8, 4), (2, 2)])
+def test_slots_map_to_distinct_gpus(gpus, n_jobs):
+    assert sorted(slot_for(i, n_jobs, gpus, 16).gpu for i in range(n_jobs)) == list(range(n_jobs))
+
+
+def test_cpu_cores_are_shared_out():
+    assert [slot_for(0, n, 0, 16).threads for n in (1, 2, 4, 16, 32)] == [16, 8, 4, 1, 1]
+    assert slot_for(3, 4, 0, 16).gpu is None
+
+
+def test_a_freed_slot_is_taken_again_and_held_ones_never(tmp_path):
+    held = [acquire_slot(tmp_path, 3) for _ in range(3)]
+    assert [h.index for h in held] == [0, 1, 2]
+    held[1].close()  # job in slot 1 ends first
+    again = acquire_slot(tmp_path, 3)
+    assert again.index == 1
+    for h in (held[0], held[2], again):
+        h.close()
+
+
+def test_parallel_sweep_of_four_jobs_two_at_a_time(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "-m", "hydra/launcher=parallel",
+                           "hydra.launcher.n_jobs=2", *TINY, "epochs=1", "hyp.lr0=0.01,0.02", "seed=0,1",
+                           f"hydra.sweep.dir={sweep}"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(sweep / "summary.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"completed"}
+    slots = [line for line in proc.stderr.splitlines() if ": slot " in line]
+    assert len(slots) == 4 and all(" of 2, CPU, " in line for line in slots)
+    for job in range(4):
+        assert json.loads((sweep / str(job) / "summary.json").read_text())["status"] == "completed"
+        assert "Run folder" in (sweep / str(job) / "train.log").read_text()

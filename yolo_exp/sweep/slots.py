@@ -1,0 +1,55 @@
+"""Which GPU and how many CPU threads a job of a parallel sweep gets.
+
+A job takes the lowest free slot among ``n_jobs`` by locking a file in the sweep folder (``.slots/N.lock``) for its
+whole life; the lock goes with the process, also when it is killed. So a job that starts when another finished
+takes exactly the slot that was freed: never two jobs on one GPU, never all on GPU 0, whatever order jobs end in.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+
+@dataclass
+class Slot:
+    index: int
+    gpu: int | None  # None on a machine without GPUs
+    threads: int  # intra-op threads and loader workers at most
+    handle: IO | None = None  # keeps the lock
+
+
+def acquire_slot(sweep_dir: Path, n_jobs: int) -> IO:
+    """Lock the lowest free slot file; returns the open file (closing it frees the slot)."""
+    folder = Path(sweep_dir) / ".slots"
+    folder.mkdir(parents=True, exist_ok=True)
+    while True:  # more jobs than slots only while a finished job's process lets go of its lock
+        for index in range(n_jobs):
+            handle = open(folder / f"{index}.lock", "w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                handle.write(str(os.getpid()))
+                handle.flush()
+                handle.index = index  # type: ignore[attr-defined]
+                return handle
+            except BlockingIOError:
+                handle.close()
+        import time
+
+        time.sleep(0.2)
+
+
+def slot_for(index: int, n_jobs: int, gpus: int, cores: int) -> Slot:
+    """Slot ``index`` of ``n_jobs``: GPU ``index % gpus`` (distinct while n_jobs <= gpus), cores / n_jobs threads."""
+    return Slot(index=index, gpu=index % gpus if gpus > 0 else None, threads=max(1, cores // max(n_jobs, 1)))
+
+
+def take_slot(sweep_dir: Path, n_jobs: int) -> Slot:
+    import torch
+
+    handle = acquire_slot(sweep_dir, n_jobs)
+    slot = slot_for(handle.index, n_jobs, torch.cuda.device_count(), len(os.sched_getaffinity(0)))
+    slot.handle = handle
+    return slot
