@@ -75,3 +75,11 @@ def test_bad_data_yaml_is_named_with_its_cause(tmp_path, text, reason):
     with pytest.raises(ValueError, match=reason) as info:
         resolve_data({"file": str(f)})
     assert str(info.value).startswith(f"data.file: {f}") and "\n" not in str(info.value)
+
+
+def test_demo_sizes_do_not_replace_a_real_dataset(tmp_path):
+    """`data=<real> debug=fast` leaves data.shapes.* set; the real dataset is used, nothing is generated."""
+    write_pair(tmp_path / "ds", "a", "0 0.5 0.5 0.1 0.1\n")
+    spec = resolve_data({"path": str(tmp_path / "ds"), "train": "images/train", "val": "images/train",
+                         "names": ["a"], "shapes": {"n_train": 16, "n_val": 8}}, cache_dir=tmp_path / "cache")
+    assert spec.train == [tmp_path / "ds" / "images" / "train"] and not (tmp_path / "cache").exists()

@@ -77,7 +77,7 @@ def check_data_paths(data: DictConfig) -> None:
     if data.file is not None:
         _require(Path(data.file).expanduser().is_file(), "data.file", "file not found", data.file)
         return
-    if data.shapes is not None:
+    if data.shapes is not None and data.train is None:  # the generated demo
         return
     _require(data.path is not None or data.train is not None, "data.path",
              "must name the dataset root (or set data.file to an existing YOLOv5 data.yaml)", None)

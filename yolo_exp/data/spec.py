@@ -95,7 +95,9 @@ def resolve_data(data_cfg: Mapping[str, Any], cache_dir: Path | None = None) -> 
     cfg = {k: v for k, v in dict(data_cfg).items()}
     if cfg.get("file"):
         cfg = _from_file(cfg)
-    shapes = cfg.get("shapes")
+    # The demo is generated only for a data option that names no images of its own: `data=coco128 debug=fast` sets
+    # data.shapes.* (the sizes of the demo) but trains on coco128.
+    shapes = cfg.get("shapes") if not cfg.get("train") else None
     if shapes:
         from yolo_exp.data.shapes import generate_shapes, shapes_data_root
 
