@@ -6,7 +6,9 @@ as one batch through the configured launcher (so a parallel launcher runs them t
 and leaves no row. After each generation: evolve.csv (appended), hyp/hyp_evolve.yaml and evolve.png in the
 sweep folder; `python train.py 'hydra.searchpath=[file://<sweep folder>]' hyp=hyp_evolve` trains with the
 best. Resume by running the same command with `hydra.sweep.dir=<that folder>`: generations already in
-evolve.csv are skipped and job numbers continue. Every job of a generation failing stops the sweep.
+evolve.csv are skipped and job numbers continue; a generation that was cut off runs again in its own folders with
+the same proposals, so its finished jobs are kept and its killed ones resume (the rules of any rerun sweep).
+Every job of a generation failing stops the sweep.
 
 Hydra imports this module on every start of any app (plugin scan), so it imports nothing heavy at module
 level, and it has no `from __future__ import annotations`: the scan executes it outside sys.modules, where
@@ -49,9 +51,17 @@ class EvolveSweeperConf:
 ConfigStore.instance().store(group="hydra/sweeper", name="evolve", node=EvolveSweeperConf, provider="yolo_exp")
 
 
-def _next_job_index(sweep_dir: Path) -> int:
+def _first_job_index(sweep_dir: Path, gen: int) -> int:
+    """Where generation ``gen``'s jobs go: the folders it had when it was cut off (its proposals are the same, so
+    its finished jobs are kept and its killed ones resume, as in any rerun sweep), else after every existing one.
+    The marker is written before the generation launches."""
+    marker = sweep_dir / f".generation{gen}.first_job"
+    if marker.is_file():
+        return int(marker.read_text())
     nums = [int(p.name) for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()]
-    return max(nums, default=-1) + 1
+    first = max(nums, default=-1) + 1
+    marker.write_text(str(first))
+    return first
 
 
 def _job_fitness(ret: JobReturn) -> float:
@@ -123,7 +133,7 @@ class EvolveSweeper(Sweeper):
                          for i in range(self.population)]
             batch = [fixed + [f"{self.hyp_node}.{k}={v!r}" for k, v in p.items()] for p in proposals]
             self.validate_batch_is_legal(batch)
-            first = _next_job_index(sweep_dir)
+            first = _first_job_index(sweep_dir, gen)
             results = self.launcher.launch(batch, initial_job_idx=first)
             returns.append(results)
             ok = self._record(table, csv_path, gen, first, proposals, results)

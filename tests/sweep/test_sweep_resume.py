@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 from tests.engine.test_trainer import TINY, only_run, train
+from yolo_exp.report.summary import read_results_csv
 
 SWEEP = [*TINY, "epochs=2", "hyp.lr0=0.01,0.02,0.03"]
 
@@ -66,3 +67,17 @@ def test_folder_of_another_config_is_refused_untouched(tmp_path):
                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "completed; left as it is" in again.stderr
     assert snapshot(run_dir) == before
+
+
+def test_evolve_generation_cut_off_is_finished_in_its_own_folders(tmp_path):
+    out = tmp_path / "evolve"
+    args = ["hydra/sweeper=evolve", "hydra.sweeper.generations=1", "hydra.sweeper.population=2",
+            "hydra.sweeper.keys=[lr0]", *TINY, "epochs=2"]
+    killed = sweep(out, *args, kill_at="write:last.pt:4")  # inside job 1, after job 0 completed
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    job0 = snapshot(out / "0")
+    proc = sweep(out, *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert snapshot(out / "0") == job0 and "resuming" in (out / "1" / "train.log").read_text()
+    assert read_results_csv(out / "evolve.csv")["job"] == [0, 1]
+    assert not (out / "2").exists()
