@@ -51,17 +51,26 @@ class EvolveSweeperConf:
 ConfigStore.instance().store(group="hydra/sweeper", name="evolve", node=EvolveSweeperConf, provider="yolo_exp")
 
 
-def _first_job_index(sweep_dir: Path, gen: int) -> int:
-    """Where generation ``gen``'s jobs go: the folders it had when it was cut off (its proposals are the same, so
-    its finished jobs are kept and its killed ones resume, as in any rerun sweep), else after every existing one.
-    The marker is written before the generation launches."""
+def _first_job_index(sweep_dir: Path, gen: int, batch: Sequence[Sequence[str]]) -> int:
+    """Where generation ``gen``'s jobs go: the folders it had when it was cut off, if its jobs are the same (same
+    seeded proposals: its finished jobs are kept and its killed ones resume, as in any rerun sweep), else after
+    every existing folder. The marker (first job, digest of the jobs) is written before the generation launches."""
+    import hashlib
+
+    from yolo_exp.atomic import atomic_write_text
+
+    digest = hashlib.sha256(repr([list(job) for job in batch]).encode()).hexdigest()
     marker = sweep_dir / f".generation{gen}.first_job"
-    if marker.is_file():
-        return int(marker.read_text())
+    try:
+        first, seen = marker.read_text().split()
+        if seen == digest:
+            return int(first)
+    except (OSError, ValueError):
+        pass
     nums = [int(p.name) for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()]
     first = max(nums, default=-1) + 1
-    marker.write_text(str(first))
-    return first
+    atomic_write_text(marker, f"{first} {digest}")
+    return int(first)
 
 
 def _job_fitness(ret: JobReturn) -> float:
@@ -133,7 +142,7 @@ class EvolveSweeper(Sweeper):
                          for i in range(self.population)]
             batch = [fixed + [f"{self.hyp_node}.{k}={v!r}" for k, v in p.items()] for p in proposals]
             self.validate_batch_is_legal(batch)
-            first = _first_job_index(sweep_dir, gen)
+            first = _first_job_index(sweep_dir, gen, batch)
             results = self.launcher.launch(batch, initial_job_idx=first)
             returns.append(results)
             ok = self._record(table, csv_path, gen, first, proposals, results)

@@ -126,3 +126,17 @@ def test_unfinished_run_cannot_shrink_below_what_it_trained(tmp_path):
         resume_argv([f"resume={run}", "epochs=4"], log=lambda msg: None)
     assert snapshot(run) == before
     assert resume_argv([f"resume={run}", "epochs=6"], log=lambda msg: None)[1] == "epochs=6"
+
+
+def test_folder_state_tells_jobs_apart_by_what_they_train(tmp_path):
+    from yolo_exp.config.resume import folder_state
+
+    run = fake_run(tmp_path, "job", ["imgsz=64"], "interrupted")
+    saved = {"epochs": 10, "workers": 2, "hyp": {"lr0": 0.01}, "device": {"index": 0, "amp": True}, "resume": None}
+    (run / "config_resolved.yaml").write_text(yaml.safe_dump(saved))
+    same = {**saved, "workers": 8, "device": {"index": 3, "amp": True}, "resume": str(run)}
+    assert folder_state(run, yaml.safe_dump(same)) == "resume"
+    for other, key in (({**saved, "epochs": 20}, "epochs"), ({**saved, "device": {"index": 0, "amp": False}},
+                                                             "device.amp"), ({**saved, "hyp": {"lr0": 0.02}}, "hyp.lr0")):
+        with pytest.raises(ConfigError, match=f"another config \\({key} differ"):
+            folder_state(run, yaml.safe_dump(other))

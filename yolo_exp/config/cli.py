@@ -211,7 +211,7 @@ def run_entry(main: Callable[[], None], argv: list[str] | None = None, config_na
 
 def _given_dir(overrides: Sequence[str], key: str) -> Path | None:
     """A folder named on the command line (not one Hydra makes up from the time)."""
-    given = next((path_value(o) for o in overrides if o.startswith(f"{key}=")), None)
+    given = next((path_value(o.lstrip("+")) for o in overrides if o.lstrip("+").startswith(f"{key}=")), None)
     return Path(given) if given and "${" not in given else None
 
 

@@ -159,19 +159,25 @@ def _flat(tree: object, prefix: str = "") -> dict[str, object]:
     return {prefix[:-1]: tree}
 
 
+# What may differ between two runs of the same job in one folder: where and how fast it runs, not what it trains.
+SAME_JOB_DESPITE = ("resume", "workers", "sweep", "device.index")
+
+
 def config_diff(new: dict, saved: dict) -> list[str]:
-    """Keys whose values differ between two resolved configs, apart from those a resume may change."""
+    """Keys whose values differ between two resolved configs, apart from SAME_JOB_DESPITE."""
     a, b = _flat(new), _flat(saved)
-    ignored = (*RESUME_SAFE, "sweep")
-    return sorted(k for k in a.keys() | b.keys() if k.split(".")[0] not in ignored and a.get(k) != b.get(k))
+    return sorted(k for k in a.keys() | b.keys()
+                  if not k.startswith(tuple(f"{x}." for x in SAME_JOB_DESPITE)) and k not in SAME_JOB_DESPITE
+                  and a.get(k) != b.get(k))
 
 
 def folder_state(run_dir: Path, config_yaml: str) -> str:
     """What a job about to run in ``run_dir`` (resolved config ``config_yaml``) finds there.
 
-    ``new`` (no run), ``resume`` (its own unfinished run with a last.pt), ``completed`` (its own finished run, not
-    extended by a larger ``epochs``) or ``failed`` (its own failed run). A run of another config, or one still
-    running on this host, is a ConfigError: it is never overwritten.
+    ``new`` (no run), ``resume`` (its own unfinished run with a last.pt), ``completed`` (its own finished run) or
+    ``failed`` (its own failed run). A run of another config (``epochs`` and ``device`` included: a sweep over them
+    makes different jobs; extend a run with ``resume=DIR epochs=N``), or one still running on this host, is a
+    ConfigError: it is never overwritten.
     """
     from yolo_exp.report.summary import read_run
 
@@ -187,11 +193,12 @@ def folder_state(run_dir: Path, config_yaml: str) -> str:
     if diff:
         shown = ", ".join(diff[:4]) + (f" and {len(diff) - 4} more" if len(diff) > 4 else "")
         raise ConfigError(f"{run_dir}: holds the run of another config ({shown} differ); it is never overwritten: "
-                          "choose another hydra.run.dir / hydra.sweep.dir")
+                          "choose another hydra.run.dir / hydra.sweep.dir (to train that run further: "
+                          "resume=DIR epochs=N)")
     run = read_run(run_dir)
     if run["status"] == "running" and run.get("host") == socket.gethostname():
         raise ConfigError(f"{run_dir}: its run is still running (pid {run.get('pid')})")
-    if run["status"] == "completed" and int(new["epochs"]) <= int(run.get("epochs") or 0):
+    if run["status"] == "completed":
         return "completed"
     if run["status"] == "failed":
         return "failed"

@@ -80,9 +80,9 @@ def parallel_slot(cfg: DictConfig, hc) -> object | None:  # noqa: ANN001
 
     cores = len(os.sched_getaffinity(0))
     n_jobs = int(hc.launcher.n_jobs) if int(hc.launcher.n_jobs) > 0 else cores
-    slot = take_slot(Path(hc.sweep.dir), n_jobs)
+    slot = take_slot(Path(hc.runtime.output_dir).parent, n_jobs)  # the sweep folder, absolute (also with chdir)
     given = {o.split("=", 1)[0].lstrip("+") for o in hc.overrides.task}
-    if slot.gpu is not None and not given & {"device", "device.index"}:
+    if slot.gpu is not None and "device.index" not in given:
         cfg.device.index = slot.gpu
     if "workers" not in given:
         cfg.workers = min(cfg.workers, slot.threads)
