@@ -21,13 +21,14 @@ from typing import Any, Mapping
 import yaml
 
 from yolo_exp.atomic import atomic_write_text
+from yolo_exp.metrics.fitness import DEFAULT_WEIGHTS
 
 SUMMARY_FILE = "summary.json"
 TRACEBACK_FILE = "traceback.txt"
 METRIC_KEYS = ("precision", "recall", "mAP_0.5", "mAP_0.5:0.95")
 RESULT_KEYS = (*METRIC_KEYS, "fitness")
-# YOLOv5 fitness weights for (P, R, mAP@0.5, mAP@0.5:0.95).
-FITNESS_WEIGHTS = (0.0, 0.0, 0.1, 0.9)
+# YOLOv5 fitness weights for (P, R, mAP@0.5, mAP@0.5:0.95): the one definition in metrics/fitness.py.
+FITNESS_WEIGHTS = tuple(DEFAULT_WEIGHTS[k] for k in ("precision", "recall", "map50", "map"))
 
 
 def _now_iso() -> str:
