@@ -19,8 +19,8 @@ from yolo_exp.engine.checkpoint import load_checkpoint
 
 ENTRY = ROOT / "tests" / "kill_entry.py"
 ARGS = [*TINY, "epochs=2"]
-FAST = ["tmp:last.pt:1", "strip:best.pt:1", "validate:final:1"]
-SLOW = ["write:last.pt:2", "write:last.pt:1", "tmp:last.pt:2", "write:best.pt:1", "results:2", "strip:last.pt:1", "tmp:last.pt:3",
+FAST = ["tmp:last.pt:1"]  # the default suite: a cut first checkpoint write; the slow tier kills at every other event
+SLOW = ["strip:best.pt:1", "validate:final:1", "write:last.pt:2", "write:last.pt:1", "tmp:last.pt:2", "write:best.pt:1", "results:2", "strip:last.pt:1", "tmp:last.pt:3",
         "write:last.pt:3"]
 
 
@@ -79,7 +79,8 @@ def test_killed_at_every_other_event(tmp_path, reference, event):
     check_kill_then_resume(tmp_path, event, reference)
 
 
-@pytest.mark.parametrize("event, sig", [("validate:final:1", "INT"), ("write:last.pt:1", "INT2")])
+@pytest.mark.parametrize("event, sig", [("validate:final:1", "INT"),
+                                        pytest.param("write:last.pt:1", "INT2", marks=pytest.mark.slow)])
 def test_ctrl_c_stops_at_once_without_traceback_and_resume_finishes(tmp_path, reference, event, sig):
     """One Ctrl-C in the final validation stops there (it used to run to the end); a second Ctrl-C while the
     first is being handled prints no traceback either. The resume command printed works as it is."""
@@ -94,6 +95,7 @@ def test_ctrl_c_stops_at_once_without_traceback_and_resume_finishes(tmp_path, re
     check_kill_then_resume(tmp_path, event, reference, run=run)
 
 
+@pytest.mark.slow
 def test_early_stopped_run_killed_while_finishing_is_only_finished(tmp_path):
     """Patience stops the run after epoch 1 of 3; killed in its strip, the resume must finish it, not train on."""
     args = [*TINY, "epochs=3", "patience=1"]

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 from tests.engine.test_trainer import TINY, only_run, train
 from yolo_exp.report.summary import read_results_csv
@@ -69,6 +71,7 @@ def test_folder_of_another_config_is_refused_untouched(tmp_path):
     assert snapshot(run_dir) == before
 
 
+@pytest.mark.slow
 def test_evolve_generation_cut_off_is_finished_in_its_own_folders(tmp_path):
     out = tmp_path / "evolve"
     args = ["hydra/sweeper=evolve", "hydra.sweeper.generations=1", "hydra.sweeper.population=2",
