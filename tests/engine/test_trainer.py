@@ -60,6 +60,9 @@ def test_run_folder_and_resume_after_sigkill_is_bitwise_identical(tmp_path):
     summary = json.loads((run_a / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["epochs_done"] == 3
     assert summary["best"]["mAP_0.5"] is not None and summary["best_epoch"] in (0, 1, 2)
+    prov = summary["provenance"]  # what compare uses to warn about runs on other data or code
+    assert prov["device"] == "cpu" and len(prov["data"]["train"]) == len(prov["data"]["val"]) == 16
+    assert prov["code"] is None or len(prov["code"]["commit"]) == 40
     assert not list(a.glob("*.pt")) and sorted(p.name for p in a.iterdir()) == ["outputs"]  # nothing in the cwd
 
     # Same run, killed with SIGKILL once epoch 1 is recorded, then resumed in place.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -83,3 +84,13 @@ def load(path: Path, key: str) -> list[ImageRecord] | None:
     except Exception as e:  # noqa: BLE001 - a broken cache is never fatal
         LOGGER.info("label cache %s unreadable (%s); rescanning", path, type(e).__name__)
         return None
+
+
+def data_fingerprint(im_files: Sequence[str], labels: Sequence[np.ndarray]) -> str:
+    """A short hash of which images a split has (by name) and of every label: two runs with the same fingerprint
+    trained on the same data, wherever it was stored. Cheap: the labels are in memory after the cache load."""
+    h = hashlib.sha256()
+    for f, lb in zip(im_files, labels):
+        h.update(os.path.basename(f).encode())
+        h.update(np.ascontiguousarray(lb, np.float32).tobytes())
+    return h.hexdigest()[:16]

@@ -7,6 +7,7 @@ import platform
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 from hydra.core.hydra_config import HydraConfig
@@ -32,6 +33,25 @@ def versions() -> dict[str, str]:
 
     return {"yolo_exp": __version__, "torch": str(torch.__version__), "hydra": hydra.__version__,
             "numpy": numpy.__version__, "python": platform.python_version()}
+
+
+def code_provenance() -> dict[str, Any] | None:
+    """The project's git commit, whether the tree was dirty and a hash of the diff; None outside a git checkout."""
+    import hashlib
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=20,
+                              check=True).stdout
+
+    try:
+        commit, diff = git("rev-parse", "HEAD").strip(), git("diff", "HEAD")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": bool(diff), "diff_sha256": hashlib.sha256(diff.encode()).hexdigest()[:16]
+            if diff else None}
 
 
 class Reporter:
@@ -124,6 +144,7 @@ def _train_job(cfg: DictConfig, hc, run_dir: Path) -> float:  # noqa: ANN001
         LOG.info("removed %s, left by a write that was cut off", stale)
     reporter = Reporter(run_dir, cfg, hc)
     atomic_write_text(run_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    reporter.summary.provenance(code=code_provenance())
     reporter.summary.start(cfg.epochs, resume=bool(cfg.resume))
     try:
         validate(cfg)

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from yolo_exp import dist
 from yolo_exp.config.resume import resume_command
+from yolo_exp.data.label_cache import data_fingerprint
 from yolo_exp.data.loader import create_dataloader, epoch_seed
 from yolo_exp.data.spec import resolve_data
 from yolo_exp.engine.device import amp_settings, select_device
@@ -162,6 +163,11 @@ class Trainer:
                 pad=0.5, workers=workers, shuffle=False, seed=cfg.seed, single_cls=cfg.single_cls,
                 cache_dir=cache_dir, prefix="val: ")
 
+        if self.reporter is not None:  # what compare needs to tell runs on other data apart
+            self.reporter.summary.provenance(
+                device=torch.cuda.get_device_name(self.device) if self.cuda else str(self.device),
+                data={"train": data_fingerprint(self.train_set.im_files, self.train_set.labels),
+                      "val": data_fingerprint(self.val_set.im_files, self.val_set.labels)})
         if not self.resume_ckpt and dist.is_main():
             if not cfg.noplots:
                 plot_labels(self.train_set.labels, self.names, self.run_dir / "labels.jpg")

@@ -108,6 +108,10 @@ class RunSummary:
         self.data["wall_time_s"] = round(time.monotonic() - self._t0, 3)
         atomic_write_text(self.path, json.dumps(self.data, indent=2) + "\n")
 
+    def provenance(self, **facts: Any) -> None:
+        """What the run saw (code, device, data fingerprint), for compare's warnings; written with the next update."""
+        self.data.setdefault("provenance", {}).update(facts)
+
     def start(self, epochs: int, resume: bool = False) -> None:
         """On resume the run's progress so far (epochs done, best and last metrics, start time) is kept."""
         prior = _load_json(self.path) if resume else None

@@ -1,6 +1,8 @@
 """`python -m yolo_exp.compare PATH... [--sort KEY] [--json] [--out DIR] [--no-seeds]`
 
-PATHs are run folders or folders holding runs (sweeps, outputs/), in any mix. Columns: the parameters that
+PATHs are run folders or folders holding runs (sweeps, outputs/), in any mix. `--fitness map50=1,map=0` ranks
+by other weights (each run's best epoch chosen again from its results.csv); a warning says when the runs saw
+different data or different code (summary.json's provenance). Columns: the parameters that
 differ between the runs (group choices and overrides), status, best epoch and the metrics at it, wall time.
 Runs that differ only by `seed` are grouped into one row (mean ± std, n) unless --no-seeds. Runs without
 summary.json or with missing results columns are shown with what they have.
@@ -14,6 +16,7 @@ import json
 import sys
 from typing import Sequence
 
+from yolo_exp.sweep.rerank import parse_weights
 from yolo_exp.sweep.summary import summarize
 
 
@@ -25,6 +28,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
     p.add_argument("--out", help="also write summary.csv, summary.md and compare.png into this folder")
     p.add_argument("--no-seeds", action="store_true", help="one row per run, even when only the seed differs")
+    p.add_argument("--fitness", help="rank by other weights, e.g. map50=1,map=0 (best epochs chosen again from "
+                                     "results.csv; YOLOv5's: map50=0.1,map=0.9)")
     return p.parse_args(argv)
 
 
@@ -33,10 +38,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parse_args(argv)
     try:
-        report = summarize(args.paths, out_dir=args.out, sort=args.sort, aggregate=not args.no_seeds)
-    except (FileNotFoundError, KeyError) as exc:
+        weights = parse_weights(args.fitness) if args.fitness else None
+        report = summarize(args.paths, out_dir=args.out, sort=args.sort, aggregate=not args.no_seeds,
+                           fitness=weights)
+    except (FileNotFoundError, KeyError, ValueError) as exc:
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         print(json.dumps({"rows": json_rows(report.rows), "failed": report.failed}, indent=2))
     else:

@@ -1,12 +1,14 @@
 """Summarise a set of runs into summary.csv, summary.md and compare.png (one sweep, or anything via compare)."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 from yolo_exp.atomic import atomic_write_text
 from yolo_exp.sweep.plots import plot_compare
+from yolo_exp.sweep.rerank import best_epoch
 from yolo_exp.sweep.runs import RunRecord, differing_keys, find_runs, load_run, run_label
 from yolo_exp.sweep.table import SEED_KEY, aggregate_seeds, build_rows, columns_for, sort_rows, to_csv, to_markdown
 
@@ -22,12 +24,33 @@ class SweepReport:
     csv: str
     failed: list[str] = field(default_factory=list)  # run folders whose status is failed
     files: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. the runs saw different data or code
+
+
+def provenance_warnings(records: list[RunRecord]) -> list[str]:
+    """The runs compared saw different data (fingerprint of files and labels) or different code (commit, diff)."""
+    out = []
+    for what, key in (("data", "data"), ("code", "code")):
+        seen = {json.dumps((r.info.get("provenance") or {}).get(key), sort_keys=True): r.name for r in records
+                if (r.info.get("provenance") or {}).get(key) is not None}
+        if len(seen) > 1:
+            examples = ", ".join(sorted(seen.values()))[:200]
+            out.append(f"the runs saw different {what} ({len(seen)} versions; e.g. {examples})")
+    return out
 
 
 def summarize(paths: Iterable[str | Path], out_dir: str | Path | None = None, sort: str = "fitness",
-              aggregate: bool = False, plot: bool = True) -> SweepReport:
-    """Rows for every run under `paths`; with `out_dir`, also write summary.csv/md (+ compare.png)."""
+              aggregate: bool = False, plot: bool = True, fitness: dict[str, float] | None = None) -> SweepReport:
+    """Rows for every run under `paths`; with `out_dir`, also write summary.csv/md (+ compare.png).
+
+    ``fitness``: other weights (precision, recall, map50, map) to rank by; each run's best epoch is chosen again
+    from its results.csv."""
     records = [load_run(p) for p in find_runs(paths)]
+    if fitness is not None:
+        for record in records:
+            ranked = best_epoch(record.history, fitness)
+            if ranked is not None:
+                record.info["best_epoch"], record.info["best"] = ranked
     keys = differing_keys(records)
     rows = build_rows(records, keys)
     table_keys = keys
@@ -37,7 +60,8 @@ def summarize(paths: Iterable[str | Path], out_dir: str | Path | None = None, so
     rows = sort_rows(rows, sort)
     columns = columns_for(table_keys, aggregate)
     report = SweepReport(rows, table_keys, columns, to_markdown(rows, table_keys, aggregate), to_csv(rows, columns),
-                         failed=[str(r.run_dir) for r in records if r.status == FAILED])
+                         failed=[str(r.run_dir) for r in records if r.status == FAILED],
+                         warnings=provenance_warnings(records))
     if out_dir is not None:
         out = Path(out_dir)
         atomic_write_text(out / "summary.csv", report.csv)
