@@ -30,7 +30,12 @@ def test_a_freed_slot_is_taken_again_and_held_ones_never(tmp_path):
     held[1].close()  # job in slot 1 ends first
     again = acquire_slot(tmp_path, 3)
     assert again.index == 1
-    for h in (held[0], held[2], again):
+    again.close()
+    assert acquire_slot(tmp_path, 3, prefer=2).index == 1  # 2 is held: the free one
+    held[2].close()
+    kept = acquire_slot(tmp_path, 3, prefer=2)  # a reused worker gets its own GPU back when it is free
+    assert kept.index == 2
+    for h in (held[0], kept):
         h.close()
 
 

@@ -23,6 +23,7 @@ from yolo_exp.engine.trainer import Trainer
 from yolo_exp.report.summary import read_run
 
 LOG = logging.getLogger("yolo_exp.train")
+LAST_SLOT: dict[int, int] = {}  # per worker process: the slot of its previous job in a parallel sweep
 
 
 def versions() -> dict[str, str]:
@@ -100,7 +101,9 @@ def parallel_slot(cfg: DictConfig, hc) -> object | None:  # noqa: ANN001
 
     cores = len(os.sched_getaffinity(0))
     n_jobs = int(hc.launcher.n_jobs) if int(hc.launcher.n_jobs) > 0 else cores
-    slot = take_slot(Path(hc.runtime.output_dir).parent, n_jobs)  # the sweep folder, absolute (also with chdir)
+    # the sweep folder, absolute (also with chdir); a reused worker process asks for the slot it had
+    slot = take_slot(Path(hc.runtime.output_dir).parent, n_jobs, prefer=LAST_SLOT.get(os.getpid()))
+    LAST_SLOT[os.getpid()] = slot.index
     given = {o.split("=", 1)[0].lstrip("+") for o in hc.overrides.task}
     if slot.gpu is not None and "device.index" not in given:
         cfg.device.index = slot.gpu
@@ -135,6 +138,8 @@ def train_task(cfg: DictConfig) -> float:
         return _train_job(cfg, hc, run_dir)
     finally:
         if slot is not None:
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()  # the next job in this GPU slot gets the memory back
             slot.handle.close()  # the next job may take this slot (loky reuses this process)
 
 

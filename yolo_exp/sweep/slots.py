@@ -21,12 +21,14 @@ class Slot:
     handle: IO | None = None  # keeps the lock
 
 
-def acquire_slot(sweep_dir: Path, n_jobs: int) -> IO:
-    """Lock the lowest free slot file; returns the open file (closing it frees the slot)."""
+def acquire_slot(sweep_dir: Path, n_jobs: int, prefer: int | None = None) -> IO:
+    """Lock the lowest free slot file (``prefer`` first: a reused worker process keeps its GPU, where its CUDA
+    context already lives); returns the open file (closing it frees the slot)."""
     folder = Path(sweep_dir) / ".slots"
     folder.mkdir(parents=True, exist_ok=True)
+    order = ([prefer] if prefer is not None and prefer < n_jobs else []) + [i for i in range(n_jobs) if i != prefer]
     while True:  # more jobs than slots only while a finished job's process lets go of its lock
-        for index in range(n_jobs):
+        for index in order:
             handle = open(folder / f"{index}.lock", "w")
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -46,10 +48,10 @@ def slot_for(index: int, n_jobs: int, gpus: int, cores: int) -> Slot:
     return Slot(index=index, gpu=index % gpus if gpus > 0 else None, threads=max(1, cores // max(n_jobs, 1)))
 
 
-def take_slot(sweep_dir: Path, n_jobs: int) -> Slot:
+def take_slot(sweep_dir: Path, n_jobs: int, prefer: int | None = None) -> Slot:
     import torch
 
-    handle = acquire_slot(sweep_dir, n_jobs)
+    handle = acquire_slot(sweep_dir, n_jobs, prefer)
     slot = slot_for(handle.index, n_jobs, torch.cuda.device_count(), len(os.sched_getaffinity(0)))
     slot.handle = handle
     return slot
