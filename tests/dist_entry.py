@@ -45,13 +45,22 @@ def falling_fitness() -> None:
     trainer.Trainer.end_epoch = end_epoch
 
 
-if __name__ == "__main__":
+def run_train_py(inject_from_env) -> None:  # noqa: ANN001
+    """train.py as its own __main__, after the shared fitness switch and the entry's own injection."""
     sys.path.insert(0, str(ROOT))
     if os.environ.get("YOLO_EXP_TEST_FALLING_FITNESS") == "1":
         falling_fitness()
+    inject_from_env()
+    sys.argv[0] = str(ROOT / "train.py")
+    runpy.run_path(sys.argv[0], run_name="__main__")
+
+
+def _fault_from_env() -> None:
     fault = os.environ.get("YOLO_EXP_TEST_FAULT")
     if fault:
         kind, rank, epoch = fault.split(":")
         inject(kind, int(rank), int(epoch))
-    sys.argv[0] = str(ROOT / "train.py")
-    runpy.run_path(sys.argv[0], run_name="__main__")
+
+
+if __name__ == "__main__":
+    run_train_py(_fault_from_env)

@@ -13,7 +13,6 @@ Production code carries no test hooks: the events are patched in here, then trai
 from __future__ import annotations
 
 import os
-import runpy
 import signal
 import sys
 import tempfile
@@ -66,15 +65,15 @@ def inject(target: str, count: int) -> None:
     trainer.strip_checkpoint, trainer.validate, results.append_row = strip_checkpoint, validate, append_row
 
 
-if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
-    if os.environ.get("YOLO_EXP_TEST_FALLING_FITNESS") == "1":
-        from tests.dist_entry import falling_fitness
-
-        falling_fitness()
+def _kill_from_env() -> None:
     spec = os.environ.get("YOLO_EXP_TEST_KILL")
     if spec:
         name, n = spec.rsplit(":", 1)
         inject(name, int(n))
-    sys.argv[0] = str(ROOT / "train.py")
-    runpy.run_path(sys.argv[0], run_name="__main__")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    from tests.dist_entry import run_train_py
+
+    run_train_py(_kill_from_env)
