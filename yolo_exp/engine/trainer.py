@@ -107,7 +107,7 @@ class Trainer:
         self.bad_steps = 0  # consecutive non-finite losses, across epoch boundaries
         self.stop_requested = False  # Ctrl-C seen: save and stop at the next optimizer step
         self.partial: dict | None = None  # resume point inside an epoch (from a Ctrl-C'd last.pt)
-        self.stop_at_once = False  # validating or finishing: Ctrl-C stops there and then (nothing to save)
+        self.stop_at_once = False  # validating or finishing: Ctrl-C stops there and then
         self.partial_saved = False
         self.loss_floor, self.warned_divergence = math.inf, False  # lowest epoch loss so far (watch_divergence)
 
@@ -209,9 +209,8 @@ class Trainer:
         old_epochs = ckpt["config"]["epochs"]
         # Stopped after its last epoch (or its early stop): only the end of the run is left.
         self.finishing = self.start_epoch == cfg.epochs or (ckpt.get("final", False) and cfg.epochs == old_epochs)
-        finishing = self.finishing
         if ckpt.get("stripped"):  # a finished run being extended: only its final FP16 EMA weights were kept
-            if not finishing:
+            if not self.finishing:
                 LOG.warning("resume: %s was stripped at the end of training; continuing from its final EMA weights "
                             "with a fresh optimizer state (keep_optimizer=true keeps a run exactly resumable)",
                             self.wdir / "last.pt")
@@ -235,8 +234,9 @@ class Trainer:
             set_rng_state(ckpt["rng"])
         if dist.is_main():
             results_csv.truncate_after(self.run_dir / "results.csv", ckpt["epoch"])
-        if finishing:
-            LOG.info("resuming %s: all %d epochs are trained; finishing the run", self.run_dir, cfg.epochs)
+        if self.finishing:
+            LOG.info("resuming %s: training is done (%d of %d epochs); finishing the run", self.run_dir,
+                     self.start_epoch, cfg.epochs)
         else:
             LOG.info("resuming %s from epoch %d of %d", self.run_dir, self.start_epoch, cfg.epochs)
 
