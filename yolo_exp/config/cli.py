@@ -183,6 +183,7 @@ def run_entry(main: Callable[[], None], argv: list[str] | None = None, config_na
                 raise ConfigError("resume: cannot be combined with -m (resume one run at a time)")
             overrides = resume_argv(overrides, log=lambda msg: print(msg, file=sys.stderr))
         checked = overrides + extra_search_path(flags)
+        cfg = None
         if multirun:
             for variant in sweep_variants(checked):
                 compose_checked(variant, check_paths=False, config_name=config_name)
@@ -194,7 +195,7 @@ def run_entry(main: Callable[[], None], argv: list[str] | None = None, config_na
         if dist.is_main():
             check_output_folder(overrides, multirun)
         if config_name == "config" and not dist.launched():  # torchrun restarts go through resume=auto
-            overrides += check_job_folders(overrides, checked, multirun)
+            overrides += check_job_folders(overrides, checked, multirun, cfg)
     except ConfigError as exc:
         if full_error:
             raise
@@ -215,12 +216,14 @@ def _given_dir(overrides: Sequence[str], key: str) -> Path | None:
     return Path(given) if given and "${" not in given else None
 
 
-def check_job_folders(overrides: Sequence[str], checked: Sequence[str], multirun: bool) -> list[str]:
+def check_job_folders(overrides: Sequence[str], checked: Sequence[str], multirun: bool,
+                      cfg: DictConfig | None = None) -> list[str]:
     """Before Hydra writes into a folder named on the command line, look at the run it may hold.
 
     Another config's run: refused, nothing written. A single run's own finished run: exit 0, nothing written; its
     unfinished run: continued (the overrides to add are returned). Sweep jobs decide the same in their own folder
     (``engine.run``); here the whole sweep is refused before any job starts if one folder holds a foreign run.
+    ``cfg``: the single run's config, already composed by the caller.
     """
     if any(o.startswith(("resume=", "hydra/sweeper=", "hydra.sweep.subdir=")) for o in overrides):
         return []
@@ -228,9 +231,10 @@ def check_job_folders(overrides: Sequence[str], checked: Sequence[str], multirun
         run_dir = _given_dir(overrides, "hydra.run.dir")
         if run_dir is None:
             return []
-        state = folder_state(run_dir, OmegaConf.to_yaml(compose_checked(checked, check_paths=False), resolve=True))
+        cfg = cfg if cfg is not None else compose_checked(checked, check_paths=False)
+        state = folder_state(run_dir, OmegaConf.to_yaml(cfg, resolve=True))
         if state == "completed":
-            print(f"{run_dir}: this run is completed; left as it is (add epochs=N to train it further)",
+            print(f"{run_dir}: this run is completed; left as it is (to train it further: resume=DIR epochs=N)",
                   file=sys.stderr)
             sys.exit(0)
         has_last = (run_dir / "weights" / "last.pt").is_file()
