@@ -112,9 +112,9 @@ def _explain_failure(compose: Callable, overrides: Sequence[str], exc: BaseExcep
         base = compose(config_name)
     except Exception:  # noqa: BLE001 - the defaults themselves are broken; explain the original error
         return explain(exc, None, None)
-    for ov in overrides:
-        try:
-            compose(config_name, overrides=[ov])
+    for i, ov in enumerate(overrides):  # the first override that breaks it, with those before it (a sweeper's
+        try:                             # keys exist only once hydra/sweeper=NAME is given)
+            compose(config_name, overrides=list(overrides[:i + 1]))
         except Exception as single:  # noqa: BLE001
             return explain(single, ov, base)
     return explain(exc, None, base)
@@ -129,8 +129,13 @@ def sweep_variants(overrides: Sequence[str]) -> list[list[str]]:
     variants = [fixed]
     for o in parsed:
         if o.is_sweep_override():
-            key = o.get_key_element()
-            variants += [fixed + [f"{key}={v}"] for v in o.sweep_string_iterator()]
+            key, sweep = o.get_key_element(), o.value()
+            if hasattr(sweep, "end"):  # interval(a,b) of a searching sweeper: both ends must compose
+                as_int = "int" in (getattr(sweep, "tags", None) or ())
+                ends = [int(x) if as_int else float(x) for x in (sweep.start, sweep.end)]
+                variants += [fixed + [f"{key}={v!r}"] for v in ends]
+            else:
+                variants += [fixed + [f"{key}={v}"] for v in o.sweep_string_iterator()]
     return variants
 
 

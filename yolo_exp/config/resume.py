@@ -114,13 +114,13 @@ def _job(overrides: Sequence[str]) -> set[str]:
 
 def find_unfinished(overrides: Sequence[str], root: Path = Path("outputs")) -> Path:
     """The newest training run under ``root`` of the same job (same overrides) that is not completed."""
-    from yolo_exp.report.summary import read_run
+    from yolo_exp.report.summary import DONE, read_run
 
     job = _job(overrides)
     candidates = []
     for weights in root.glob("*/*/weights"):
         run_dir = weights.parent
-        if read_run(run_dir)["status"] in ("completed", "running"):  # running: its process is alive
+        if read_run(run_dir)["status"] in (*DONE, "running"):  # running: its process is alive
             continue
         try:
             same = _job(take_back(_read_overrides(run_dir))[0]) == job
@@ -136,18 +136,18 @@ def find_unfinished(overrides: Sequence[str], root: Path = Path("outputs")) -> P
 
 def check_resumable(run_dir: Path, new: Sequence[str], target: str) -> None:
     """Refuse what resume cannot do, before anything is written: a live run, or a completed run not extended."""
-    from yolo_exp.report.summary import read_run
+    from yolo_exp.report.summary import DONE, read_run
 
     run = read_run(run_dir)
     if run["status"] == "running" and run.get("host") == socket.gethostname():  # its process is alive
         raise ConfigError(f"resume={target}: this run is still running (pid {run.get('pid')} on {run.get('host')})")
     epochs = next((path_value(o) for o in new if _key(o) == "epochs"), None)
     epochs = int(epochs) if epochs is not None and str(epochs).isdigit() else None
-    if run["status"] == "completed":
+    if run["status"] in DONE:
         done = int(run.get("epochs") or run.get("epochs_done") or 0)
         if epochs is None or epochs <= done:
-            raise ConfigError(f"resume={target}: this run is completed ({done} epochs); add epochs=N with N > "
-                              f"{done} to train it further")
+            raise ConfigError(f"resume={target}: this run is {run['status']} ({done} epochs); "
+                              f"add epochs=N with N > {done} to train it further")
     elif epochs is not None and epochs < int(run.get("epochs_done") or 0):
         raise ConfigError(f"resume={target} epochs={epochs}: this run has already trained {run['epochs_done']} "
                           "epochs")
@@ -160,7 +160,7 @@ def _flat(tree: object, prefix: str = "") -> dict[str, object]:
 
 
 # What may differ between two runs of the same job in one folder: where and how fast it runs, not what it trains.
-SAME_JOB_DESPITE = ("resume", "workers", "sweep", "device.index")
+SAME_JOB_DESPITE = ("resume", "workers", "sweep", "device.index", "trial", "logger")
 
 
 def config_diff(new: dict, saved: dict) -> list[str]:
@@ -179,7 +179,7 @@ def folder_state(run_dir: Path, config_yaml: str) -> str:
     makes different jobs; extend a run with ``resume=DIR epochs=N``), or one still running on this host, is a
     ConfigError: it is never overwritten.
     """
-    from yolo_exp.report.summary import read_run
+    from yolo_exp.report.summary import DONE, read_run
 
     saved_file = run_dir / "config_resolved.yaml"
     if not saved_file.is_file():
@@ -198,7 +198,7 @@ def folder_state(run_dir: Path, config_yaml: str) -> str:
     run = read_run(run_dir)
     if run["status"] == "running" and run.get("host") == socket.gethostname():
         raise ConfigError(f"{run_dir}: its run is still running (pid {run.get('pid')})")
-    if run["status"] == "completed":
+    if run["status"] in DONE:
         return "completed"
     if run["status"] == "failed":
         return "failed"

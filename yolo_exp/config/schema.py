@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
 
@@ -167,6 +167,32 @@ class SweepConfig:
 
 
 @dataclass
+class TrialConfig:
+    """Set by `hydra/sweeper=optuna` for each job: where its trial lives, so the job reports per-epoch fitness to
+    it and stops when the study's pruner says so. Not for users to set."""
+
+    storage: Optional[str] = None
+    study: Optional[str] = None
+    number: Optional[int] = None
+
+
+@dataclass
+class TensorBoardLoggerConfig:
+    _target_: str = "yolo_exp.report.tensorboard.TensorBoardLogger"
+
+
+@dataclass
+class MLflowLoggerConfig:
+    """MLflow tracking (opt-in: ``logger=[tensorboard,mlflow]``); needs the ``mlflow`` extra."""
+
+    _target_: str = "yolo_exp.report.mlflow_logger.MLflowLogger"
+    tracking_uri: Optional[str] = None   # null: $MLFLOW_TRACKING_URI, else sqlite in ./mlruns (beside outputs/)
+    experiment: Optional[str] = None     # null: the sweep folder for a sweep's jobs, else `name`
+    log_weights: bool = False            # also upload weights/best.pt as an artifact
+    timeout_s: float = 10.0              # per request to a tracking server (no retries: training never waits)
+
+
+@dataclass
 class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -176,6 +202,9 @@ class TrainConfig:
     val: ValConfig = field(default_factory=ValConfig)
     fitness: FitnessWeights = field(default_factory=FitnessWeights)
     sweep: SweepConfig = field(default_factory=SweepConfig)
+    trial: TrialConfig = field(default_factory=TrialConfig)
+    callbacks: Dict[str, Any] = field(default_factory=dict)  # name -> {_target_: ...}: the user's plug-ins
+    logger: Dict[str, Any] = field(default_factory=dict)     # chosen with logger=[tensorboard,mlflow]
 
     epochs: int = 100
     batch_size: int = 16
@@ -238,6 +267,8 @@ GROUP_SCHEMAS = {
     "hyp": {"base_hyp": HypConfig},
     "optimizer": {"base_sgd": SGDConfig, "base_adam": AdamConfig, "base_adamw": AdamWConfig},
     "device": {"base_device": DeviceConfig},
+    "logger": {"base_tensorboard": {"tensorboard": TensorBoardLoggerConfig},
+               "base_mlflow": {"mlflow": MLflowLoggerConfig}},
 }
 
 

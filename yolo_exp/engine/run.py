@@ -1,4 +1,4 @@
-"""One training job inside Hydra: the run folder, its summary and TensorBoard, and how a failure is recorded."""
+"""One training job inside Hydra: the run folder, its summary and callbacks (loggers), how a failure is recorded."""
 from __future__ import annotations
 
 import logging
@@ -18,9 +18,10 @@ from yolo_exp import dist
 from yolo_exp.atomic import atomic_write_text, remove_stale_temps
 from yolo_exp.config.resume import folder_state
 from yolo_exp.config.validate import ConfigError, validate
+from yolo_exp.engine.callbacks import CallbackList, RunEnd, RunStart, build_callbacks
 from yolo_exp.engine.errors import exit_for, report_failure
 from yolo_exp.engine.trainer import Trainer
-from yolo_exp.report.summary import read_run
+from yolo_exp.report.summary import RunSummary, read_run
 
 LOG = logging.getLogger("yolo_exp.train")
 LAST_SLOT: dict[int, int] = {}  # per worker process: the slot of its previous job in a parallel sweep
@@ -55,23 +56,14 @@ def code_provenance() -> dict[str, Any] | None:
             if diff else None}
 
 
-class Reporter:
-    """Forwards epoch results to summary.json and TensorBoard."""
+def run_callbacks(cfg: DictConfig) -> CallbackList:
+    """The user's callbacks, then the loggers (TensorBoard by default), then a search trial's reporter."""
+    callbacks = build_callbacks([*(cfg.callbacks or {}).items(), *(cfg.logger or {}).items()])
+    if cfg.trial.study is not None:  # a job of `hydra/sweeper=optuna`: per-epoch fitness to its trial (pruning)
+        from yolo_exp.sweep.trial import TrialReporter
 
-    def __init__(self, run_dir: Path, cfg: DictConfig, hc) -> None:
-        from yolo_exp.report.summary import RunSummary
-        from yolo_exp.report.tensorboard import TBLogger
-
-        choices = {k: v for k, v in OmegaConf.to_container(hc.runtime.choices).items() if not k.startswith("hydra")}
-        self.summary = RunSummary(run_dir, overrides=list(hc.overrides.task), choices=choices, versions=versions())
-        self.tb = TBLogger(run_dir)
-        self.hparams = {f"hyp.{k}": v for k, v in OmegaConf.to_container(cfg.hyp).items() if v is not None}
-        self.hparams.update({k: str(v) for k, v in choices.items()})
-        self.hparams.update({k: cfg[k] for k in ("epochs", "batch_size", "imgsz", "seed")})
-
-    def epoch_end(self, epoch, row, metrics, best_epoch, best) -> None:
-        self.tb.scalars({k: v for k, v in row.items() if k != "epoch"}, epoch)
-        self.summary.epoch_end(epoch, metrics, metrics.get("fitness", -1.0), best_epoch, best)
+        callbacks.append(TrialReporter(**OmegaConf.to_container(cfg.trial)))
+    return CallbackList(callbacks)
 
 
 def job_in_its_folder(cfg: DictConfig, run_dir: Path) -> float | None:
@@ -147,34 +139,37 @@ def _train_job(cfg: DictConfig, hc, run_dir: Path) -> float:  # noqa: ANN001
     LOG.info("Run folder: %s", run_dir)
     for stale in remove_stale_temps(run_dir, run_dir / "weights"):
         LOG.info("removed %s, left by a write that was cut off", stale)
-    reporter = Reporter(run_dir, cfg, hc)
+    choices = {k: v for k, v in OmegaConf.to_container(hc.runtime.choices).items() if not k.startswith("hydra")}
+    summary = RunSummary(run_dir, overrides=list(hc.overrides.task), choices=choices, versions=versions())
     atomic_write_text(run_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-    reporter.summary.provenance(code=code_provenance())
-    reporter.summary.start(cfg.epochs, resume=bool(cfg.resume))
+    summary.provenance(code=code_provenance())
+    summary.start(cfg.epochs, resume=bool(cfg.resume))
+    callbacks, result = CallbackList(), None
     try:
         validate(cfg)
-        result = Trainer(cfg, run_dir, reporter=reporter).fit()
-        reporter.tb.hparams(reporter.hparams, {"hparam/fitness": result.best_fitness,
-                                               **{f"hparam/{k}": v for k, v in result.best.items()}})
-        for picture in ("train_batch0.jpg", "labels.jpg", "PR_curve.png", "confusion_matrix.png", "results.png"):
-            if (run_dir / picture).is_file():
-                reporter.tb.image(picture.rsplit(".", 1)[0], run_dir / picture, result.epochs_done)
+        callbacks = run_callbacks(cfg)
+        callbacks.on_run_start(RunStart(
+            run_dir, OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), choices, list(hc.overrides.task),
+            resumed=bool(cfg.resume), sweep_dir=Path(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None))
+        result = Trainer(cfg, run_dir, summary=summary, callbacks=callbacks).fit()
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the record short
-        reporter.summary.finish("interrupted")
+        summary.finish("interrupted")
+        callbacks.on_run_end(RunEnd(run_dir, "interrupted", summary.data["epochs_done"]))
         raise SystemExit(130) from None  # the trainer logged the resume command; no traceback
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, then reported in one line
         try:
-            reporter.summary.fail(exc)
+            summary.fail(exc)
         except OSError as write_error:  # e.g. the disk that failed the run is still full
             LOG.warning("summary.json not updated: %s", write_error)
+        callbacks.on_run_end(RunEnd(run_dir, "failed", summary.data["epochs_done"], error=exc))
         report_failure(exc)
         if hc.mode == RunMode.MULTIRUN:  # the sweep goes on; the summary callback reports the failure
             return float("nan")
         raise exit_for(exc) from None
     finally:
-        reporter.tb.close()
         dist.cleanup()  # a failed rank leaves no collective waiting; torchrun's agent stops the others
-    reporter.summary.finish("completed")
+    summary.finish(result.status, stopped=result.stopped)
+    callbacks.on_run_end(RunEnd(run_dir, result.status, result.epochs_done, dict(result.best), dict(result.final)))
     LOG.info("Run folder: %s", run_dir)
     return float(result.best_fitness)

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -31,6 +30,7 @@ from yolo_exp.data.label_cache import data_fingerprint
 from yolo_exp.data.loader import create_dataloader, epoch_seed
 from yolo_exp.data.spec import resolve_data
 from yolo_exp.engine.device import amp_settings, select_device
+from yolo_exp.engine.callbacks import CallbackList, EpochEnd
 from yolo_exp.engine.checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, strip_checkpoint
 from yolo_exp.engine.ema import ModelEMA
 from yolo_exp.engine.optim import (apply_warmup, build_optimizer, build_scheduler, freeze_layers, lr_lambda,
@@ -44,6 +44,7 @@ from yolo_exp.models.weights import load_weights
 from yolo_exp.models.yolo import build_model
 from yolo_exp.report import results as results_csv
 from yolo_exp.report.images import plot_batch, plot_labels
+from yolo_exp.report.summary import RunSummary
 
 LOG = logging.getLogger("yolo_exp.train")
 MAX_BAD_STEPS = 10  # consecutive non-finite losses before training stops
@@ -57,6 +58,7 @@ class TrainResult:
     best: dict[str, float] = field(default_factory=dict)
     epochs_done: int = 0
     status: str = "completed"
+    stopped: str | None = None  # why a callback stopped the run early
 
 
 def seed_everything(seed: int, deterministic: bool, benchmark: bool = False) -> None:
@@ -99,11 +101,14 @@ def round_imgsz(imgsz: int, stride: int) -> int:
 
 
 class Trainer:
-    def __init__(self, cfg: DictConfig, run_dir: Path, reporter: Any = None) -> None:
+    def __init__(self, cfg: DictConfig, run_dir: Path, summary: RunSummary | None = None,
+                 callbacks: CallbackList | None = None) -> None:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.wdir = self.run_dir / "weights"
-        self.reporter = reporter  # summary.json / TensorBoard sink with epoch_end(...) hooks, may be None
+        self.summary = summary  # summary.json, kept current (rank 0 of a job; None in tests and on other ranks)
+        self.callbacks = callbacks or CallbackList()
+        self.end_status: tuple[str, str] | None = None  # (status, reason) when a callback stopped the run
         self.bad_steps = 0  # consecutive non-finite losses, across epoch boundaries
         self.stop_requested = False  # Ctrl-C seen: save and stop at the next optimizer step
         self.partial: dict | None = None  # resume point inside an epoch (from a Ctrl-C'd last.pt)
@@ -163,8 +168,9 @@ class Trainer:
                 pad=0.5, workers=workers, shuffle=False, seed=cfg.seed, single_cls=cfg.single_cls,
                 cache_dir=cache_dir, prefix="val: ")
 
-        if self.reporter is not None:  # what compare needs to tell runs on other data apart
-            self.reporter.summary.provenance(
+        if self.summary is not None:  # what compare needs to tell runs on other data apart
+            self.summary.provenance(
+                model={"params": sum(p.numel() for p in self.model.parameters())},
                 device=torch.cuda.get_device_name(self.device) if self.cuda else str(self.device),
                 data={"train": data_fingerprint(self.train_set.im_files, self.train_set.labels),
                       "val": data_fingerprint(self.val_set.im_files, self.val_set.labels)})
@@ -225,6 +231,8 @@ class Trainer:
             self.optimizer.load_state_dict(ckpt["optimizer"])
             self.scaler.load_state_dict(ckpt["scaler"])
         self.partial = ckpt.get("partial")  # stopped by Ctrl-C inside epoch start_epoch
+        if self.finishing and ckpt.get("stopped"):
+            self.end_status = (ckpt["stopped"]["status"], ckpt["stopped"]["reason"])
         self.best_fitness, self.best_epoch = ckpt["best_fitness"], ckpt["best_epoch"]
         self.best_metrics = dict(ckpt.get("best_metrics", {}))
         if cfg.epochs != old_epochs:
@@ -282,6 +290,8 @@ class Trainer:
             self.stop_at_once = True
             if dist.is_main():
                 self.finish(result)
+            if self.end_status is not None:
+                result.status, result.stopped = self.end_status
         except KeyboardInterrupt:
             result.status = "interrupted"
             state = ("the state at the interruption" if self.partial_saved else
@@ -476,17 +486,22 @@ class Trainer:
                "metrics/mAP_0.5:0.95": metrics.get("map", 0.0), "val/box_loss": val_items[0],
                "val/obj_loss": val_items[1], "val/cls_loss": val_items[2],
                "x/lr0": lrs[0], "x/lr1": lrs[1], "x/lr2": lrs[2]}
-        row = {k: float(v) for k, v in row.items()}
-        results_csv.append_row(self.run_dir / "results.csv", row)
+        event = EpochEnd(epoch, cfg.epochs, {k: float(v) for k, v in row.items()},
+                         {**metrics, "fitness": fi} if metrics else {}, self.best_epoch, dict(self.best_metrics))
+        self.callbacks.on_epoch_end(event)  # may add columns or ask to stop; recorded below with the epoch
+        results_csv.append_row(self.run_dir / "results.csv", event.row)
+        if self.summary is not None:
+            self.summary.epoch_end(epoch, metrics, fi, self.best_epoch, self.best_metrics)
         patience_out = cfg.patience > 0 and epoch - max(self.best_epoch, 0) >= cfg.patience
-        if self.reporter is not None:
-            self.reporter.epoch_end(epoch, row, {**metrics, "fitness": fi}, self.best_epoch, self.best_metrics)
-        self.save(epoch, improved, final_epoch or patience_out)  # last: last.pt commits the epoch
+        if event.stop and not final_epoch:
+            self.end_status = (event.status, event.stop)
+            LOG.info("Stopping after epoch %d: %s", epoch + 1, event.stop)
+        self.save(epoch, improved, final_epoch or patience_out or bool(event.stop))  # last.pt commits the epoch
         if patience_out:
             LOG.info("Stopping training early as no improvement observed in the last %d epochs. Best results "
                      "observed at epoch %d; set patience=0 to disable early stopping.", cfg.patience,
                      self.best_epoch)
-        return patience_out
+        return patience_out or bool(event.stop)
 
     # ------------------------------------------------------------------------------------------------- save
     def checkpoint(self, epoch: int) -> dict:
@@ -519,6 +534,8 @@ class Trainer:
             return
         ckpt = self.checkpoint(epoch)
         ckpt["final"] = final  # the run's last epoch (or its early stop): a resume only finishes it
+        if self.end_status is not None:  # stopped by a callback (a pruned trial): a resume keeps the status
+            ckpt["stopped"] = {"status": self.end_status[0], "reason": self.end_status[1], "epoch": epoch}
         if improved:
             atomic_save(ckpt, self.wdir / "best.pt")
         if cfg.save_period > 0 and epoch % cfg.save_period == 0:

@@ -14,14 +14,27 @@ COLUMNS = (
 )
 
 
+def _line(cells: Sequence[str]) -> str:
+    return ",".join(f"{c:>20s}" for c in cells) + "\n"
+
+
 def append_row(path: Path, row: Mapping[str, float]) -> None:
-    """One epoch per line, fixed width like YOLOv5 (readers strip the padding)."""
-    values = [row[c] for c in COLUMNS]
-    new = not path.exists()
+    """One epoch per line, fixed width like YOLOv5 (readers strip the padding). YOLOv5's columns come first; a
+    column a callback adds goes after them, and a column first seen in a later epoch widens the header (earlier
+    rows get an empty cell)."""
+    header = list(COLUMNS) + [c for c in row if c not in COLUMNS]
+    if path.exists():
+        lines = path.read_text().splitlines(keepends=True)
+        old = [h.strip() for h in lines[0].split(",")] if lines else []
+        header = old + [c for c in header if c not in old]
+        if lines and header != old:
+            pad = "," + " " * 20
+            atomic_write_text(path, _line(header) + "".join(ln.rstrip("\n") + pad * (len(header) - len(old))
+                                                            + "\n" for ln in lines[1:]))
+    else:
+        atomic_write_text(path, _line(header))
     with open(path, "a") as f:
-        if new:
-            f.write(",".join(f"{c:>20s}" for c in COLUMNS) + "\n")
-        f.write(",".join(f"{v:>20.5g}" for v in values) + "\n")
+        f.write(",".join(f"{row[c]:>20.5g}" if c in row else " " * 20 for c in header) + "\n")
 
 
 def read_results(path: Path) -> list[dict[str, float]]:

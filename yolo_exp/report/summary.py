@@ -27,6 +27,9 @@ SUMMARY_FILE = "summary.json"
 TRACEBACK_FILE = "traceback.txt"
 METRIC_KEYS = ("precision", "recall", "mAP_0.5", "mAP_0.5:0.95")
 RESULT_KEYS = (*METRIC_KEYS, "fitness")
+# A run that ended as planned: trained its epochs (or stopped early), or was stopped by a search's pruner. Either
+# is left as it is by a rerun sweep and extended with resume=DIR epochs=N; neither is a failure.
+DONE = ("completed", "pruned")
 # YOLOv5 fitness weights for (P, R, mAP@0.5, mAP@0.5:0.95): the one definition in metrics/fitness.py.
 FITNESS_WEIGHTS = tuple(DEFAULT_WEIGHTS[k] for k in ("precision", "recall", "map50", "map"))
 
@@ -62,7 +65,7 @@ def short_metrics(metrics: Mapping[str, Any], fitness: Any = None) -> dict[str, 
     return out
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -121,6 +124,7 @@ class RunSummary:
                               if k in prior})
         self.data.update(status="running", epochs=int(epochs), started=self.data["started"] or _now_iso(),
                          error=None)
+        self.data.pop("stopped", None)
         self._write()
 
     def epoch_end(self, epoch: int, metrics: Mapping[str, Any], fitness: float, best_epoch: int,
@@ -130,10 +134,13 @@ class RunSummary:
                          final=short_metrics(metrics, fitness), best=short_metrics(best))
         self._write()
 
-    def finish(self, status: str = "completed") -> None:
-        if status not in ("completed", "interrupted"):
-            raise ValueError(f"finish(status={status!r}): expected 'completed' or 'interrupted'")
+    def finish(self, status: str = "completed", stopped: str | None = None) -> None:
+        """``stopped``: why a callback ended the run early (e.g. the pruner's reason), recorded with the status."""
+        if status not in (*DONE, "interrupted"):
+            raise ValueError(f"finish(status={status!r}): expected one of {', '.join((*DONE, 'interrupted'))}")
         self.data.update(status=status, ended=_now_iso())
+        if stopped:
+            self.data["stopped"] = {"epoch": self.data["epochs_done"], "reason": stopped}
         self._write()
 
     def fail(self, exc: BaseException) -> None:
@@ -212,7 +219,7 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
         out["run_dir"] = str(run_dir.resolve())  # the folder may have moved since it was written
     if out["status"] == "running" and data is not None:
         pid, host = data.get("pid"), data.get("host")
-        if host == socket.gethostname() and isinstance(pid, int) and not _pid_alive(pid):
+        if host == socket.gethostname() and isinstance(pid, int) and not pid_alive(pid):
             out.update(status="interrupted", status_note="process gone while status was running")
     if not out["overrides"]:
         saved = _load_yaml(run_dir / ".hydra" / "overrides.yaml")

@@ -80,3 +80,42 @@ class TBLogger:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+PICTURES = ("train_batch0.jpg", "labels.jpg", "PR_curve.png", "confusion_matrix.png", "results.png")
+
+
+class TensorBoardLogger:
+    """The run's TensorBoard events as a run callback (``logger: [tensorboard]``, the default): YOLOv5's scalars
+    each epoch; at the end the HParams entry (hyps, group choices, epochs/batch/imgsz/seed -> best metrics) and the
+    run's pictures."""
+
+    def __init__(self) -> None:
+        self.tb: TBLogger | None = None
+        self.hparams: dict[str, Any] = {}
+
+    def on_run_start(self, run: Any) -> None:
+        cfg = run.config
+        self.tb = TBLogger(run.run_dir)
+        self.hparams = {f"hyp.{k}": v for k, v in (cfg.get("hyp") or {}).items() if v is not None}
+        self.hparams.update({k: str(v) for k, v in run.choices.items()})
+        self.hparams.update({k: cfg[k] for k in ("epochs", "batch_size", "imgsz", "seed") if k in cfg})
+
+    def on_epoch_end(self, event: Any) -> None:
+        if self.tb is not None:
+            self.tb.scalars({k: v for k, v in event.row.items() if k != "epoch"}, event.epoch)
+
+    def on_run_end(self, end: Any) -> None:
+        if self.tb is None:
+            return
+        try:
+            if end.status in ("completed", "pruned"):
+                best = {k: v for k, v in end.best.items() if v is not None}
+                self.tb.hparams(self.hparams, {"hparam/fitness": best.get("fitness", -1.0),
+                                               **{f"hparam/{k}": v for k, v in best.items()}})
+                for picture in PICTURES:
+                    if (end.run_dir / picture).is_file():
+                        self.tb.image(picture.rsplit(".", 1)[0], end.run_dir / picture, end.epochs_done)
+        finally:
+            self.tb.close()
+            self.tb = None

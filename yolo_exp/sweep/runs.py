@@ -9,6 +9,7 @@ from typing import Any, Iterable
 from yolo_exp.report.summary import read_results_csv, read_run
 
 RUN_MARKERS = (".hydra", "summary.json", "results.csv")
+BOOKKEEPING = ("trial.",)  # overrides a sweeper adds to find its own record (the Optuna trial): not parameters
 
 
 def is_run_dir(path: Path) -> bool:
@@ -79,7 +80,8 @@ def load_run(run_dir: str | Path) -> RunRecord:
     run_dir = Path(run_dir)
     info = read_run(run_dir)
     params = {k: str(v) for k, v in (info.get("choices") or {}).items() if not str(k).startswith("hydra/")}
-    params.update(parse_overrides(info.get("overrides") or []))
+    params.update({k: v for k, v in parse_overrides(info.get("overrides") or []).items()
+                   if not k.startswith(BOOKKEEPING)})
     return RunRecord(run_dir, info, params, read_results_csv(run_dir / "results.csv"))
 
 
