@@ -1,0 +1,95 @@
+"""MLflow tracking: a real run read back with MLflow's client; a sweep's jobs under one parent; a resumed run
+continues its MLflow run; an unreachable server never fails the training."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("mlflow")
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+from tests.engine.test_trainer import TINY, only_run, train  # noqa: E402
+from yolo_exp.engine.callbacks import EpochEnd, RunEnd, RunStart  # noqa: E402
+from yolo_exp.report.mlflow_logger import MLflowLogger, default_uri, flatten  # noqa: E402
+
+
+def test_flatten_keeps_lists_as_values():
+    assert flatten({"hyp": {"lr0": 0.01}, "model": {"backbone": [[1, 2]]}, "epochs": 3}) == \
+        {"hyp.lr0": 0.01, "model.backbone": [[1, 2]], "epochs": 3}
+
+
+def test_training_run_is_an_mlflow_run(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'ml' / 'mlflow.db'}"
+    (tmp_path / "ml").mkdir()
+    train(tmp_path, *TINY, "epochs=2", "logger=[tensorboard,mlflow]", f"logger.mlflow.tracking_uri='{uri}'",
+          "logger.mlflow.experiment=tiny")
+    run_dir = only_run(tmp_path)
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name("tiny")
+    (run,) = client.search_runs([exp.experiment_id])
+    assert run.info.status == "FINISHED" and run.data.tags["yolo_exp.status"] == "completed"
+    assert run.data.params["hyp.warmup_epochs"] == "0.5" and run.data.params["epochs"] == "2"
+    assert run.data.tags["choice.model"] == "yolov5n" and run.data.tags["yolo_exp.run_dir"] == str(run_dir.resolve())
+    history = client.get_metric_history(run.info.run_id, "metrics/mAP_0.5:0.95")
+    assert [m.step for m in history] == [0, 1]  # per epoch, results.csv's own name
+    assert {"train/box_loss", "x/lr0", "fitness"} <= set(run.data.metrics)
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"results.csv", "summary.json", "config_resolved.yaml"} <= artifacts
+    assert list(run_dir.glob("events.out.tfevents.*"))  # TensorBoard still writes beside it
+
+
+def test_unreachable_tracking_server_does_not_fail_the_training(tmp_path):
+    train(tmp_path, *TINY, "epochs=1", "logger=[tensorboard,mlflow]",
+          "logger.mlflow.tracking_uri='http://127.0.0.1:9'", "logger.mlflow.timeout_s=2")
+    run_dir = only_run(tmp_path)
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
+    assert (run_dir / "weights" / "best.pt").is_file()
+    log = (run_dir / "train.log").read_text()
+    assert log.count("MLflow tracking off for this run") == 1
+
+
+def start(run_dir: Path, sweep_dir: Path | None = None, resumed: bool = False) -> RunStart:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return RunStart(run_dir, {"name": "train", "hyp": {"lr0": 0.01}}, {"model": "yolov5n"}, [], resumed, sweep_dir)
+
+
+def finish(logger: MLflowLogger, run_dir: Path, status: str = "completed") -> None:
+    logger.on_epoch_end(EpochEnd(0, 1, {"epoch": 0.0, "metrics/mAP_0.5": 0.5}, {"fitness": 0.4}, 0))
+    logger.on_run_end(RunEnd(run_dir, status))
+
+
+def test_sweep_jobs_are_children_of_one_parent_run(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    sweep = tmp_path / "multirun" / "12-00-00_train"
+    ids = []
+    for job in ("0", "1"):
+        logger = MLflowLogger(tracking_uri=uri)
+        logger.on_run_start(start(sweep / job, sweep_dir=sweep))
+        finish(logger, sweep / job, status="pruned" if job == "1" else "completed")
+        ids.append(logger.run_id)
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(sweep.name)  # one experiment per sweep
+    runs = {r.info.run_id: r for r in client.search_runs([exp.experiment_id])}
+    parent = (sweep / ".mlflow_parent_run_id").read_text()
+    assert set(runs) == {parent, *ids}
+    assert all(runs[i].data.tags["mlflow.parentRunId"] == parent for i in ids)
+    assert runs[ids[1]].data.tags["yolo_exp.status"] == "pruned"
+
+
+def test_a_resumed_run_continues_its_mlflow_run(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    first = MLflowLogger(tracking_uri=uri, experiment="e")
+    first.on_run_start(start(tmp_path / "run"))
+    first.on_run_end(RunEnd(tmp_path / "run", "interrupted"))
+    again = MLflowLogger(tracking_uri=uri, experiment="e")
+    again.on_run_start(start(tmp_path / "run", resumed=True))
+    finish(again, tmp_path / "run")
+    assert again.run_id == first.run_id
+    assert MlflowClient(tracking_uri=uri).get_run(first.run_id).info.status == "FINISHED"
+
+
+def test_default_store_is_beside_outputs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert default_uri() == f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
