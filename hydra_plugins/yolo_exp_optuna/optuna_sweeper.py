@@ -49,6 +49,9 @@ class OptunaSweeperConf:
     pruner_args: Any = None  # e.g. {n_startup_trials: 2, n_warmup_steps: 1} (median)
     params: Any = None  # KEY: sweep syntax; the command line adds to it
     heartbeat_s: Optional[float] = 60  # liveness for other hosts: a trial silent for 3x this is re-asked
+    schedule: str = "trials"           # trials | extend (successive halving by extension; one sweep process)
+    rungs: Optional[List[int]] = None  # extend: epochs of each rung, e.g. [3, 9, 27]
+    reduction_factor: int = 3          # extend: the best 1/reduction_factor of a rung go on to the next
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="optuna", node=OptunaSweeperConf, provider="yolo_exp")
@@ -57,7 +60,8 @@ ConfigStore.instance().store(group="hydra/sweeper", name="optuna", node=OptunaSw
 class OptunaSweeper(Sweeper):
     def __init__(self, n_trials: int, n_jobs: int, sampler: str, seed: Optional[int], objectives: List[str],
                  directions: Optional[List[str]], storage: Optional[str], study_name: Optional[str], pruner: str,
-                 pruner_args: Optional[Dict[str, Any]], params: Optional[Dict[str, str]], heartbeat_s: Optional[float]) -> None:
+                 pruner_args: Any, params: Any, heartbeat_s: Optional[float], schedule: str = "trials",
+                 rungs: Optional[List[int]] = None, reduction_factor: int = 3) -> None:
         from yolo_exp.sweep.study import OBJECTIVE_KEYS
 
         if n_trials < 1 or n_jobs < 1:
@@ -76,6 +80,16 @@ class OptunaSweeper(Sweeper):
         self.storage, self.study_name, self.heartbeat_s = storage, study_name, heartbeat_s
         self.pruner = {"name": pruner, "args": dict(pruner_args or {})}
         self.params = dict(params or {})
+        self.schedule, self.rungs, self.reduction_factor = schedule, list(rungs or []), reduction_factor
+        if schedule not in ("trials", "extend"):
+            raise HydraException(f"hydra.sweeper.schedule={schedule!r}: expected trials or extend")
+        if schedule == "extend":
+            if not self.rungs or any(b <= a for a, b in zip(self.rungs, self.rungs[1:])) or self.rungs[0] < 1:
+                raise HydraException(f"hydra.sweeper.rungs={self.rungs}: schedule=extend needs increasing epoch "
+                                     "counts, e.g. [3,9,27]")
+            if pruner != "none" or len(objectives) > 1 or reduction_factor < 2:
+                raise HydraException("schedule=extend: one objective, pruner=none (the rungs prune), "
+                                     "reduction_factor >= 2")
         self.config: Optional[DictConfig] = None
         self.launcher: Optional[Launcher] = None
         self.hydra_context: Optional[HydraContext] = None
@@ -103,7 +117,7 @@ class OptunaSweeper(Sweeper):
         if [d.name.lower() for d in study.directions] != self.directions:
             raise HydraException(f"optuna: study {study.study_name!r} in {url} has directions "
                                  f"{[d.name.lower() for d in study.directions]}, not {self.directions}")
-        for key, value in (("objectives", self.objectives), ("pruner", self.pruner)):
+        for key, value in (("objectives", self.objectives), ("pruner", self.pruner), ("schedule", self.schedule)):
             if study.user_attrs.get(key, value) != value:
                 raise HydraException(f"optuna: study {study.study_name!r} in {url} was made with {key}="
                                      f"{study.user_attrs[key]}, not {value}")
@@ -127,6 +141,10 @@ class OptunaSweeper(Sweeper):
             raise HydraException("optuna: nothing to search; give KEY=interval(a,b), choice(...) or range(...) on "
                                  "the command line or in hydra.sweeper.params")
         study, url = self._open_study(sweep_dir, space)
+        if self.schedule == "extend":
+            returns = self._extend(study, space, fixed, url)
+            self._finish(study, sweep_dir)
+            return returns
         returns: List[List[JobReturn]] = []
         while True:
             batch = self._ask(study, space, sweep_dir)
@@ -167,25 +185,101 @@ class OptunaSweeper(Sweeper):
                 batch.append((claim(trial), trial, values))
             return batch
 
-    def _run(self, study: Any, batch: List[Any], fixed: List[str], url: str) -> List[JobReturn]:
+    def _launch(self, study: Any, batch: List[Any], fixed: List[str], url: str,
+                extra: Optional[Any] = None) -> List[Any]:
+        """Run (folder, trial, values) jobs, consecutive folders as one launcher batch; (folder, trial, return).
+        ``extra(folder)``: more overrides for that job."""
         from yolo_exp.config.resume import hydra_quote
         from yolo_exp.sweep.search_space import override_value
         from yolo_exp.sweep.study import Heartbeat, consecutive_groups
 
         assert self.launcher is not None
-        results: List[JobReturn] = []
+        done: List[Any] = []
         # record_heartbeat takes Optuna's storage id of a trial, which Trial keeps as _trial_id
         with Heartbeat(self.rdb, [t._trial_id for _, t, _ in batch], self.heartbeat_s):
             for group in consecutive_groups([(folder, (trial, values)) for folder, trial, values in batch]):
                 jobs = [fixed + [f"{k}={override_value(v)}" for k, v in values.items()]
+                        + (extra(folder) if extra else [])
                         + [f"trial.storage={hydra_quote(url)}", f"trial.study={hydra_quote(study.study_name)}",
-                           f"trial.number={trial.number}"] for _, (trial, values) in group]
+                           f"trial.number={trial.number}"] for folder, (trial, values) in group]
                 self.validate_batch_is_legal(jobs)
                 rets = list(self.launcher.launch(jobs, initial_job_idx=group[0][0]))
-                for (folder, (trial, _)), ret in zip(group, rets):
-                    self._tell(study, trial, folder, ret)
-                results.extend(rets)
-        return results
+                done += [(folder, trial, ret) for (folder, (trial, _)), ret in zip(group, rets)]
+        return done
+
+    def _run(self, study: Any, batch: List[Any], fixed: List[str], url: str) -> List[JobReturn]:
+        done = self._launch(study, batch, fixed, url)
+        for folder, trial, ret in done:
+            self._tell(study, trial, folder, ret)
+        return [ret for _, _, ret in done]
+
+    def _extend(self, study: Any, space: Dict[str, Any], fixed: List[str], url: str) -> List[List[JobReturn]]:
+        """Successive halving by extension: every trial trains rungs[0] epochs; the best 1/reduction_factor are
+        extended in place (resume=FOLDER epochs=rungs[k]; keep_optimizer=true keeps the extension exact) and
+        the rest are pruned where they stand. The study keeps each trial's value per rung (user attribute
+        ``value<k>``) and the rung it was promoted to (``rung``), so a rerun after a kill goes on from there."""
+        import optuna
+        from optuna.trial import TrialState
+
+        from yolo_exp.config.resume import hydra_quote
+        from yolo_exp.report.summary import mark_pruned, read_run
+        from yolo_exp.sweep.search_space import suggest
+        from yolo_exp.sweep.study import claim, objective_values, quiet_optuna
+
+        assert self.config is not None
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        mine = []  # (folder, trial, values): unfinished trials (adopted after a kill), then new ones
+        for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            trial = optuna.trial.Trial(study, frozen._trial_id)
+            mine.append((claim(trial), trial, dict(frozen.params)))
+        finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+        for _ in range(self.n_trials - finished - len(mine)):
+            with quiet_optuna():
+                trial = study.ask()
+            mine.append((claim(trial), trial, suggest(trial, space)))
+
+        def attrs(job: Any) -> Dict[str, Any]:
+            return next(t.user_attrs for t in study.get_trials(deepcopy=False) if t.number == job[1].number)
+
+        def extra(k: int, epochs: int) -> Any:
+            resume = (lambda folder: [f"resume={hydra_quote(str((sweep_dir / str(folder)).resolve()))}"]) if k \
+                else (lambda folder: [])
+            return lambda folder: [f"epochs={epochs}", "keep_optimizer=true", *resume(folder)]
+
+        returns: List[List[JobReturn]] = []
+        sign = 1 if self.directions[0] == "maximize" else -1
+        for k, epochs in enumerate(self.rungs):
+            current = [job for job in mine if attrs(job).get("rung", 0) >= k]
+            todo = [job for job in current if f"value{k}" not in attrs(job)]
+            done = self._launch(study, todo, fixed, url, extra(k, epochs))
+            for folder, trial, ret in done:
+                info = read_run(Path(str(ret.hydra_cfg.hydra.runtime.output_dir))) if ret.hydra_cfg else {}
+                values = objective_values(info, self.objectives) if info.get("status") != "failed" else None
+                trial.set_user_attr(f"value{k}", values[0] if values else None)
+            returns.append([ret for _, _, ret in done])
+            alive = [job for job in current if attrs(job).get(f"value{k}") is not None]
+            for job in current:
+                if job not in alive:
+                    study.tell(job[1], state=TrialState.FAIL)
+                    log.warning("optuna: trial %d (folder %d) failed at rung %d", job[1].number, job[0], k)
+            if k == len(self.rungs) - 1:
+                for job in alive:
+                    study.tell(job[1], [attrs(job)[f"value{k}"]])
+                break
+            keep = [job for job in alive if attrs(job).get("rung", 0) > k]  # promoted before a kill
+            if not keep:
+                ranked = sorted(alive, key=lambda job: -sign * attrs(job)[f"value{k}"])
+                keep = ranked[:max(1, -(-len(alive) // self.reduction_factor))]
+                for job in keep:
+                    job[1].set_user_attr("rung", k + 1)
+            for job in alive:
+                if job not in keep:
+                    mark_pruned(sweep_dir / str(job[0]), f"not promoted after rung {k} ({epochs} epochs)")
+                    study.tell(job[1], state=TrialState.PRUNED)
+            log.info("optuna: rung %d (%d epochs): %d trials, %d extended to %d epochs", k, epochs, len(alive),
+                     len(keep), self.rungs[k + 1])
+            mine = keep
+        return returns
 
     def _tell(self, study: Any, trial: Any, folder: int, ret: JobReturn) -> None:
         from optuna.trial import TrialState

@@ -69,6 +69,7 @@ def write_fake_conf(conf_dir: Path, sweep_dir: Path) -> Path:
     (conf_dir / "hyp" / "base.yaml").write_text("lr0: 0.01\nmomentum: 0.937\nfliplr: 0.5\niou_t: 0.2\n")
     (conf_dir / "config.yaml").write_text(yaml.safe_dump({
         "defaults": [{"hyp": "base"}, "_self_"], "x": 1, "fail_on": -1, "seed": 0, "epochs": 3, "sleep_s": 0,
+        "resume": None, "keep_optimizer": False,
         "trial": {"storage": None, "study": None, "number": None},
         "hydra": {"job": {"chdir": False}, "run": {"dir": str(sweep_dir.parent / "run")},
                   "sweep": {"dir": str(sweep_dir), "subdir": "${hydra.job.num}"},

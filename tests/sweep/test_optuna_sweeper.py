@@ -122,3 +122,27 @@ def test_several_objectives(tmp_path, objectives):
     study = study_of(sweep)
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
     assert all(len(t.values) == 2 for t in study.trials) and (sweep / "best_params.yaml").is_file()
+
+
+def test_successive_halving_by_extension(tmp_path):
+    sweep = tmp_path / "sweep"
+    conf = write_fake_conf(tmp_path / "conf", sweep)
+    proc = run_fake_app(conf, *OPTUNA, "hydra.sweeper.n_trials=4", "hydra.sweeper.schedule=extend",
+                        "hydra.sweeper.rungs=[1,3]", "hydra.sweeper.reduction_factor=2", "hyp.lr0=interval(0.001,0.05)")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = study_of(sweep).trials
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert len(complete) == 2 and len(pruned) == 2
+    assert min(t.user_attrs["value0"] for t in complete) >= max(t.user_attrs["value0"] for t in pruned)
+    for t in complete:  # extended in place: the same folder, now 3 epochs, resumed from its 1-epoch run
+        overrides = (sweep / str(t.number) / ".hydra" / "overrides.yaml").read_text()
+        assert "epochs=3" in overrides and f"resume={(sweep / str(t.number)).resolve()}" in overrides.replace("'", "")
+        assert json.loads((sweep / str(t.number) / "summary.json").read_text())["status"] == "completed"
+    for t in pruned:
+        summary = json.loads((sweep / str(t.number) / "summary.json").read_text())
+        assert summary["status"] == "pruned" and summary["epochs_done"] == 1
+        assert "not promoted after rung 0" in summary["stopped"]["reason"]
+    proc = run_fake_app(conf, *OPTUNA, "hydra.sweeper.n_trials=4", "hydra.sweeper.schedule=extend",
+                        "hydra.sweeper.rungs=[1,3]", "hydra.sweeper.reduction_factor=2", "hyp.lr0=interval(0.001,0.05)")
+    assert proc.returncode == 0 and len(study_of(sweep).trials) == 4  # a rerun of a finished study adds nothing

@@ -48,3 +48,29 @@ def test_median_pruner_stops_a_trial_that_falls_behind(tmp_path):
             assert t.value == summary["best"]["fitness"]
     rows = {r["job"]: r["status"] for r in csv.DictReader(open(sweep / "summary.csv"))}
     assert [rows[str(n)] for n in pruned] == ["pruned"] * len(pruned)
+
+
+def test_successive_halving_extends_the_best_runs_in_place(tmp_path):
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, str(ROOT / "train.py"), "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=3",
+           "hydra.sweeper.schedule=extend", "hydra.sweeper.rungs=[1,2]", "hydra.sweeper.reduction_factor=2", *DATA,
+           "hyp.lr0=interval(0.001,0.05)", f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study = optuna.load_study(study_name="sweep", storage=f"sqlite:///{sweep / 'optuna.db'}")
+    states = sorted(t.state.name for t in study.trials)
+    assert states == ["COMPLETE", "COMPLETE", "PRUNED"]
+    for t in study.trials:
+        run = sweep / str(t.number)
+        rows = list(csv.DictReader(open(run / "results.csv")))
+        summary = json.loads((run / "summary.json").read_text())
+        if t.state == TrialState.COMPLETE:  # trained 1 epoch, then extended to 2 in the same folder
+            assert len(rows) == 2 and summary["status"] == "completed" and summary["epochs"] == 2
+            assert "extending the run from 1 to 2 epochs" in (run / "train.log").read_text()
+            assert t.value == summary["best"]["fitness"] and set(t.intermediate_values) == {0, 1}
+        else:
+            assert len(rows) == 1 and summary["status"] == "pruned"
+            assert load_checkpoint(run / "weights" / "last.pt")["epoch"] == 0
+    summary_rows = list(csv.DictReader(open(sweep / "summary.csv")))
+    assert "resume" not in summary_rows[0]  # the sweeper's own bookkeeping is not a parameter

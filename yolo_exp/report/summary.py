@@ -88,6 +88,17 @@ def write_failure(run_dir: Path, exc: BaseException, data: dict[str, Any] | None
     return data
 
 
+def mark_pruned(run_dir: Path, reason: str) -> None:
+    """A finished run that a search stopped promoting (successive halving by extension): status pruned, the
+    epochs it trained and why; it stays extendable with resume=DIR epochs=N like any finished run."""
+    path = Path(run_dir) / SUMMARY_FILE
+    data = _load_json(path)
+    if data is None or data.get("status") not in DONE:
+        return
+    data.update(status="pruned", stopped={"epoch": data.get("epochs_done"), "reason": reason})
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+
+
 class RunSummary:
     """Keeps `<run_dir>/summary.json` current through a run's life (rank 0 only; the caller decides)."""
 

@@ -9,7 +9,7 @@ from typing import Any, Iterable
 from yolo_exp.report.summary import read_results_csv, read_run
 
 RUN_MARKERS = (".hydra", "summary.json", "results.csv")
-BOOKKEEPING = ("trial.",)  # overrides a sweeper adds to find its own record (the Optuna trial): not parameters
+BOOKKEEPING = ("trial.", "resume")  # what a sweeper adds to find its own record or extend a run: not parameters
 
 
 def is_run_dir(path: Path) -> bool:

@@ -36,9 +36,14 @@ def open_storage(url: str, heartbeat_s: float | None) -> Any:
     if url.startswith("sqlite"):
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
     if heartbeat_s:
-        kwargs.update(heartbeat_interval=int(max(1, heartbeat_s)), grace_period=int(max(2, 3 * heartbeat_s)),
-                      failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=None))
-    return optuna.storages.RDBStorage(url, **kwargs)
+        kwargs.update(heartbeat_interval=int(max(1, heartbeat_s)), grace_period=int(max(2, 3 * heartbeat_s)))
+    with quiet_optuna():
+        if heartbeat_s:  # a stale trial is asked again with its parameters and user attributes (its folder)
+            if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):  # Optuna >= 4.9
+                kwargs["heartbeat_stale_trial_callback"] = optuna.storages.RetryHeartbeatStaleTrialCallback()
+            else:
+                kwargs["failed_trial_callback"] = optuna.storages.RetryFailedTrialCallback()
+        return optuna.storages.RDBStorage(url, **kwargs)
 
 
 def reclaim_dead(study: Any, heartbeat: bool) -> list[int]:
@@ -70,9 +75,12 @@ def reclaim_dead(study: Any, heartbeat: bool) -> list[int]:
 def quiet_optuna() -> Iterator[None]:
     """Optuna warns that heartbeats are meant for Study.optimize and marks them experimental; we drive ask/tell
     ourselves, on purpose."""
+    import optuna
+
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Hh]eartbeat.*")
         warnings.filterwarnings("ignore", message=".*fail_stale_trials.*")
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         yield
 
 

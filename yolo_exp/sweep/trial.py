@@ -16,8 +16,8 @@ from yolo_exp.report.summary import read_results_csv, short_metrics
 LOG = logging.getLogger("yolo_exp.train")
 
 
-def open_trial(storage: str, study_name: str, number: int) -> tuple[Any, Any]:
-    """(study with its pruner, trial) for trial ``number`` of a study in ``storage``."""
+def open_trial(storage: str, study_name: str, number: int) -> tuple[Any, Any, Any]:
+    """(study with its pruner, trial, its record so far) for trial ``number`` of a study in ``storage``."""
     import optuna
 
     from yolo_exp.sweep.search_space import build_pruner
@@ -29,7 +29,7 @@ def open_trial(storage: str, study_name: str, number: int) -> tuple[Any, Any]:
     frozen = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
     if frozen is None:
         raise LookupError(f"study {study_name!r} has no trial {number}")
-    return study, optuna.trial.Trial(study, frozen._trial_id)  # Optuna's own handle on a running trial
+    return study, optuna.trial.Trial(study, frozen._trial_id), frozen  # Optuna's own handle on a running trial
 
 
 class TrialReporter:
@@ -40,6 +40,7 @@ class TrialReporter:
         self.trial: Any = None
         self.objective, self.pruner = "fitness", "none"
         self.weights: dict[str, float] | None = None
+        self.reported: set[int] = set()  # steps the trial already holds
 
     def _off(self, exc: BaseException) -> None:
         LOG.warning("optuna trial %d: reporting off for this run (%s: %s); training goes on", self.where[2],
@@ -48,14 +49,15 @@ class TrialReporter:
 
     def on_run_start(self, run: Any) -> None:
         try:
-            study, self.trial = open_trial(*self.where)
+            study, self.trial, frozen = open_trial(*self.where)
+            self.reported = set(frozen.intermediate_values)
             if len(study.directions) > 1:  # Optuna prunes single-objective studies only
                 self.trial = None
                 return
             self.objective = (study.user_attrs.get("objectives") or ["fitness"])[0]
             self.pruner = (study.user_attrs.get("pruner") or {}).get("name", "none")
             self.weights = dict(run.config.get("fitness") or {}) or None
-            if run.resumed:  # a retried trial continuing a killed one's folder: its epochs so far count too
+            if run.resumed:  # a retried or extended trial: its epochs so far count too (once each)
                 history = read_results_csv(run.run_dir / "results.csv")
                 for i, epoch in enumerate(history.get("epoch", [])):
                     self._report({k: v[i] for k, v in history.items() if i < len(v)}, int(epoch))
@@ -75,8 +77,9 @@ class TrialReporter:
 
     def _report(self, metrics: dict[str, float], epoch: int) -> None:
         value = self._value(metrics)
-        if value is not None and self.trial is not None:
+        if value is not None and self.trial is not None and epoch not in self.reported:
             self.trial.report(value, epoch)
+            self.reported.add(epoch)
 
     def on_epoch_end(self, event: Any) -> None:
         if self.trial is None or not event.metrics:
