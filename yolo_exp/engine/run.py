@@ -15,6 +15,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from yolo_exp import dist
+from yolo_exp.cluster import join_task_group
 from yolo_exp.atomic import atomic_write_text, remove_stale_temps
 from yolo_exp.config.resume import folder_state
 from yolo_exp.config.validate import ConfigError, validate
@@ -116,7 +117,9 @@ def train_task(cfg: DictConfig) -> float:
     """
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
-    if not dist.is_main():  # under torchrun the other ranks train and write nothing; rank 0 reports
+    join_task_group()  # a multi-task SLURM/submitit job: one DDP run, as under torchrun
+    if not dist.is_main():
+        logging.getLogger().setLevel(logging.WARNING)  # one log per run: rank 0's (all ranks share the folder)  # under torchrun the other ranks train and write nothing; rank 0 reports
         try:
             return float(Trainer(cfg, run_dir).fit().best_fitness)
         finally:
@@ -144,18 +147,22 @@ def _train_job(cfg: DictConfig, hc, run_dir: Path) -> float:  # noqa: ANN001
     atomic_write_text(run_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     summary.provenance(code=code_provenance())
     summary.start(cfg.epochs, resume=bool(cfg.resume))
-    callbacks, result = CallbackList(), None
+    callbacks, result, trainer = CallbackList(), None, None
     try:
         validate(cfg)
         callbacks = run_callbacks(cfg)
         callbacks.on_run_start(RunStart(
             run_dir, OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), choices, list(hc.overrides.task),
             resumed=bool(cfg.resume), sweep_dir=Path(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None))
-        result = Trainer(cfg, run_dir, summary=summary, callbacks=callbacks).fit()
+        trainer = Trainer(cfg, run_dir, summary=summary, callbacks=callbacks)
+        result = trainer.fit()
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the record short
         summary.finish("interrupted")
         callbacks.on_run_end(RunEnd(run_dir, "interrupted", summary.data["epochs_done"]))
+        if trainer is not None and trainer.preempted is not None:  # last.pt is saved: now the cluster requeues
+            signum, requeue = trainer.preempted
+            requeue(signum, None)
         raise SystemExit(130) from None  # the trainer logged the resume command; no traceback
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, then reported in one line
         try:

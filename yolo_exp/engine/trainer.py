@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from yolo_exp import dist
+from yolo_exp.cluster import warning_signal
 from yolo_exp.config.resume import resume_command
 from yolo_exp.data.label_cache import data_fingerprint
 from yolo_exp.data.loader import create_dataloader, epoch_seed
@@ -109,6 +111,7 @@ class Trainer:
         self.summary = summary  # summary.json, kept current (rank 0 of a job; None in tests and on other ranks)
         self.callbacks = callbacks or CallbackList()
         self.end_status: tuple[str, str] | None = None  # (status, reason) when a callback stopped the run
+        self.preempted: tuple[int, Any] | None = None  # (signal, the cluster's handler) once warned of the end
         self.bad_steps = 0  # consecutive non-finite losses, across epoch boundaries
         self.stop_requested = False  # Ctrl-C seen: save and stop at the next optimizer step
         self.partial: dict | None = None  # resume point inside an epoch (from a Ctrl-C'd last.pt)
@@ -348,7 +351,23 @@ class Trainer:
             LOG.warning("Ctrl-C: saving weights/last.pt after this optimizer step (Ctrl-C again to stop at once)")
 
         previous = signal.signal(signal.SIGINT, on_sigint)
-        return lambda: signal.signal(signal.SIGINT, previous)
+        warning = warning_signal()  # a cluster's notice before a time limit or preemption (submitit: USR2)
+        if warning is None:
+            return lambda: signal.signal(signal.SIGINT, previous)
+
+        def on_warning(signum, frame):  # noqa: ANN001
+            LOG.warning("%s from the cluster: saving weights/last.pt after this optimizer step, then requeueing",
+                        signal.Signals(signum).name)
+            self.preempted = (signum, warning[1])  # submitit's handler requeues once last.pt is saved
+            on_sigint(signum, frame)
+
+        signal.signal(warning[0], on_warning)
+
+        def restore() -> None:
+            signal.signal(signal.SIGINT, previous)
+            signal.signal(warning[0], warning[1])
+
+        return restore
 
     def save_partial(self, epoch: int, batches_done: int, mloss: torch.Tensor) -> None:
         ckpt = self.checkpoint(epoch - 1)
