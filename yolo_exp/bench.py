@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import resource
 import sys
@@ -178,28 +179,23 @@ def bench_data(cfg, workers: list[int], batches: int = 30) -> list[dict[str, Any
 
 def bench_val(cfg) -> dict[str, Any]:
     """Validation cost per image: pre-process, inference, NMS, metrics."""
-    from omegaconf import OmegaConf
-
+    from yolo_exp.build import eval_model, run_data, train_model
     from yolo_exp.data.loader import create_dataloader
-    from yolo_exp.data.spec import resolve_data
     from yolo_exp.engine.device import amp_settings, select_device
-    from yolo_exp.engine.val_run import load_for_eval
-    from yolo_exp.engine.validate import validate
-    from yolo_exp.models.yolo import build_model
+    from yolo_exp.engine.validate import ValSettings, validate
 
     device = select_device(cfg)
-    spec = resolve_data(OmegaConf.to_container(cfg.data, resolve=True))
-    if cfg.weights:  # the checkpoint's own architecture, as val.py builds it
-        model = load_for_eval(cfg.weights, spec.nc, list(spec.names))
-    else:
-        model = build_model(OmegaConf.to_container(cfg.model, resolve=True), nc=spec.nc, names=spec.names)
+    data = run_data(cfg)
+    spec = data.spec
+    log = logging.getLogger("yolo_exp.bench")
+    # the checkpoint's own architecture, as val.py builds it; else the config's model, untrained
+    model = eval_model(cfg.weights, data.nc, data.names, log) if cfg.weights else train_model(cfg, data, False, log)
     model = model.to(device).eval()
-    loader, _ = create_dataloader(spec.val, cfg.imgsz, cfg.batch_size, int(model.stride.max()), spec.nc,
-                                  rect=True, pad=0.5, workers=cfg.workers)
+    loader, _ = create_dataloader(spec.val, cfg.imgsz, cfg.batch_size, int(model.stride.max()), data.nc,
+                                  rect=True, pad=0.5, workers=cfg.workers, single_cls=cfg.single_cls,
+                                  cache_dir=data.cache_dir)
     t0 = time.perf_counter()
-    res = validate(model, loader, spec.names, device, conf_thres=cfg.val.conf_thres, iou_thres=cfg.val.iou_thres,
-                   max_det=cfg.val.max_det, half=amp_settings(cfg, device)[0],
-                   channels_last=cfg.device.channels_last)
+    res = validate(model, loader, data.names, device, ValSettings.of(cfg, amp_settings(cfg, device)[0]))
     wall = time.perf_counter() - t0
     n = len(loader.dataset)
     return {"bench": "val", "ms_per_image_total": 1000 * wall / n, **{f"ms_{k}": v for k, v in res.speed.items()},

@@ -110,10 +110,12 @@ class OptunaSweeper(Sweeper):
 
         build_pruner(self.pruner["name"], self.pruner["args"])  # a bad pruner fails here, before any trial
         url = self.storage or default_storage(sweep_dir)
-        storage = open_storage(url, self.heartbeat_s)
-        study = optuna.create_study(storage=storage, study_name=self.study_name or sweep_dir.name,
-                                    sampler=build_sampler(self.sampler, self.seed, space),
-                                    directions=self.directions, load_if_exists=True)
+        with open(sweep_dir / ".optuna.lock", "a") as lock:  # sweep processes starting together make it once
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            storage = open_storage(url, self.heartbeat_s)
+            study = optuna.create_study(storage=storage, study_name=self.study_name or sweep_dir.name,
+                                        sampler=build_sampler(self.sampler, self.seed, space),
+                                        directions=self.directions, load_if_exists=True)
         if [d.name.lower() for d in study.directions] != self.directions:
             raise HydraException(f"optuna: study {study.study_name!r} in {url} has directions "
                                  f"{[d.name.lower() for d in study.directions]}, not {self.directions}")
@@ -292,14 +294,17 @@ class OptunaSweeper(Sweeper):
         info = read_run(run_dir) if run_dir else {"status": "failed"}
         failed = ret.status != JobStatus.COMPLETED or job_failed(ret.return_value) or info["status"] == "failed"
         values = None if failed else objective_values(info, self.objectives)
-        if info["status"] == "pruned":
-            study.tell(trial, state=TrialState.PRUNED)
+        state = TrialState.PRUNED if info["status"] == "pruned" else TrialState.FAIL if values is None else None
+        try:
+            study.tell(trial, None if state else values, state=state)
+        except (RuntimeError, ValueError) as exc:  # failed meanwhile as stale (a heartbeat missed under load)
+            log.warning("optuna: trial %d (folder %d) not told: %s", trial.number, folder, exc)
+            return
+        if state == TrialState.PRUNED:
             log.info("optuna: trial %d (folder %d) pruned at epoch %s", trial.number, folder, info["epochs_done"])
-        elif values is None:
-            study.tell(trial, state=TrialState.FAIL)
+        elif state == TrialState.FAIL:
             log.warning("optuna: trial %d (folder %d) failed", trial.number, folder)
         else:
-            study.tell(trial, values)
             log.info("optuna: trial %d (folder %d): %s", trial.number, folder,
                      ", ".join(f"{k}={v:.5g}" for k, v in zip(self.objectives, values)))
 

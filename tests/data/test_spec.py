@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from yolo_exp.data.spec import default_cache_dir, resolve_data
+from yolo_exp.data.spec import resolve_data
+from yolo_exp.paths import default_cache_dir
 
 from .conftest import write_pair
 

@@ -157,18 +157,6 @@ def test_best_pt_follows_configured_fitness(trainer_factory):
     assert load_checkpoint(trainer.wdir / "best.pt")["epoch"] == best
 
 
-def test_image_weights_favour_rare_classes():
-    import numpy as np
-
-    from yolo_exp.engine.trainer import class_weights, image_weights
-
-    labels = [np.array([[0, .5, .5, .1, .1]] * 9), np.array([[1, .5, .5, .1, .1]]), np.zeros((0, 5))]
-    cw = class_weights(labels, nc=3)
-    assert cw[1] == pytest.approx(9 * cw[0]) and cw.sum() == pytest.approx(1)
-    iw = image_weights(labels, cw)
-    assert iw[1] == pytest.approx(iw[0]) and iw[2] == 0  # one rare label weighs as much as nine common ones
-
-
 def test_a_finished_stripped_run_can_be_extended(tmp_path):
     train(tmp_path, *TINY, "epochs=2")
     run = only_run(tmp_path)

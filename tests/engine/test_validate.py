@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from tests.conftest import shared_path
-from yolo_exp.engine.validate import ValResult, _to_original, inference_copy, validate
+from yolo_exp.engine.validate import ValResult, ValSettings, _to_original, inference_copy, validate
 from yolo_exp.metrics.coco import coco_eval
 from yolo_exp.ops.boxes import xywhn2xyxy, xyxy2xywh, xyxy2xywhn
 
@@ -86,7 +86,7 @@ def test_letterbox_and_back_is_identity():
 
 def test_perfect_predictions_through_letterbox(tmp_path):
     model = ScriptedModel([_perfect()]).train()
-    res = validate(model, [_batch()], NAMES, "cpu", save_dir=tmp_path, save_txt=True)
+    res = validate(model, [_batch()], NAMES, "cpu", ValSettings(save_txt=True), save_dir=tmp_path)
     assert isinstance(res, ValResult) and model.training  # mode restored
     assert res.precision == pytest.approx(1.0) and res.recall == pytest.approx(1.0)
     assert res.map50 == pytest.approx(PERFECT) and res.map == pytest.approx(PERFECT)
@@ -104,7 +104,7 @@ def test_perfect_predictions_through_letterbox(tmp_path):
 def test_half_found_duplicates_and_wrong_classes():
     # image 0: its cat found twice (the duplicate is a FP), its dog missed; image 1: bird found, cat called a dog
     preds = _predictions([[(0, 0, 0.9), (0, 0, 0.85)], [(0, 2, 0.7), (1, 1, 0.6)]])
-    res = validate(ScriptedModel([preds]), [_batch()], NAMES, "cpu", iou_thres=1.0)  # NMS keeps the duplicate
+    res = validate(ScriptedModel([preds]), [_batch()], NAMES, "cpu", ValSettings(iou_thres=1.0))  # NMS keeps the duplicate
     by_name = {c.name: c for c in res.classes}
     assert by_name["cat"].recall == pytest.approx(0.5) and by_name["cat"].precision == pytest.approx(0.5)
     assert res.recall == pytest.approx(0.5) and res.precision == pytest.approx(0.5)  # mean of cat, dog 0, bird 1
@@ -129,7 +129,7 @@ def test_empty_predictions_and_loss_means(caplog):
     items = iter([torch.tensor([1.0, 2.0, 3.0]), torch.tensor([3.0, 4.0, 5.0])])
     with caplog.at_level(logging.INFO):
         res = validate(ScriptedModel([preds, preds.clone()]), [_batch(), _batch()], NAMES, "cpu",
-                       loss_fn=lambda raw, targets: (torch.zeros(()), next(items)), verbose=True)
+                       ValSettings(verbose=True), loss_fn=lambda raw, targets: (torch.zeros(()), next(items)))
     assert res.map == 0 and res.precision == 0 and res.recall == 0 and res.seen == 4
     assert res.losses == pytest.approx((2.0, 3.0, 4.0))
     np.testing.assert_allclose(res.maps, 0.0)
@@ -139,7 +139,7 @@ def test_empty_predictions_and_loss_means(caplog):
 
 def test_single_cls_merges_classes():
     preds = _predictions([[(0, 1, 0.9), (1, 2, 0.8)], [(0, 0, 0.7), (1, 0, 0.6)]])
-    res = validate(ScriptedModel([preds]), [_batch()], NAMES, "cpu", single_cls=True)
+    res = validate(ScriptedModel([preds]), [_batch()], NAMES, "cpu", ValSettings(single_cls=True))
     assert res.map == pytest.approx(PERFECT) and res.nt.tolist() == [4] and len(res.maps) == 1
 
 
@@ -155,8 +155,8 @@ def test_plots_json_and_pycocotools(tmp_path):
         a["bbox"][:2] = [a["bbox"][0] - a["bbox"][2] / 2, a["bbox"][1] - a["bbox"][3] / 2]
     anno.write_text(json.dumps({"images": images, "annotations": anns,
                                 "categories": [{"id": i, "name": n} for i, n in enumerate(NAMES)]}))
-    res = validate(ScriptedModel([_perfect()]), [_batch()], NAMES, "cpu", save_dir=tmp_path, plots=True,
-                   save_json=True, anno_json=anno)
+    res = validate(ScriptedModel([_perfect()]), [_batch()], NAMES, "cpu", ValSettings(plots=True, save_json=True),
+                   save_dir=tmp_path, anno_json=anno)
     assert res.coco == pytest.approx((1.0, 1.0)) and res.map == pytest.approx(1.0)  # pycocotools replaces ours
     entries = json.loads((tmp_path / "predictions.json").read_text())
     assert len(entries) == 4 and {e["image_id"] for e in entries} == {1, 2}
@@ -181,7 +181,7 @@ def test_real_loader_and_model_on_coco128(tmp_path):
                            "anchor_t": 4.0}, nc=80, nl=3, imgsz=128)
     loss = DetectionLoss(model.detect.anchors, 80, hyp)
     names = [f"c{i}" for i in range(80)]
-    res = validate(model, loader, names, "cpu", loss_fn=loss, save_dir=tmp_path / "val", plots=True)
+    res = validate(model, loader, names, "cpu", ValSettings(plots=True), loss_fn=loss, save_dir=tmp_path / "val")
     assert res.seen == 128 and res.nt.sum() == 929 and (res.nt > 0).sum() == 71
     assert all(np.isfinite(res.losses)) and min(res.losses) > 0
     assert 0 <= res.map <= res.map50 <= 1 and set(res.speed) == {"preprocess", "inference", "nms", "metrics"}
@@ -230,8 +230,9 @@ def test_official_yolov5n_reproduces_yolov5_figures_on_coco128(tmp_path, imgsz, 
     load_weights(model, shared_path("weights", "yolov5n.pt"))
     loader, _ = create_dataloader(images, imgsz, 32, int(model.stride.max()), 80, rect=True, pad=0.5, workers=2,
                                   cache_dir=tmp_path / "cache")
-    res = validate(model, loader, [f"c{i}" for i in range(80)], "cpu", conf_thres=0.001, iou_thres=0.6, max_det=300,
-                   save_dir=tmp_path, save_json=True, channels_last=True)  # the default path: fused, NHWC
+    settings = ValSettings(conf_thres=0.001, iou_thres=0.6, max_det=300, save_json=True, channels_last=True)
+    res = validate(model, loader, [f"c{i}" for i in range(80)], "cpu", settings,
+                   save_dir=tmp_path)  # the default path: fused, NHWC
     got = (res.precision, res.recall, res.map50, res.map)
     assert res.seen == 128 and res.nt.sum() == 929
     assert got == pytest.approx(expected, abs=0.001), got

@@ -16,7 +16,9 @@ from optuna.trial import TrialState
 
 from tests.sweep.runfolders import FAKE_APP, ROOT, run_fake_app, write_fake_conf
 
-OPTUNA = ("-m", "hydra/sweeper=optuna", "hydra.sweeper.seed=0", "hydra.sweeper.heartbeat_s=1")
+# Dead sweep processes on this host are seen by pid; heartbeats (for other hosts) stay off so that a loaded test
+# machine cannot make a live trial look stale.
+OPTUNA = ("-m", "hydra/sweeper=optuna", "hydra.sweeper.seed=0", "hydra.sweeper.heartbeat_s=null")
 
 
 def study_of(sweep):

@@ -18,7 +18,7 @@ import numpy as np
 
 from yolo_exp.atomic import atomic_write
 from yolo_exp.data.files import file_signature, img2label_path
-from yolo_exp.data.spec import default_cache_dir
+from yolo_exp.paths import default_cache_dir
 from yolo_exp.data.verify import STATUSES, ImageRecord
 
 LOGGER = logging.getLogger(__name__)

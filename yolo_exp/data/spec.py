@@ -13,15 +13,6 @@ import yaml
 LOGGER = logging.getLogger(__name__)
 
 
-def default_cache_dir() -> Path:
-    """Where derived files live: ``$YOLO_EXP_CACHE_DIR``, else ``$XDG_CACHE_HOME/yolo_exp``, else ``~/.cache/yolo_exp``."""
-    if os.environ.get("YOLO_EXP_CACHE_DIR"):
-        return Path(os.environ["YOLO_EXP_CACHE_DIR"]).expanduser()
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "yolo_exp"
-    return Path.home() / ".cache" / "yolo_exp"
-
-
 @dataclass
 class DataSpec:
     root: Path

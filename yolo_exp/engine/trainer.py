@@ -26,24 +26,23 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from yolo_exp import dist
+from yolo_exp.build import run_data, train_model
 from yolo_exp.cluster import warning_signal
 from yolo_exp.config.resume import resume_command
 from yolo_exp.data.label_cache import data_fingerprint
-from yolo_exp.data.loader import create_dataloader, epoch_seed
-from yolo_exp.data.spec import resolve_data
+from yolo_exp.data.epochs import begin_epoch
+from yolo_exp.data.loader import create_dataloader
 from yolo_exp.engine.device import amp_settings, select_device
 from yolo_exp.engine.callbacks import CallbackList, EpochEnd
 from yolo_exp.engine.checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, strip_checkpoint
 from yolo_exp.engine.ema import ModelEMA
 from yolo_exp.engine.optim import (apply_warmup, build_optimizer, build_scheduler, freeze_layers, lr_lambda,
                                    warmup_iters)
-from yolo_exp.engine.validate import validate
+from yolo_exp.engine.validate import ValSettings, validate
 from yolo_exp.loss import DetectionLoss, scale_hyp_gains
 from yolo_exp.metrics.fitness import fitness as compute_fitness
 from yolo_exp.models.autoanchor import check_anchors
 from yolo_exp.models.summary import layer_table
-from yolo_exp.models.weights import load_weights
-from yolo_exp.models.yolo import build_model
 from yolo_exp.report import results as results_csv
 from yolo_exp.report.images import plot_batch, plot_labels
 from yolo_exp.report.summary import RunSummary
@@ -82,19 +81,6 @@ def seed_everything(seed: int, deterministic: bool, benchmark: bool = False) -> 
     torch.backends.cudnn.benchmark = benchmark
 
 
-def class_weights(labels: list[np.ndarray], nc: int) -> np.ndarray:
-    """Inverse class frequency over the training labels, normalised to sum 1 (YOLOv5's class weights)."""
-    classes = np.concatenate([lb[:, 0] for lb in labels]).astype(int) if labels else np.zeros(0, int)
-    counts = np.bincount(classes, minlength=nc).astype(float)
-    counts[counts == 0] = 1
-    return (1 / counts) / (1 / counts).sum()
-
-
-def image_weights(labels: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
-    """Per image, the sum of its labels' class weights: images of weak classes are drawn more often."""
-    return np.array([weights[lb[:, 0].astype(int)].sum() for lb in labels])
-
-
 def round_imgsz(imgsz: int, stride: int) -> int:
     new = max(math.ceil(imgsz / stride) * stride, 2 * stride)
     if new != imgsz:
@@ -131,18 +117,10 @@ class Trainer:
         if not self.resume_ckpt and dist.is_main():  # a fresh start in a used folder (elastic restart) starts over
             (self.run_dir / "results.csv").unlink(missing_ok=True)
 
-        cache_dir = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else None
         with dist.main_first():  # rank 0 generates the dataset, the others then find it
-            self.data = resolve_data(OmegaConf.to_container(cfg.data, resolve=True), cache_dir=cache_dir)
-        self.nc = 1 if cfg.single_cls else self.data.nc
-        self.names = ["item"] if cfg.single_cls and self.data.nc > 1 else list(self.data.names)
-
-        arch = OmegaConf.to_container(cfg.model, resolve=True)
-        if cfg.hyp.anchors:  # YOLOv5: an anchor count in the hyps replaces the model's anchors -> AutoAnchor
-            arch["anchors"] = int(cfg.hyp.anchors)
-        self.model = build_model(arch, nc=self.nc, names=self.names).to(self.device)
-        if cfg.weights and not self.resume_ckpt:  # new anchors (hyp.anchors) are not overwritten: AutoAnchor sets them
-            load_weights(self.model, cfg.weights, exclude=("anchors",) if cfg.hyp.anchors else (), log=LOG)
+            run = run_data(cfg)
+        self.data, self.nc, self.names, cache_dir = run.spec, run.nc, run.names, run.cache_dir
+        self.model = train_model(cfg, run, bool(self.resume_ckpt), LOG).to(self.device)
         self.gs = int(self.model.stride.max())
         self.imgsz = round_imgsz(cfg.imgsz, self.gs)
         LOG.info("\n%s", layer_table(self.model))
@@ -383,17 +361,10 @@ class Trainer:
         loader gets the same overlap). Augmentation is a function of (seed, epoch, index): timing changes nothing.
         """
         cfg = self.cfg
-        self.train_loader.sampler.set_epoch(epoch)
-        if cfg.image_weights:  # YOLOv5's --image-weights: class weights (1 - mAP_class)^2, redrawn each epoch
-            cw = class_weights(self.train_set.labels, self.nc) * self.nc * (1 - self.maps) ** 2 / self.nc
-            iw = image_weights(self.train_set.labels, cw)
-            n = len(self.train_set.labels)
-            rng = random.Random(epoch_seed(cfg.seed, epoch))
-            self.train_set.indices = rng.choices(range(n), weights=iw + 1e-12, k=n)
-        self.train_set.mosaic = self.train_set.augment and not cfg.rect and epoch < cfg.epochs - cfg.close_mosaic
-        if self.partial and self.partial["epoch"] == epoch:  # resuming in the middle of this epoch
-            self.train_loader.sampler.skip = self.partial["batches"] * self.train_loader.batch_size
-        return iter(self.train_loader)
+        skip = self.partial["batches"] if self.partial and self.partial["epoch"] == epoch else 0  # a mid-epoch resume
+        mosaic = self.train_set.augment and not cfg.rect and epoch < cfg.epochs - cfg.close_mosaic
+        return begin_epoch(self.train_loader, self.train_set, epoch, cfg.seed, mosaic, self.nc,
+                           maps=self.maps if cfg.image_weights else None, skip_batches=skip)
 
     def train_epoch(self, epoch: int, nb: int, batches: Iterator | None = None) -> tuple[torch.Tensor, list[float]]:
         cfg, model, device = self.cfg, self.train_model, self.device
@@ -485,9 +456,8 @@ class Trainer:
         cfg = self.cfg
         if cfg.noval and not final_epoch or self.val_loader is None:
             return {}, [0.0, 0.0, 0.0]
-        res = validate(self.ema.ema, self.val_loader, self.names, self.device, conf_thres=cfg.val.conf_thres,
-                       iou_thres=cfg.val.iou_thres, max_det=cfg.val.max_det, half=self.amp,
-                       single_cls=cfg.single_cls, loss_fn=self.compute_loss, channels_last=cfg.device.channels_last,
+        res = validate(self.ema.ema, self.val_loader, self.names, self.device,
+                       ValSettings.of(cfg, self.amp), loss_fn=self.compute_loss,
                        log=LOG)
         self.maps = np.asarray(res.maps, dtype=float)
         return res.metrics, [float(x) for x in res.losses]
@@ -578,12 +548,10 @@ class Trainer:
             ckpt = load_checkpoint(best)
             weights = ckpt.get("ema") or ckpt["model"]  # FP16 once stripped; the FP32 EMA with keep_optimizer
             self.ema.ema.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in weights.items()})
-            res = validate(self.ema.ema, self.val_loader, self.names, self.device,
-                           conf_thres=cfg.val.conf_thres, iou_thres=cfg.val.final_iou_thres,
-                           max_det=cfg.val.max_det, half=self.amp, single_cls=cfg.single_cls,
-                           loss_fn=self.compute_loss, save_dir=self.run_dir, plots=not cfg.noplots,
-                           save_json=cfg.val.save_json, save_txt=cfg.val.save_txt, verbose=self.nc < 50,
-                           channels_last=cfg.device.channels_last, log=LOG)
+            settings = ValSettings.of(cfg, self.amp, iou_thres=cfg.val.final_iou_thres, plots=not cfg.noplots,
+                                      verbose=self.nc < 50)
+            res = validate(self.ema.ema, self.val_loader, self.names, self.device, settings,
+                           loss_fn=self.compute_loss, save_dir=self.run_dir, log=LOG)
             result.final = dict(res.metrics)
             result.final["fitness"] = compute_fitness(result.final, OmegaConf.to_container(cfg.fitness))
         if not cfg.noplots and (self.run_dir / "results.csv").exists():

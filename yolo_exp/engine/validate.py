@@ -7,8 +7,9 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -173,27 +174,42 @@ def inference_copy(model: torch.nn.Module, half: bool = False, channels_last: bo
     return net.half() if half else net
 
 
+@dataclass(frozen=True)
+class ValSettings:
+    """How to validate, as one value built once from the config (``of``): thresholds, precision and outputs.
+    ``plots``/``save_json``/``save_txt`` write only when validate() is given a ``save_dir``."""
+
+    conf_thres: float = 0.001
+    iou_thres: float = 0.6
+    max_det: int = 300
+    half: bool = False  # FP16 inference (CUDA only)
+    single_cls: bool = False
+    plots: bool = False
+    save_json: bool = False
+    save_txt: bool = False
+    verbose: bool = False  # per-class table
+    channels_last: bool = False
+
+    @classmethod
+    def of(cls, cfg: Any, half: bool, **changes: Any) -> "ValSettings":
+        """From a composed train or val config: ``val.*``, ``single_cls``, ``device.channels_last``."""
+        return replace(cls(conf_thres=cfg.val.conf_thres, iou_thres=cfg.val.iou_thres, max_det=cfg.val.max_det,
+                           half=half, single_cls=cfg.single_cls, save_json=cfg.val.save_json,
+                           save_txt=cfg.val.save_txt, channels_last=cfg.device.channels_last), **changes)
+
+
 @torch.no_grad()
 def validate(
     model: torch.nn.Module,
     dataloader: Iterable,
     names: Sequence[str],
     device: torch.device | str,
-    conf_thres: float = 0.001,
-    iou_thres: float = 0.6,
-    max_det: int = 300,
-    half: bool = False,
-    single_cls: bool = False,
+    settings: ValSettings = ValSettings(),
     loss_fn: LossFn | None = None,
     save_dir: Path | str | None = None,
-    plots: bool = False,
-    save_json: bool = False,
-    save_txt: bool = False,
-    verbose: bool = False,
     log: logging.Logger = LOGGER,
     anno_json: Path | str | None = None,
     class_map: Sequence[int] | None = None,
-    channels_last: bool = False,
 ) -> ValResult:
     """Score ``model`` on ``dataloader``; ``model`` itself is not touched (see ``inference_copy``).
 
@@ -201,13 +217,16 @@ def validate(
     do not depend on the letterbox. ``anno_json`` (with ``save_json``) adds pycocotools' mAP, which then replaces
     ours in the result, as YOLOv5 does; ``class_map`` maps class indices to COCO category ids in the JSON.
     """
+    s = settings
+    conf_thres, iou_thres, max_det, single_cls, channels_last = (s.conf_thres, s.iou_thres, s.max_det,
+                                                                 s.single_cls, s.channels_last)
     device = torch.device(device)
     nc = 1 if single_cls else len(names)
     save_dir = Path(save_dir) if save_dir is not None else None
-    plots, save_json, save_txt = (flag and save_dir is not None for flag in (plots, save_json, save_txt))
+    plots, save_json, save_txt = (flag and save_dir is not None for flag in (s.plots, s.save_json, s.save_txt))
     if save_txt:
         (save_dir / "labels").mkdir(parents=True, exist_ok=True)
-    half = half and device.type == "cuda"
+    half = s.half and device.type == "cuda"
     net = inference_copy(model, half, channels_last)
     timer, acc = _StageTimer(device), _Accumulator(nc)
     confusion = ConfusionMatrix(nc) if plots else None
@@ -238,8 +257,8 @@ def validate(
         None if loss_fn is None else tuple(float(v) for v in (loss_sum / max(batches, 1)).cpu()),
         timer.per_image_ms(acc.seen), np.bincount(acc.arrays()[3].astype(int), minlength=nc), acc.seen, ap.conf,
     )
-    _log_table(log, res, verbose, nc)
-    (log.info if verbose else log.debug)(
+    _log_table(log, res, s.verbose, nc)
+    (log.info if s.verbose else log.debug)(
         "Speed: %.1fms pre-process, %.1fms inference, %.1fms NMS, %.1fms metrics per image",
         *(res.speed[k] for k in ("preprocess", "inference", "nms", "metrics")))
     if save_dir is not None:
