@@ -1,8 +1,11 @@
-"""Where derived files live (label and image caches, the generated demo dataset): one place for it."""
+"""Where things are: the config tree, and derived files (label and image caches, the generated demo dataset)."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+# The config tree ships inside the package (the checkout's conf/ links to it), so an installed copy finds it.
+CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 
 def default_cache_dir() -> Path:

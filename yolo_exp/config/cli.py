@@ -20,8 +20,8 @@ from yolo_exp import dist
 from yolo_exp.config.resume import AUTO, folder_state, hydra_quote, path_value, quote_paths, resume_argv
 from yolo_exp.config.schema import register_configs
 from yolo_exp.config.validate import ConfigError, validate, validate_val
+from yolo_exp.paths import CONF_DIR
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc", "--version"}
 # Ranks other than 0 write nothing: no .hydra/ folder, no train.log (warnings and errors still reach stderr).
 QUIET_RANK = ["hydra.output_subdir=null", "hydra/job_logging=disabled", "hydra/hydra_logging=disabled",

@@ -8,15 +8,15 @@ from typing import Any
 
 import yaml
 
+from yolo_exp.paths import CONF_DIR
+
 REQUIRED_KEYS = ("depth_multiple", "width_multiple", "anchors", "backbone", "head")
 DEFAULTS: dict[str, Any] = {"activation": "SiLU", "ch": 3}
 
 
 def conf_dir() -> Path:
-    """The project's conf/ folder (beside the package)."""
-    import yolo_exp
-
-    return Path(yolo_exp.__file__).resolve().parents[1] / "conf"
+    """The config tree (model yamls under model/)."""
+    return CONF_DIR
 
 
 def available_archs() -> list[str]:
