@@ -48,16 +48,24 @@ def describe_weights(ckpt: object, path: str | Path) -> tuple[dict[str, Any], in
     return ckpt["arch"], int(ckpt["nc"]), list(ckpt.get("names") or []) or None
 
 
-def eval_model(path: str | Path, data_nc: int, names: list[str], log: logging.Logger) -> DetectionModel:
-    """A checkpoint's own network with its weights, in eval mode, for data with ``data_nc`` classes."""
+def checkpoint_model(path: str | Path, log: logging.Logger, data_nc: int | None = None,
+                     names: list[str] | None = None) -> tuple[DetectionModel, list[str]]:
+    """A checkpoint's own network with its weights, in eval mode, and its class names (``names``, when given,
+    are the data's; ``data_nc`` checks the weights were trained for that many classes)."""
     ckpt = open_checkpoint(path)  # read once, without running pickled code
-    arch, nc, _ = describe_weights(ckpt, path)
-    if nc != data_nc:
+    arch, nc, own = describe_weights(ckpt, path)
+    if data_nc is not None and nc != data_nc:
         raise ConfigError(f"weights={path} has nc={nc} but the data has nc={data_nc}: validate on the data the "
                           "weights were trained for")
+    names = list(names or own or [f"class{i}" for i in range(nc)])
     model = build_model(arch, nc=nc, names=names)
     load_weights(model, path, log=log, ckpt=ckpt)
-    return model.eval()
+    return model.eval(), names
+
+
+def eval_model(path: str | Path, data_nc: int, names: list[str], log: logging.Logger) -> DetectionModel:
+    """A checkpoint's model for validation on data with ``data_nc`` classes named ``names``."""
+    return checkpoint_model(path, log, data_nc, names)[0]
 
 
 def train_model(cfg: DictConfig, data: RunData, resuming: bool, log: logging.Logger) -> DetectionModel:

@@ -1,4 +1,4 @@
-"""The commands: `python train.py` / `python val.py` in a checkout, `yolo-train` / `yolo-val` once installed.
+"""The commands: `python train.py|val.py|predict.py` in a checkout, `yolo-train|val|predict` once installed.
 
 The config tree is found through this package (yolo_exp/conf), so an installed copy works from any folder; the
 command line is checked first (yolo_exp.config.cli), then handed to Hydra.
@@ -29,6 +29,13 @@ def _val(cfg: DictConfig) -> float:
     return val_task(cfg)
 
 
+@hydra.main(version_base="1.3", config_path="conf", config_name="predict")
+def _predict(cfg: DictConfig) -> int:
+    from yolo_exp.predict.run import predict_task
+
+    return predict_task(cfg)
+
+
 def train() -> None:
     """Train a YOLOv5-style detector: `yolo-train [group=option ...] [key=value ...]` (see README)."""
     register_configs()
@@ -39,3 +46,9 @@ def val() -> None:
     """Validate a checkpoint: `yolo-val weights=PATH [data=...] [task=val|test|train|speed]`."""
     register_configs()
     run_entry(_val, config_name="val")
+
+
+def predict() -> None:
+    """Detections on images, folders, videos and streams: `yolo-predict weights=PATH source=...`."""
+    register_configs()
+    run_entry(_predict, config_name="predict")

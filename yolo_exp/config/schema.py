@@ -261,6 +261,29 @@ class ValRunConfig:
     cache_dir: Optional[str] = None
 
 
+@dataclass
+class PredictRunConfig:
+    """`python predict.py`: detections on images, folders, globs, lists, videos, cameras or streams."""
+
+    device: DeviceConfig = field(default_factory=DeviceConfig)
+    weights: str = MISSING      # ours, or an official YOLOv5 .pt
+    source: str = MISSING       # image, folder, glob, .txt list of paths, video, camera index, stream URL
+    imgsz: int = 640
+    conf_thres: float = 0.25
+    iou_thres: float = 0.45
+    max_det: int = 1000
+    classes: Optional[List[int]] = None  # keep only these class ids
+    agnostic_nms: bool = False
+    batch_size: int = 1
+    vid_stride: int = 1         # every n-th video frame
+    save_img: bool = True       # annotated images / videos
+    save_txt: bool = True       # labels/*.txt, YOLO format
+    save_conf: bool = False     # ... with the confidence as a 6th column
+    save_crop: bool = False     # crops/<class>/*.jpg
+    line_width: Optional[int] = None
+    name: str = "predict"
+
+
 GROUP_SCHEMAS = {
     "model": {"base_model": ModelConfig},
     "data": {"base_data": DataConfig},
@@ -279,6 +302,7 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=TrainConfig)
     cs.store(name="base_val_config", node=ValRunConfig)
+    cs.store(name="base_predict_config", node=PredictRunConfig)
     for group, nodes in GROUP_SCHEMAS.items():
         for name, node in nodes.items():
             cs.store(group=group, name=name, node=node)

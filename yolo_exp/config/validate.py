@@ -105,3 +105,17 @@ def validate_val(cfg: DictConfig, check_paths: bool = True) -> None:
         check_device(cfg.device)
         _require(Path(cfg.weights).expanduser().is_file(), "weights", "file not found", cfg.weights)
         check_data_paths(cfg.data)
+
+
+def validate_predict(cfg: DictConfig, check_paths: bool = True) -> None:
+    """The `predict.py` config: sizes, thresholds, strides, and that the weights exist (the source is checked
+    when the run opens it: a stream cannot be checked beforehand)."""
+    _require(cfg.batch_size >= 1, "batch_size", "must be an integer >= 1", cfg.batch_size)
+    _require(cfg.imgsz >= 32, "imgsz", "must be an integer >= 32", cfg.imgsz)
+    _require(cfg.vid_stride >= 1, "vid_stride", "must be an integer >= 1", cfg.vid_stride)
+    _require(cfg.max_det >= 1, "max_det", "must be an integer >= 1", cfg.max_det)
+    _require(0 < cfg.iou_thres <= 1, "iou_thres", "must be in (0, 1]", cfg.iou_thres)
+    _require(0 <= cfg.conf_thres < 1, "conf_thres", "must be in [0, 1)", cfg.conf_thres)
+    if check_paths:
+        check_device(cfg.device)
+        _require(Path(cfg.weights).expanduser().is_file(), "weights", "file not found", cfg.weights)

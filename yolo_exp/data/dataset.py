@@ -20,9 +20,9 @@ from yolo_exp.data import augment as A
 from yolo_exp.data import label_cache
 from yolo_exp.data.files import IMG_FORMATS, LABEL_RULE, list_images, read_image, resize_long_side
 from yolo_exp.data.image_cache import CACHE_MODES, DiskImageCache, available_memory, fill_ram, ram_needed
-from yolo_exp.paths import default_cache_dir
 from yolo_exp.data.verify import CORRUPT, FOUND, ImageRecord, report, scan
 from yolo_exp.ops.boxes import xywhn2xyxy, xyxy2xywhn
+from yolo_exp.paths import default_cache_dir
 
 LOGGER = logging.getLogger(__name__)
 
@@ -141,11 +141,11 @@ class YoloDataset(Dataset):
     def _letterboxed(self, index: int) -> tuple[np.ndarray, np.ndarray, Any]:
         img, (h0, w0), (h, w) = self.load_image(index)
         shape = tuple(self.batch_shapes[self.batch[index]]) if self.rect else self.imgsz
-        img, (rw, rh), pad = A.letterbox(img, shape, scaleup=self.augment)
+        img, (rw, rh), pad, shapes = fit_letterbox(img, (h0, w0), shape, scaleup=self.augment)
         labels = self.labels[index].copy()
         if len(labels):
             labels[:, 1:5] = xywhn2xyxy(labels[:, 1:5], rw * w, rh * h, pad[0], pad[1])
-        return img, labels, ((h0, w0), ((h * rh / h0, w * rw / w0), pad))
+        return img, labels, shapes
 
     def __getitem__(self, item: int | tuple[int, bool] | tuple[int, bool, int]) -> Sample:
         if isinstance(item, (int, np.integer)):
@@ -180,6 +180,23 @@ class YoloDataset(Dataset):
         targets[:, 1:] = torch.from_numpy(np.ascontiguousarray(labels, dtype=np.float32))
         chw = np.ascontiguousarray(img[..., ::-1].transpose(2, 0, 1))  # BGR HWC -> RGB CHW, one copy
         return torch.from_numpy(chw), targets, self.im_files[index], shapes
+
+
+def fit_letterbox(im: np.ndarray, hw0: tuple[int, int], shape: Any, scaleup: bool) -> tuple[Any, ...]:
+    """An image already resized to its long side into ``shape``: (image, (ratio_w, ratio_h), pad, the record
+    ``((h0, w0), ((ratio_h, ratio_w) from the original, pad))`` that maps boxes back to the original image)."""
+    (h0, w0), (h, w) = hw0, im.shape[:2]
+    img, (rw, rh), pad = A.letterbox(im, shape, scaleup=scaleup)
+    return img, (rw, rh), pad, ((h0, w0), ((h * rh / h0, w * rw / w0), pad))
+
+
+def prepare_image(im0: np.ndarray, imgsz: int, stride: int) -> tuple[torch.Tensor, Any]:
+    """One BGR image as validation feeds it to the model (long side ``imgsz``, its own rectangular shape with
+    validation's padding, RGB CHW uint8), and the record that maps its boxes back; predict uses exactly this."""
+    h0, w0 = im0.shape[:2]
+    shape = tuple(int(v) for v in A.rect_batches(np.array([[w0, h0]]), 1, imgsz, stride, pad=0.5)[2][0])
+    img, _, _, shapes = fit_letterbox(resize_long_side(im0, imgsz, augment=False), (h0, w0), shape, scaleup=False)
+    return torch.from_numpy(np.ascontiguousarray(img[..., ::-1].transpose(2, 0, 1))), shapes
 
 
 def collate(batch: Sequence[Sample]) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...], tuple[Any, ...]]:

@@ -61,6 +61,20 @@ def _as_numpy(x: np.ndarray | torch.Tensor) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
+def draw_boxes(im: np.ndarray, boxes: np.ndarray, classes: np.ndarray, confs: np.ndarray | None,
+               names: Sequence[str], lw: int, colours: np.ndarray | None = None) -> np.ndarray:
+    """Draw pixel xyxy boxes with class names (and confidences) onto a BGR image, in place."""
+    colours = colours if colours is not None else _palette(max(len(names), int(max(classes, default=0)) + 1))
+    for i, box in enumerate(np.asarray(boxes, np.float64).round().astype(int)):
+        c = int(classes[i])
+        colour = tuple(int(v) for v in colours[c])
+        cv2.rectangle(im, tuple(box[:2]), tuple(box[2:]), colour, lw, cv2.LINE_AA)
+        label = (names[c] if c < len(names) else str(c)) + (f" {confs[i]:.2f}" if confs is not None else "")
+        cv2.putText(im, label, (int(box[0]), max(int(box[1]) - 2, 8)), cv2.FONT_HERSHEY_SIMPLEX, 0.3 * lw + 0.05,
+                    colour, 1, cv2.LINE_AA)
+    return im
+
+
 def plot_batch(
     imgs: np.ndarray | torch.Tensor, targets: np.ndarray | torch.Tensor, paths: Sequence[str] | None,
     names: Sequence[str], path: Path | str, max_images: int = 16, xyxy: bool = False, max_size: int = 1920,
@@ -89,15 +103,7 @@ def plot_batch(
             rows = rows[rows[:, 6] >= conf_thres]
         boxes = rows[:, 2:6].astype(np.float64)
         boxes = boxes * scale if xyxy else xywh2xyxy(boxes) * (tw, th, tw, th)
-        for box, r in zip(boxes.round().astype(int), rows):
-            c = int(r[1])
-            colour = tuple(int(v) for v in colours[c])
-            cv2.rectangle(tile, tuple(box[:2]), tuple(box[2:]), colour, lw, cv2.LINE_AA)
-            label = names[c] if c < len(names) else str(c)
-            if len(r) > 6:
-                label += f" {r[6]:.2f}"
-            cv2.putText(tile, label, (int(box[0]), max(int(box[1]) - 2, 8)), cv2.FONT_HERSHEY_SIMPLEX,
-                        0.3 * lw + 0.05, colour, 1, cv2.LINE_AA)
+        draw_boxes(tile, boxes, rows[:, 1], rows[:, 6] if rows.shape[1] > 6 else None, names, lw, colours)
         if paths is not None and i < len(paths):
             cv2.putText(tile, os.path.basename(paths[i])[:40], (4, th - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.35 * lw,
                         (255, 255, 255), 1, cv2.LINE_AA)

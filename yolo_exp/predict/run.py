@@ -1,0 +1,121 @@
+"""predict.py's job: detections for every frame of a source, with validation's own pre-processing and box mapping.
+
+The model comes from the checkpoint alone (its architecture and class names: ours or official YOLOv5). Frames of
+one shape are batched (``batch_size``); each is letterboxed as validation letterboxes it (prepare_image) and its
+boxes are mapped back to its own pixels with the same record.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from yolo_exp.atomic import atomic_write_text
+from yolo_exp.build import checkpoint_model
+from yolo_exp.data.dataset import prepare_image
+from yolo_exp.engine.device import amp_settings, select_device
+from yolo_exp.engine.errors import exit_for, report_failure
+from yolo_exp.engine.validate import inference_copy
+from yolo_exp.ops.boxes import scale_boxes
+from yolo_exp.ops.nms import non_max_suppression
+from yolo_exp.predict.outputs import Outputs
+from yolo_exp.predict.sources import count_frames, expand, frames, is_stream
+
+LOG = logging.getLogger("yolo_exp.predict")
+
+
+def predict_task(cfg: DictConfig) -> int:
+    """Returns the number of frames seen; a failure is one line (traceback in predict.log), Ctrl-C exits 130."""
+    try:
+        return _predict(cfg)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except Exception as exc:  # noqa: BLE001
+        report_failure(exc)
+        raise exit_for(exc) from None
+
+
+class Detector:
+    """A model with its NMS settings: BGR frames in, (n, 6) detections in each frame's own pixels out."""
+
+    def __init__(self, cfg: DictConfig, device: torch.device) -> None:
+        model, self.names = checkpoint_model(cfg.weights, LOG)
+        self.device = device
+        self.stride = int(model.stride.max())
+        self.imgsz = max(math.ceil(cfg.imgsz / self.stride) * self.stride, 2 * self.stride)
+        self.half = amp_settings(cfg, device)[0] and device.type == "cuda"
+        self.net = inference_copy(model.to(device), self.half, cfg.device.channels_last)
+        self.nms = dict(conf_thres=cfg.conf_thres, iou_thres=cfg.iou_thres, max_det=cfg.max_det,
+                        classes=list(cfg.classes) if cfg.classes is not None else None, agnostic=cfg.agnostic_nms)
+
+    @torch.no_grad()
+    def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        prepared = [prepare_image(im, self.imgsz, self.stride) for im in images]
+        out: list[np.ndarray] = []
+        i = 0
+        while i < len(prepared):  # consecutive frames of one shape go through the model together
+            j = i + 1
+            while j < len(prepared) and prepared[j][0].shape == prepared[i][0].shape:
+                j += 1
+            x = torch.stack([p[0] for p in prepared[i:j]]).to(self.device)
+            x = (x.half() if self.half else x.float()) / 255
+            preds, _ = self.net(x)
+            for det, (_, shapes) in zip(non_max_suppression(preds, **self.nms), prepared[i:j]):
+                det = det.float()
+                scale_boxes(x.shape[2:], det[:, :4], shapes[0], shapes[1])
+                out.append(det.cpu().numpy())
+            i = j
+        return out
+
+
+def _predict(cfg: DictConfig) -> int:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    LOG.info("Run folder: %s", run_dir)
+    atomic_write_text(run_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    source = str(cfg.source)
+    total = 0 if is_stream(source) else count_frames(expand(source), cfg.vid_stride)  # a bad source fails here
+    detector = Detector(cfg, select_device(cfg))
+    outputs = Outputs(run_dir, detector.names, save_img=cfg.save_img, save_txt=cfg.save_txt,
+                      save_conf=cfg.save_conf, save_crop=cfg.save_crop, line_width=cfg.line_width,
+                      vid_stride=cfg.vid_stride)
+    seen, t0 = 0, time.perf_counter()
+    pbar = tqdm(total=total or None, unit="frame", bar_format="{l_bar}{bar:10}{r_bar}")
+    batch: list[Any] = []
+
+    def flush() -> None:
+        for frame, det in zip(batch, detector([f.image for f in batch])):
+            outputs.add(frame, det)
+        pbar.update(len(batch))
+        batch.clear()
+
+    try:
+        for frame in frames(source, cfg.vid_stride):
+            if frame.image is None:
+                LOG.warning("skipped %s: %s", frame.path, frame.error)
+                outputs.skipped.append(frame.path)
+                pbar.update(1)
+                continue
+            batch.append(frame)
+            seen += 1
+            if len(batch) >= cfg.batch_size:
+                flush()
+        flush()
+    except KeyboardInterrupt:
+        LOG.warning("interrupted after %d frames; what was seen is saved", seen)
+        raise
+    finally:
+        pbar.close()
+        record = outputs.close()
+        fps = seen / max(time.perf_counter() - t0, 1e-9)
+        LOG.info("%d frames (%.1f frames/s), %d detections; %s%s", seen, fps,
+                 sum(len(r["boxes"]) for r in outputs.records), record,
+                 f"; {len(outputs.skipped)} unreadable files skipped" if outputs.skipped else "")
+    return seen
