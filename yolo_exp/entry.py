@@ -1,4 +1,4 @@
-"""The commands: `python train.py|val.py|predict.py` in a checkout, `yolo-train|val|predict` once installed.
+"""The commands: `python train.py|val.py|predict.py|export.py` in a checkout, `yolo-train|...` once installed.
 
 The config tree is found through this package (yolo_exp/conf), so an installed copy works from any folder; the
 command line is checked first (yolo_exp.config.cli), then handed to Hydra.
@@ -36,6 +36,13 @@ def _predict(cfg: DictConfig) -> int:
     return predict_task(cfg)
 
 
+@hydra.main(version_base="1.3", config_path="conf", config_name="export")
+def _export(cfg: DictConfig) -> str:
+    from yolo_exp.deploy.run import export_task
+
+    return export_task(cfg)
+
+
 def train() -> None:
     """Train a YOLOv5-style detector: `yolo-train [group=option ...] [key=value ...]` (see README)."""
     register_configs()
@@ -52,3 +59,9 @@ def predict() -> None:
     """Detections on images, folders, videos and streams: `yolo-predict weights=PATH source=...`."""
     register_configs()
     run_entry(_predict, config_name="predict")
+
+
+def export() -> None:
+    """A checkpoint to ONNX or TorchScript: `yolo-export weights=PATH format=onnx|torchscript`."""
+    register_configs()
+    run_entry(_export, config_name="export")

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from yolo_exp import dist
 from yolo_exp.config.resume import AUTO, folder_state, hydra_quote, path_value, quote_paths, resume_argv
 from yolo_exp.config.schema import register_configs
-from yolo_exp.config.validate import ConfigError, validate, validate_predict, validate_val
+from yolo_exp.config.validate import ConfigError, validate, validate_export, validate_predict, validate_val
 from yolo_exp.paths import CONF_DIR
 
 INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc", "--version"}
@@ -102,7 +102,7 @@ def compose_checked(overrides: Sequence[str], check_paths: bool = True, config_n
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise ConfigError(f"{', '.join(missing)}: required but not set (e.g. {missing[0]}=...)")
-    checks = {"config": validate, "val": validate_val, "predict": validate_predict}
+    checks = {"config": validate, "val": validate_val, "predict": validate_predict, "export": validate_export}
     checks[config_name](cfg, check_paths=check_paths)
     return cfg
 

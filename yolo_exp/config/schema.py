@@ -284,6 +284,27 @@ class PredictRunConfig:
     name: str = "predict"
 
 
+class ExportFormat(str, Enum):
+    onnx = "onnx"
+    torchscript = "torchscript"
+
+
+@dataclass
+class ExportRunConfig:
+    """`python export.py`: a checkpoint to ONNX or TorchScript, checked against PyTorch on real images."""
+
+    device: DeviceConfig = field(default_factory=DeviceConfig)
+    weights: str = MISSING
+    format: ExportFormat = ExportFormat.onnx
+    imgsz: int = 640            # the example input (and the only size when dynamic=false)
+    dynamic: bool = True        # batch and image size free (val.py's rectangular batches need it)
+    opset: int = 17
+    half: bool = False          # FP16 (CUDA only)
+    source: Optional[str] = None  # images for the check; null: the embedded demo's
+    tolerance: float = 0.05     # largest accepted difference to PyTorch (pixels / scores)
+    name: str = "export"
+
+
 GROUP_SCHEMAS = {
     "model": {"base_model": ModelConfig},
     "data": {"base_data": DataConfig},
@@ -303,6 +324,7 @@ def register_configs() -> None:
     cs.store(name="base_config", node=TrainConfig)
     cs.store(name="base_val_config", node=ValRunConfig)
     cs.store(name="base_predict_config", node=PredictRunConfig)
+    cs.store(name="base_export_config", node=ExportRunConfig)
     for group, nodes in GROUP_SCHEMAS.items():
         for name, node in nodes.items():
             cs.store(group=group, name=name, node=node)

@@ -119,3 +119,13 @@ def validate_predict(cfg: DictConfig, check_paths: bool = True) -> None:
     if check_paths:
         check_device(cfg.device)
         _require(Path(cfg.weights).expanduser().is_file(), "weights", "file not found", cfg.weights)
+
+
+def validate_export(cfg: DictConfig, check_paths: bool = True) -> None:
+    """The `export.py` config: sizes, opset, tolerance, and that the weights exist."""
+    _require(cfg.imgsz >= 32, "imgsz", "must be an integer >= 32", cfg.imgsz)
+    _require(cfg.opset >= 11, "opset", "must be an integer >= 11", cfg.opset)
+    _require(cfg.tolerance > 0, "tolerance", "must be > 0", cfg.tolerance)
+    if check_paths:
+        check_device(cfg.device)
+        _require(Path(cfg.weights).expanduser().is_file(), "weights", "file not found", cfg.weights)

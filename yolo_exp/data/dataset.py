@@ -190,11 +190,13 @@ def fit_letterbox(im: np.ndarray, hw0: tuple[int, int], shape: Any, scaleup: boo
     return img, (rw, rh), pad, ((h0, w0), ((h * rh / h0, w * rw / w0), pad))
 
 
-def prepare_image(im0: np.ndarray, imgsz: int, stride: int) -> tuple[torch.Tensor, Any]:
+def prepare_image(im0: np.ndarray, imgsz: int, stride: int, square: bool = False) -> tuple[torch.Tensor, Any]:
     """One BGR image as validation feeds it to the model (long side ``imgsz``, its own rectangular shape with
-    validation's padding, RGB CHW uint8), and the record that maps its boxes back; predict uses exactly this."""
+    validation's padding, RGB CHW uint8), and the record that maps its boxes back; predict uses exactly this.
+    ``square``: an ``imgsz`` square instead (a model exported for one input size)."""
     h0, w0 = im0.shape[:2]
-    shape = tuple(int(v) for v in A.rect_batches(np.array([[w0, h0]]), 1, imgsz, stride, pad=0.5)[2][0])
+    shape = (imgsz, imgsz) if square else \
+        tuple(int(v) for v in A.rect_batches(np.array([[w0, h0]]), 1, imgsz, stride, pad=0.5)[2][0])
     img, _, _, shapes = fit_letterbox(resize_long_side(im0, imgsz, augment=False), (h0, w0), shape, scaleup=False)
     return torch.from_numpy(np.ascontiguousarray(img[..., ::-1].transpose(2, 0, 1))), shapes
 

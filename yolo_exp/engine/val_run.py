@@ -8,7 +8,8 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from yolo_exp.build import eval_model, run_data
+from yolo_exp.build import run_data
+from yolo_exp.deploy.backends import load_backend, max_stride
 from yolo_exp.config.validate import ConfigError
 from yolo_exp.data.loader import create_dataloader
 from yolo_exp.engine.device import amp_settings, select_device
@@ -34,12 +35,15 @@ def _validate_weights(cfg: DictConfig) -> float:
     device = select_device(cfg)
     data = run_data(cfg)
     spec, nc, names, cache_dir = data.spec, data.nc, data.names, data.cache_dir
-    model = eval_model(cfg.weights, nc, names, LOG).to(device)
+    model, _ = load_backend(cfg.weights, device, LOG, nc, names)  # .pt, .onnx or .torchscript
+    if getattr(model, "exported", False) and not model.dynamic:
+        raise ConfigError(f"weights={cfg.weights}: exported with dynamic=false (one input size); val.py's "
+                          "rectangular batches need an export with dynamic=true")
     task = str(getattr(cfg.task, "value", cfg.task))
     if task == "test" and not spec.test:
         raise ConfigError("task=test: the data has no test split (data.test is unset or missing); use task=val")
     split = {"train": spec.train, "val": spec.val, "test": spec.test, "speed": spec.val}[task]
-    stride = int(model.stride.max())
+    stride = max_stride(model)
     loader, _ = create_dataloader(split, cfg.imgsz, cfg.batch_size, stride, nc, rect=task != "speed",
                                   pad=0.5 if task != "speed" else 0.0, workers=cfg.workers,
                                   single_cls=cfg.single_cls, cache_dir=cache_dir, prefix=f"{task}: ")

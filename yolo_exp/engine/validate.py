@@ -227,7 +227,9 @@ def validate(
     if save_txt:
         (save_dir / "labels").mkdir(parents=True, exist_ok=True)
     half = s.half and device.type == "cuda"
-    net = inference_copy(model, half, channels_last)
+    exported = getattr(model, "exported", False)  # an .onnx/.torchscript backend (yolo_exp.deploy.backends)
+    net = model if exported else inference_copy(model, half, channels_last)
+    half = half and not exported  # an exported model takes float input and casts it itself
     timer, acc = _StageTimer(device), _Accumulator(nc)
     confusion = ConfusionMatrix(nc) if plots else None
     loss_sum, batches = torch.zeros(3, device=device), 0

@@ -1,6 +1,6 @@
 """predict.py's job: detections for every frame of a source, with validation's own pre-processing and box mapping.
 
-The model comes from the checkpoint alone (its architecture and class names: ours or official YOLOv5). Frames of
+The model comes from the weights file alone (ours or official YOLOv5 .pt, or an export: .onnx, .torchscript). Frames of
 one shape are batched (``batch_size``); each is letterboxed as validation letterboxes it (prepare_image) and its
 boxes are mapped back to its own pixels with the same record.
 """
@@ -19,8 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from yolo_exp.atomic import atomic_write_text
-from yolo_exp.build import checkpoint_model
 from yolo_exp.data.dataset import prepare_image
+from yolo_exp.deploy.backends import load_backend, max_stride
 from yolo_exp.engine.device import amp_settings, select_device
 from yolo_exp.engine.errors import exit_for, report_failure
 from yolo_exp.engine.validate import inference_copy
@@ -47,18 +47,22 @@ class Detector:
     """A model with its NMS settings: BGR frames in, (n, 6) detections in each frame's own pixels out."""
 
     def __init__(self, cfg: DictConfig, device: torch.device) -> None:
-        model, self.names = checkpoint_model(cfg.weights, LOG)
+        model, self.names = load_backend(cfg.weights, device, LOG)  # .pt, .onnx or .torchscript
         self.device = device
-        self.stride = int(model.stride.max())
+        self.stride = max_stride(model)
         self.imgsz = max(math.ceil(cfg.imgsz / self.stride) * self.stride, 2 * self.stride)
-        self.half = amp_settings(cfg, device)[0] and device.type == "cuda"
-        self.net = inference_copy(model.to(device), self.half, cfg.device.channels_last)
+        exported = getattr(model, "exported", False)
+        self.square = exported and not model.dynamic  # a one-size export: every frame letterboxed to its size
+        if self.square:
+            self.imgsz = model.imgsz
+        self.half = amp_settings(cfg, device)[0] and device.type == "cuda" and not exported
+        self.net = model if exported else inference_copy(model, self.half, cfg.device.channels_last)
         self.nms = dict(conf_thres=cfg.conf_thres, iou_thres=cfg.iou_thres, max_det=cfg.max_det,
                         classes=list(cfg.classes) if cfg.classes is not None else None, agnostic=cfg.agnostic_nms)
 
     @torch.no_grad()
     def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        prepared = [prepare_image(im, self.imgsz, self.stride) for im in images]
+        prepared = [prepare_image(im, self.imgsz, self.stride, square=self.square) for im in images]
         out: list[np.ndarray] = []
         i = 0
         while i < len(prepared):  # consecutive frames of one shape go through the model together

@@ -1,0 +1,2 @@
+"""A trained model outside training: export (ONNX, TorchScript) and the backends that run .pt, .onnx and
+.torchscript files behind one interface for val.py and predict.py."""

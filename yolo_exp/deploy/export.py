@@ -1,0 +1,109 @@
+"""export.py's job: a checkpoint (ours or YOLOv5's) to ONNX or TorchScript, checked against PyTorch on real images.
+
+The file carries its metadata (names, stride, imgsz, task, dynamic, fp16) so that val.py and predict.py need only
+it. After writing, the exported model runs on a real batch (validation's pre-processing of images from
+``source``, else the embedded demo's) and the largest difference to PyTorch's output is printed; above
+``tolerance`` (pixels and scores of the raw predictions) the command fails and the file is removed.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+from yolo_exp.atomic import atomic_write
+from yolo_exp.build import checkpoint_model
+from yolo_exp.deploy.backends import META_FILE, Exported
+from yolo_exp.engine.device import select_device
+from yolo_exp.engine.validate import inference_copy
+
+LOG = logging.getLogger("yolo_exp.export")
+FORMATS = ("onnx", "torchscript")
+
+
+class _Predictions(torch.nn.Module):
+    """The eval model's first output only: (B, N, 5 + nc) in input pixels (what every backend returns)."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)[0]
+
+
+def sample_batch(source: str | None, imgsz: int, stride: int, n: int = 2) -> torch.Tensor:
+    """``n`` real images prepared as validation prepares them, letterboxed to one ``imgsz`` square."""
+    import numpy as np
+
+    from yolo_exp.data.augment import letterbox
+    from yolo_exp.data.files import list_images, read_image, resize_long_side
+
+    sources: list[Any] = [source]
+    if source is None:  # the embedded demo's val images (generated on first use)
+        from dataclasses import asdict
+
+        from yolo_exp.config.schema import ShapesConfig
+        from yolo_exp.data.spec import resolve_data
+
+        sources = list(resolve_data({"shapes": asdict(ShapesConfig())}).val)
+    files = list_images(sources)[:n]
+    ims = [letterbox(resize_long_side(read_image(f), imgsz, False), imgsz, scaleup=False)[0] for f in files]
+    arr = np.stack([im[..., ::-1].transpose(2, 0, 1) for im in ims])
+    return torch.from_numpy(np.ascontiguousarray(arr)).float() / 255
+
+
+def export(cfg: DictConfig, run_dir: Path) -> Path:
+    fmt = str(getattr(cfg.format, "value", cfg.format))
+    device = select_device(cfg)
+    model, names = checkpoint_model(cfg.weights, LOG)
+    stride = int(model.stride.max())
+    imgsz = max(math.ceil(cfg.imgsz / stride) * stride, 2 * stride)
+    half = bool(cfg.half) and device.type == "cuda"
+    net = _Predictions(inference_copy(model.to(device), half)).eval()
+    x = sample_batch(cfg.source, imgsz, stride, n=2 if cfg.dynamic else 1).to(device)  # static: batch of 1
+    x = x.half() if half else x
+    meta = {"names": json.dumps(names), "stride": str(stride), "imgsz": str(imgsz), "task": "detect",
+            "dynamic": str(bool(cfg.dynamic)).lower(), "fp16": str(half).lower(),
+            "source": Path(cfg.weights).name}
+    out = run_dir / f"{Path(cfg.weights).stem}.{fmt}"
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about Python-side shape arithmetic, expected here
+        if fmt == "onnx":
+            _onnx(net, x[:1], out, meta, cfg)
+        else:
+            traced = torch.jit.trace(net, x[:1], check_trace=False)
+            atomic_write(out, lambda f: torch.jit.save(traced, f, _extra_files={META_FILE: json.dumps(meta)}))
+        expected = net(x).float()
+    got = Exported(out, device)(x.float())[0]
+    diff = float((got - expected).abs().max())
+    LOG.info("Exported %s (%.1f MB); largest difference to PyTorch on %d real images: %.3g (tolerance %g)", out,
+             out.stat().st_size / 1e6, len(x), diff, cfg.tolerance)
+    if not diff <= cfg.tolerance:
+        out.unlink()
+        raise ValueError(f"format={fmt}: the exported model differs from PyTorch by {diff:.3g} > tolerance="
+                         f"{cfg.tolerance}; the file is removed")
+    return out
+
+
+def _onnx(net: torch.nn.Module, x: torch.Tensor, out: Path, meta: dict[str, Any], cfg: DictConfig) -> None:
+    import onnx
+
+    axes = {"images": {0: "batch", 2: "height", 3: "width"}, "output0": {0: "batch", 1: "anchors"}} \
+        if cfg.dynamic else None
+    tmp = out.with_suffix(".tmp.onnx")
+    torch.onnx.export(net, (x,), str(tmp), dynamo=False, opset_version=int(cfg.opset), input_names=["images"],
+                      output_names=["output0"], dynamic_axes=axes)
+    proto = onnx.load(str(tmp))
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(proto)
+    tmp.unlink()
+    atomic_write(out, lambda f: f.write(proto.SerializeToString()))
