@@ -41,3 +41,17 @@ def test_train_on_generated_shapes(tmp_path, monkeypatch):
     assert row["bench"] == "train" and len(row["epoch_s"]) == 2 and row["images_per_s"] > 0
     assert row["images_per_s_in_epoch"] > 0
     assert 0 < row["time_to_first_iter_s"] < 600
+
+
+def test_predict_reports_images_per_second_per_format(tmp_path):
+    import pytest
+
+    from tests.engine.test_trainer import TINY, only_run, train
+
+    pytest.importorskip("onnxruntime")
+    train(tmp_path, *TINY, "epochs=1")
+    weights = only_run(tmp_path) / "weights" / "best.pt"
+    res = _run(tmp_path, "predict", f"weights={weights}", "imgsz=64", "device=cpu", "data.shapes.n_train=16",
+               "data.shapes.n_val=8", "data.shapes.img_size=96", "--formats", "pt,onnx")
+    rows = {r["format"]: r for r in res["rows"]}
+    assert set(rows) == {"pt", "onnx"} and all(r["images"] == 8 and r["images_per_s"] > 0 for r in rows.values())

@@ -1,4 +1,4 @@
-"""Throughput benchmarks: ``python -m yolo_exp.bench {train,step,data,val} [overrides...] [--json FILE]``.
+"""Throughput benchmarks: ``python -m yolo_exp.bench {train,step,data,val,predict} [overrides...] [--json FILE]``.
 
 Overrides are the training config's (model=yolov5s imgsz=640 batch_size=64 device=cuda data=...), so a benchmark
 measures exactly what a run with the same command line would do. Speed lives here, not in the tests.
@@ -202,6 +202,46 @@ def bench_val(cfg) -> dict[str, Any]:
             "map50": res.map50, "map": res.map}
 
 
+def bench_predict(cfg, source: str | None, formats: list[str]) -> list[dict[str, Any]]:
+    """predict.py's images/s end to end (decode, pre-process, inference, NMS, drawing, label files) per weights
+    format: the .pt as given, .onnx/.torchscript exported from it first. ``source``: images (default: the data's
+    val images)."""
+    from yolo_exp.build import run_data
+    from yolo_exp.config.cli import compose_checked
+    from yolo_exp.deploy.export import export
+    from yolo_exp.engine.device import select_device
+    from yolo_exp.predict.outputs import Outputs
+    from yolo_exp.predict.run import Detector
+    from yolo_exp.predict.sources import frames
+
+    if not cfg.weights:
+        raise SystemExit("bench predict: give weights=PATH (ours or an official YOLOv5 .pt)")
+    source = source or str(run_data(cfg).spec.val[0])
+    device_args = [f"device={getattr(cfg.device.type, 'value', cfg.device.type)}"]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for fmt in formats:
+            weights = str(cfg.weights)
+            if fmt != "pt":
+                ecfg = compose_checked([f"weights={weights}", f"format={fmt}", f"imgsz={cfg.imgsz}", *device_args],
+                                       config_name="export")
+                weights = str(export(ecfg, Path(tmp)))
+            pcfg = compose_checked([f"weights={weights}", f"source={source}", f"imgsz={cfg.imgsz}", *device_args],
+                                   config_name="predict")
+            detector = Detector(pcfg, select_device(pcfg))
+            outputs = Outputs(Path(tmp) / fmt, detector.names)
+            outputs.run_dir.mkdir()
+            n, t0 = 0, time.perf_counter()
+            for frame in frames(source):
+                if frame.image is not None:
+                    outputs.add(frame, detector([frame.image])[0])
+                    n += 1
+            wall = time.perf_counter() - t0
+            rows.append({"bench": "predict", "format": fmt, "images": n, "images_per_s": n / wall,
+                         "ms_per_image": 1000 * wall / max(n, 1)})
+    return rows
+
+
 def set_threads(threads: int) -> int:
     """Main-process intra-op threads: as given, else torch's default (one per core, or OMP_NUM_THREADS)."""
     import torch
@@ -235,7 +275,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 def main(argv: list[str] | None = None, t0: float | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m yolo_exp.bench", description=__doc__)
-    parser.add_argument("what", choices=["train", "step", "data", "val"])
+    parser.add_argument("what", choices=["train", "step", "data", "val", "predict"])
     parser.add_argument("overrides", nargs="*", help="training config overrides, e.g. model=yolov5s imgsz=640")
     parser.add_argument("--iters", type=int, default=20, help="step: timed iterations")
     parser.add_argument("--epochs", type=int, default=3, help="train: epochs (the first is excluded)")
@@ -243,6 +283,8 @@ def main(argv: list[str] | None = None, t0: float | None = None) -> int:
     parser.add_argument("--batches", type=int, default=30, help="data: timed batches per worker count")
     parser.add_argument("--threads", type=int, default=0,
                         help="CPU intra-op threads of the main process (0: torch's default)")
+    parser.add_argument("--source", type=str, default=None, help="predict: images (default: the data's val)")
+    parser.add_argument("--formats", type=str, default="pt,onnx", help="predict: pt,onnx,torchscript")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = parser.parse_args(argv)
 
@@ -261,6 +303,7 @@ def main(argv: list[str] | None = None, t0: float | None = None) -> int:
         "train": lambda: [bench_train(cfg, epochs=args.epochs, t0=t0)],
         "data": lambda: bench_data(cfg, [int(w) for w in args.workers.split(",")], args.batches),
         "val": lambda: [bench_val(cfg)],
+        "predict": lambda: bench_predict(cfg, args.source, args.formats.split(",")),
     }
     rows = runners[args.what]()
     meta["loadavg_after"] = os.getloadavg()[0]
