@@ -29,7 +29,8 @@ def test_wheel_trains_from_any_folder(tmp_path):
     for needed in ("yolo_exp/conf/config.yaml", "yolo_exp/conf/model/yolov5n.yaml", "yolo_exp/conf/hyp/scratch.yaml",
                    "hydra_plugins/yolo_exp_optuna/optuna_sweeper.py"):
         assert needed in names, needed
-    assert "yolo-train = yolo_exp.entry:train" in entry_points and "yolo-predict = yolo_exp.entry:predict" in entry_points
+    for command in ("train", "val", "predict", "export"):
+        assert f"yolo-{command} = yolo_exp.entry:{command}" in entry_points
     # -S: no site processing, so the checkout's editable install is not seen; its dependencies are added by hand
     deps = [p for p in site.getsitepackages() if os.path.isdir(p)]
     code = (f"import sys; sys.path[:0] = [{str(tmp_path / 'installed')!r}]; sys.path += {deps!r}; "

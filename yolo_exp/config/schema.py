@@ -274,6 +274,7 @@ class PredictRunConfig:
     max_det: int = 1000
     classes: Optional[List[int]] = None  # keep only these class ids
     agnostic_nms: bool = False
+    half: bool = False          # FP16 inference (CUDA only), as YOLOv5's --half
     batch_size: int = 1
     vid_stride: int = 1         # every n-th video frame
     save_img: bool = True       # annotated images / videos

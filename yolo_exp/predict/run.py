@@ -21,7 +21,7 @@ from tqdm import tqdm
 from yolo_exp.atomic import atomic_write_text
 from yolo_exp.data.dataset import prepare_image
 from yolo_exp.deploy.backends import load_backend, max_stride
-from yolo_exp.engine.device import amp_settings, select_device
+from yolo_exp.engine.device import select_device
 from yolo_exp.engine.errors import exit_for, report_failure
 from yolo_exp.engine.validate import inference_copy
 from yolo_exp.ops.boxes import scale_boxes
@@ -55,7 +55,7 @@ class Detector:
         self.square = exported and not model.dynamic  # a one-size export: every frame letterboxed to its size
         if self.square:
             self.imgsz = model.imgsz
-        self.half = amp_settings(cfg, device)[0] and device.type == "cuda" and not exported
+        self.half = bool(cfg.half) and device.type == "cuda" and not exported
         self.net = model if exported else inference_copy(model, self.half, cfg.device.channels_last)
         self.nms = dict(conf_thres=cfg.conf_thres, iou_thres=cfg.iou_thres, max_det=cfg.max_det,
                         classes=list(cfg.classes) if cfg.classes is not None else None, agnostic=cfg.agnostic_nms)
