@@ -78,3 +78,56 @@ def train_model(cfg: DictConfig, data: RunData, resuming: bool, log: logging.Log
     if cfg.weights and not resuming:  # new anchors (hyp.anchors) are not overwritten: AutoAnchor sets them
         load_weights(model, cfg.weights, exclude=("anchors",) if cfg.hyp.anchors else (), log=log)
     return model
+
+
+def train_loaders(cfg: DictConfig, run: RunData, imgsz: int, stride: int, hyp: dict[str, Any]) -> tuple[Any, ...]:
+    """(train loader, train set, val loader, val set): this rank's share of the batch with YOLOv5's augmentation;
+    on rank 0 the validation loader (twice the batch, rectangular). Rank 0 builds the label caches first."""
+    from yolo_exp import dist
+    from yolo_exp.data.loader import create_dataloader
+
+    rank_batch = cfg.batch_size // dist.world_size()
+    with dist.main_first():
+        train_loader, train_set = create_dataloader(
+            run.spec.train, imgsz, rank_batch, stride, run.nc, hyp=hyp, augment=True, rect=cfg.rect,
+            workers=cfg.workers, shuffle=not cfg.rect, seed=cfg.seed, cache=str(getattr(cfg.cache, "value", cfg.cache)),
+            single_cls=cfg.single_cls, cache_dir=run.cache_dir, prefix="train: ", image_weights=cfg.image_weights,
+            rank=dist.rank(), world_size=dist.world_size())
+    val_loader = val_set = None
+    if dist.is_main():
+        val_loader, val_set = create_dataloader(
+            run.spec.val, imgsz, rank_batch * 2, stride, run.nc, hyp=None, augment=False, rect=True, pad=0.5,
+            workers=cfg.workers, shuffle=False, seed=cfg.seed, single_cls=cfg.single_cls, cache_dir=run.cache_dir,
+            prefix="val: ")
+    return train_loader, train_set, val_loader, val_set
+
+
+@dataclass
+class Optimization:
+    optimizer: Any
+    accumulate: int        # optimizer steps every `accumulate` batches (nominal batch nbs)
+    lf: Any                # the LR factor per epoch (linear or cosine one-cycle)
+    ema: Any               # ModelEMA
+    amp: bool
+    amp_dtype: Any
+    scaler: Any            # GradScaler, enabled for FP16 autocast
+
+
+def optimization(cfg: DictConfig, model: Any, hyp: dict[str, Any], device: Any,
+                 log: logging.Logger) -> Optimization:
+    """The optimizer (the ``optimizer`` group's class through ``instantiate``, YOLOv5's three parameter groups),
+    the LR factor, EMA and the AMP settings of a training run."""
+    import torch
+    from hydra.utils import instantiate
+
+    from yolo_exp.engine.device import amp_settings
+    from yolo_exp.engine.ema import ModelEMA
+    from yolo_exp.engine.optim import build_optimizer, lr_lambda
+
+    optimizer, accumulate = build_optimizer(instantiate(cfg.optimizer), model, hyp, cfg.batch_size, nbs=cfg.nbs,
+                                            log=log.info)
+    lf = lr_lambda(cfg.epochs, hyp["lrf"], cfg.cos_lr)
+    ema = ModelEMA(model)
+    amp, amp_dtype = amp_settings(cfg, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
+    return Optimization(optimizer, accumulate, lf, ema, amp, amp_dtype, scaler)

@@ -21,23 +21,19 @@ from typing import Any
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from yolo_exp import dist
-from yolo_exp.build import run_data, train_model
+from yolo_exp.build import RunData, optimization, run_data, train_loaders, train_model
 from yolo_exp.cluster import warning_signal
 from yolo_exp.config.resume import resume_command
 from yolo_exp.data.label_cache import data_fingerprint
 from yolo_exp.data.epochs import begin_epoch
-from yolo_exp.data.loader import create_dataloader
-from yolo_exp.engine.device import amp_settings, select_device
+from yolo_exp.engine.device import select_device
 from yolo_exp.engine.callbacks import CallbackList, EpochEnd
 from yolo_exp.engine.checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, strip_checkpoint
-from yolo_exp.engine.ema import ModelEMA
-from yolo_exp.engine.optim import (apply_warmup, build_optimizer, build_scheduler, freeze_layers, lr_lambda,
-                                   warmup_iters)
+from yolo_exp.engine.optim import apply_warmup, build_scheduler, freeze_layers, warmup_iters
 from yolo_exp.engine.validate import ValSettings, validate
 from yolo_exp.loss import DetectionLoss, scale_hyp_gains
 from yolo_exp.metrics.fitness import fitness as compute_fitness
@@ -107,6 +103,7 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------------------- set-up
     def setup(self) -> None:
+        """Build the run from its config (yolo_exp.build), in an order that draws the random numbers YOLOv5's does."""
         cfg = self.cfg
         if dist.is_main():
             self.wdir.mkdir(parents=True, exist_ok=True)
@@ -116,39 +113,39 @@ class Trainer:
         self.resume_ckpt = load_checkpoint(self.wdir / "last.pt") if cfg.resume else None
         if not self.resume_ckpt and dist.is_main():  # a fresh start in a used folder (elastic restart) starts over
             (self.run_dir / "results.csv").unlink(missing_ok=True)
-
         with dist.main_first():  # rank 0 generates the dataset, the others then find it
             run = run_data(cfg)
-        self.data, self.nc, self.names, cache_dir = run.spec, run.nc, run.names, run.cache_dir
-        self.model = train_model(cfg, run, bool(self.resume_ckpt), LOG).to(self.device)
-        self.gs = int(self.model.stride.max())
+        self.data, self.nc, self.names = run.spec, run.nc, run.names
+        self.model = self._model(run)
+        self.batch_size = cfg.batch_size  # the total over all ranks (optimizer and warmup use it, as YOLOv5)
+        self.hyp = OmegaConf.to_container(cfg.hyp, resolve=True)
+        self.train_loader, self.train_set, self.val_loader, self.val_set = train_loaders(
+            cfg, run, self.imgsz, self.gs, self.hyp)
+        self._first_look()
+        self.loss_hyp = scale_hyp_gains(self.hyp, nc=self.nc, nl=self.model.detect.nl, imgsz=self.imgsz)
+        self.compute_loss = DetectionLoss(self.model.detect.anchors, self.nc, self.loss_hyp)
+        opt = optimization(cfg, self.model, self.hyp, self.device, LOG)
+        self.optimizer, self.accumulate, self.lf, self.ema = opt.optimizer, opt.accumulate, opt.lf, opt.ema
+        self.amp, self.amp_dtype, self.scaler = opt.amp, opt.amp_dtype, opt.scaler
+        model = dist.wrap(self.model, self.device, cfg.sync_bn, LOG)  # DDP after AutoAnchor and EMA
+        self.train_model = torch.compile(model) if cfg.device.compile else model
+        self._start_state()
+
+    def _model(self, run: RunData) -> torch.nn.Module:
+        cfg = self.cfg
+        model = train_model(cfg, run, bool(self.resume_ckpt), LOG).to(self.device)
+        self.gs = int(model.stride.max())
         self.imgsz = round_imgsz(cfg.imgsz, self.gs)
-        LOG.info("\n%s", layer_table(self.model))
-        self.model.info(imgsz=640, log=LOG)  # YOLOv5 reports GFLOPs at 640 whatever the training size
+        LOG.info("\n%s", layer_table(model))
+        model.info(imgsz=640, log=LOG)  # YOLOv5 reports GFLOPs at 640 whatever the training size
         if cfg.freeze:
             freeze = cfg.freeze if isinstance(cfg.freeze, int) else list(cfg.freeze)
-            LOG.info("freezing %d parameter tensors", len(freeze_layers(self.model, freeze)))
-        if cfg.device.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+            LOG.info("freezing %d parameter tensors", len(freeze_layers(model, freeze)))
+        return model.to(memory_format=torch.channels_last) if cfg.device.channels_last else model
 
-        self.batch_size = cfg.batch_size  # the total over all ranks (optimizer and warmup use it, as YOLOv5)
-        rank_batch = self.batch_size // dist.world_size()
-        hyp = OmegaConf.to_container(cfg.hyp, resolve=True)
-        self.hyp = hyp
-        workers = cfg.workers
-        with dist.main_first():  # rank 0 builds the label cache
-            self.train_loader, self.train_set = create_dataloader(
-                self.data.train, self.imgsz, rank_batch, self.gs, self.nc, hyp=hyp, augment=True, rect=cfg.rect,
-                workers=workers, shuffle=not cfg.rect, seed=cfg.seed,
-                cache=str(getattr(cfg.cache, "value", cfg.cache)), single_cls=cfg.single_cls, cache_dir=cache_dir,
-                prefix="train: ", image_weights=cfg.image_weights, rank=dist.rank(), world_size=dist.world_size())
-        self.val_loader = None  # rank 0 validates
-        if dist.is_main():
-            self.val_loader, self.val_set = create_dataloader(
-                self.data.val, self.imgsz, rank_batch * 2, self.gs, self.nc, hyp=None, augment=False, rect=True,
-                pad=0.5, workers=workers, shuffle=False, seed=cfg.seed, single_cls=cfg.single_cls,
-                cache_dir=cache_dir, prefix="val: ")
-
+    def _first_look(self) -> None:
+        """What the data says before training: provenance, labels.jpg, AutoAnchor (rank 0, fresh runs)."""
+        cfg = self.cfg
         if self.summary is not None:  # what compare needs to tell runs on other data apart
             self.summary.provenance(
                 model={"params": sum(p.numel() for p in self.model.parameters())},
@@ -159,24 +156,14 @@ class Trainer:
             if not cfg.noplots:
                 plot_labels(self.train_set.labels, self.names, self.run_dir / "labels.jpg")
             if cfg.autoanchor:
-                check_anchors(self.model, self.train_set.shapes, self.train_set.labels, thr=hyp["anchor_t"],
+                check_anchors(self.model, self.train_set.shapes, self.train_set.labels, thr=self.hyp["anchor_t"],
                               imgsz=self.imgsz, seed=cfg.seed, log=LOG)
                 self.model.half().float()  # as YOLOv5: anchors (and weights) at FP16 precision from the start
         dist.sync_module(self.model)  # every rank starts from rank 0's weights and anchors
 
-        nl = self.model.detect.nl
-        self.loss_hyp = scale_hyp_gains(hyp, nc=self.nc, nl=nl, imgsz=self.imgsz)
-        self.compute_loss = DetectionLoss(self.model.detect.anchors, self.nc, self.loss_hyp)
-
-        factory = instantiate(cfg.optimizer)
-        self.optimizer, self.accumulate = build_optimizer(factory, self.model, hyp, self.batch_size, nbs=cfg.nbs, log=LOG.info)
-        self.lf = lr_lambda(cfg.epochs, hyp["lrf"], cfg.cos_lr)
-        self.ema = ModelEMA(self.model)
-        self.amp, self.amp_dtype = amp_settings(cfg, self.device)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
-        model = dist.wrap(self.model, self.device, cfg.sync_bn, LOG)  # DDP after AutoAnchor and EMA
-        self.train_model = torch.compile(model) if cfg.device.compile else model
-
+    def _start_state(self) -> None:
+        """Epoch 0 and no best yet, or where last.pt left off; the LR schedule positioned there."""
+        cfg = self.cfg
         self.maps = np.zeros(self.nc)  # per-class mAP of the last validation (image weights)
         self.start_epoch, self.best_fitness, self.best_epoch, self.finishing = 0, -1.0, -1, False
         self.best_metrics: dict[str, float] = {}
