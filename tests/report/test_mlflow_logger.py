@@ -93,3 +93,25 @@ def test_a_resumed_run_continues_its_mlflow_run(tmp_path):
 def test_default_store_is_beside_outputs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert default_uri() == f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+
+
+def test_parallel_jobs_on_a_fresh_sqlite_store_both_track(tmp_path):
+    """Jobs of a parallel sweep start together; the first use of a sqlite store migrates its schema."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    code = ("import sys; from pathlib import Path; from yolo_exp.report.mlflow_logger import MLflowLogger; "
+            "from yolo_exp.engine.callbacks import RunStart; d = Path(sys.argv[1]); d.mkdir(parents=True); "
+            f"lg = MLflowLogger(tracking_uri={uri!r}, experiment='e'); "
+            "lg.on_run_start(RunStart(d, {'name': 'x'}, {}, [])); assert lg.client is not None, 'tracking off'")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / f"run{i}")], env=env,
+                              stderr=subprocess.PIPE, text=True) for i in range(3)]
+    for p in procs:
+        assert p.wait(timeout=120) == 0, p.stderr.read()[-2000:]
+    assert len(MlflowClient(tracking_uri=uri).search_runs([MlflowClient(tracking_uri=uri)
+                                                           .get_experiment_by_name("e").experiment_id])) == 3

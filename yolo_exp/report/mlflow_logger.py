@@ -11,12 +11,13 @@ out after ``timeout_s``, so a dead server costs seconds, not the run.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 LOG = logging.getLogger("yolo_exp.train")
 RUN_ID_FILE = ".mlflow_run_id"  # in the run folder: a resume continues the same MLflow run
@@ -45,6 +46,19 @@ def default_uri(cwd: Path | None = None) -> str:
     return f"sqlite:///{(root / 'mlflow.db').resolve()}"
 
 
+@contextlib.contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """For a sqlite store: one process at a time creates (migrates) it and the experiment; other stores as they are."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    db = Path(uri[len("sqlite:///"):])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 class MLflowLogger:
     def __init__(self, tracking_uri: str | None = None, experiment: str | None = None, log_weights: bool = False,
                  timeout_s: float = 10.0) -> None:
@@ -71,10 +85,11 @@ class MLflowLogger:
         from mlflow.tracking import MlflowClient
 
         uri = self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_uri()
-        self.client = MlflowClient(tracking_uri=uri)
         self.run_dir = Path(run.run_dir)
         name = self.experiment or (run.sweep_dir.name if run.sweep_dir else str(run.config.get("name", "train")))
-        experiment_id = self._experiment(name, uri)
+        with store_lock(uri):  # parallel jobs on a fresh sqlite store would each migrate its schema
+            self.client = MlflowClient(tracking_uri=uri)
+            experiment_id = self._experiment(name, uri)
         id_file = self.run_dir / RUN_ID_FILE
         if run.resumed and id_file.is_file():
             self.run_id = id_file.read_text().strip()
