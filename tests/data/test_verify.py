@@ -128,3 +128,19 @@ def test_nothing_usable_names_the_folder(tmp_path):
     recs = scan([str(p) for p in (tmp_path / "images" / "train").iterdir()], NC)
     with pytest.raises(ValueError, match="no usable images in /"):
         report(recs, "train", str(tmp_path / "images" / "train"))
+
+
+def test_parallel_scan_ends_under_a_parent_that_ignores_sigterm(tmp_path):
+    """submitit's jobs ignore SIGTERM; the scan's pool ends its workers with SIGTERM and must not wait forever."""
+    import subprocess
+    import sys
+
+    files = [str(write_pair(tmp_path, f"im{i}", "0 0.5 0.5 0.2 0.2\n", seed=i)) for i in range(40)]
+    code = ("import signal, sys, json; signal.signal(signal.SIGTERM, lambda *a: None); "
+            "from yolo_exp.data.verify import scan; "
+            "print(len(scan(json.loads(sys.argv[1]), 3, workers=2)))")
+    import json
+
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(files)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "40", out.stderr[-2000:]

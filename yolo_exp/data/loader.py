@@ -80,6 +80,7 @@ def seed_worker(worker_id: int) -> None:
         info.dataset.rng.seed(seed)
     cv2.setNumThreads(0)  # workers already parallelise; OpenCV threads would oversubscribe the cores
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C reaches the workers too: the trainer decides
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # ending a worker must work under a SIGTERM-ignoring parent
 
 
 PREFETCH_BYTES = 2**31  # queued batches live in shared memory (/dev/shm): containers often allow little

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.pool import Pool
@@ -146,6 +147,12 @@ def _verify_star(args: tuple[str, int, float]) -> ImageRecord:
     return verify_image_label(*args)
 
 
+def _default_sigterm() -> None:
+    """Pool workers are ended with SIGTERM; a handler inherited from the parent (submitit's ignores SIGTERM) would
+    keep them alive and the pool's exit would wait forever."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def scan(im_files: Sequence[str], nc: int, tol: float = 0.01, desc: str = "Scanning", workers: int | None = None) -> list[ImageRecord]:
     """Verify all images in parallel (a Pool over all CPUs), keeping the input order."""
     workers = min(workers or os.cpu_count() or 1, max(len(im_files) // 16, 1))
@@ -153,7 +160,7 @@ def scan(im_files: Sequence[str], nc: int, tol: float = 0.01, desc: str = "Scann
     bar = tqdm(total=len(args), desc=desc, unit="img", disable=len(args) < 64, leave=False)
     out = []
     if workers > 1:
-        with Pool(workers) as pool:
+        with Pool(workers, initializer=_default_sigterm) as pool:
             for rec in pool.imap(_verify_star, args, chunksize=8):
                 out.append(rec)
                 bar.update()
