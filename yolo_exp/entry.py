@@ -8,60 +8,54 @@ import os
 # Idle OpenMP threads sleep instead of spinning: on a shared or busy machine spinning threads slow every op 5-10x.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import importlib  # noqa: E402
+from typing import Any, Callable  # noqa: E402
+
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from yolo_exp.config.cli import run_entry  # noqa: E402
 from yolo_exp.config.schema import register_configs  # noqa: E402
 
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def _train(cfg: DictConfig) -> float:
-    from yolo_exp.engine.run import train_task  # heavy imports (torch, cv2) only once a run starts
-
-    return train_task(cfg)
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="val")
-def _val(cfg: DictConfig) -> float:
-    from yolo_exp.engine.val_run import val_task
-
-    return val_task(cfg)
+# command -> (its config in conf/, the job it runs); jobs are imported when a run starts (torch, cv2 are heavy)
+COMMANDS = {
+    "train": ("config", "yolo_exp.engine.run", "train_task"),
+    "val": ("val", "yolo_exp.engine.val_run", "val_task"),
+    "predict": ("predict", "yolo_exp.predict.run", "predict_task"),
+    "export": ("export", "yolo_exp.deploy.run", "export_task"),
+}
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="predict")
-def _predict(cfg: DictConfig) -> int:
-    from yolo_exp.predict.run import predict_task
+def _main(command: str) -> Callable[[], Any]:
+    config_name, module, job = COMMANDS[command]
 
-    return predict_task(cfg)
+    @hydra.main(version_base="1.3", config_path="conf", config_name=config_name)
+    def main(cfg: DictConfig) -> Any:
+        return getattr(importlib.import_module(module), job)(cfg)
+
+    return main
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="export")
-def _export(cfg: DictConfig) -> str:
-    from yolo_exp.deploy.run import export_task
-
-    return export_task(cfg)
+def _run(command: str) -> None:
+    register_configs()
+    run_entry(_main(command), config_name=COMMANDS[command][0])
 
 
 def train() -> None:
     """Train a YOLOv5-style detector: `yolo-train [group=option ...] [key=value ...]` (see README)."""
-    register_configs()
-    run_entry(_train)
+    _run("train")
 
 
 def val() -> None:
     """Validate a checkpoint: `yolo-val weights=PATH [data=...] [task=val|test|train|speed]`."""
-    register_configs()
-    run_entry(_val, config_name="val")
+    _run("val")
 
 
 def predict() -> None:
     """Detections on images, folders, videos and streams: `yolo-predict weights=PATH source=...`."""
-    register_configs()
-    run_entry(_predict, config_name="predict")
+    _run("predict")
 
 
 def export() -> None:
     """A checkpoint to ONNX or TorchScript: `yolo-export weights=PATH format=onnx|torchscript`."""
-    register_configs()
-    run_entry(_export, config_name="export")
+    _run("export")
