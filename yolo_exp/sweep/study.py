@@ -94,7 +94,8 @@ def live_numbers(study: Any) -> list[int]:
 
 def within_budget(study: Any, number: int, n_trials: int) -> bool:
     """Two processes asking at once may overshoot; the later trial numbers then give way."""
-    return live_numbers(study).index(number) < n_trials if number in live_numbers(study) else False
+    live = live_numbers(study)
+    return number in live and live.index(number) < n_trials
 
 
 def claim(trial: Any, folder: int | None = None) -> int:
