@@ -179,7 +179,7 @@ def bench_data(cfg, workers: list[int], batches: int = 30) -> list[dict[str, Any
 
 def bench_val(cfg) -> dict[str, Any]:
     """Validation cost per image: pre-process, inference, NMS, metrics."""
-    from yolo_exp.build import eval_model, run_data, train_model
+    from yolo_exp.build import checkpoint_model, run_data, train_model
     from yolo_exp.data.loader import create_dataloader
     from yolo_exp.engine.device import amp_settings, select_device
     from yolo_exp.engine.validate import ValSettings, validate
@@ -189,7 +189,8 @@ def bench_val(cfg) -> dict[str, Any]:
     spec = data.spec
     log = logging.getLogger("yolo_exp.bench")
     # the checkpoint's own architecture, as val.py builds it; else the config's model, untrained
-    model = eval_model(cfg.weights, data.nc, data.names, log) if cfg.weights else train_model(cfg, data, False, log)
+    model = checkpoint_model(cfg.weights, log, data.nc, data.names)[0] if cfg.weights else \
+        train_model(cfg, data, False, log)
     model = model.to(device).eval()
     loader, _ = create_dataloader(spec.val, cfg.imgsz, cfg.batch_size, int(model.stride.max()), data.nc,
                                   rect=True, pad=0.5, workers=cfg.workers, single_cls=cfg.single_cls,

@@ -63,11 +63,6 @@ def checkpoint_model(path: str | Path, log: logging.Logger, data_nc: int | None 
     return model.eval(), names
 
 
-def eval_model(path: str | Path, data_nc: int, names: list[str], log: logging.Logger) -> DetectionModel:
-    """A checkpoint's model for validation on data with ``data_nc`` classes named ``names``."""
-    return checkpoint_model(path, log, data_nc, names)[0]
-
-
 def train_model(cfg: DictConfig, data: RunData, resuming: bool, log: logging.Logger) -> DetectionModel:
     """The model a training run starts from: ``model`` (architecture as data; ``hyp.anchors`` replaces its anchors
     by a count for AutoAnchor) with the ``weights`` to start from (not when resuming: last.pt has them)."""

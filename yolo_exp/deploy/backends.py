@@ -61,9 +61,6 @@ class Exported:
         with torch.no_grad():
             return self.module(x.half() if self.fp16 else x.float()).float(), None
 
-    def eval(self) -> "Exported":
-        return self
-
 
 def max_stride(model: Any) -> int:
     """The largest stride of our model (a tensor per level) or of an exported one (from its metadata)."""
