@@ -39,27 +39,21 @@ def bench_step(cfg, iters: int = 20, warmup: int = 5) -> dict[str, Any]:
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
+    from yolo_exp.build import accelerator, config_model
     from yolo_exp.engine.optim import build_optimizer
-    from yolo_exp.engine.device import amp_settings, select_device
     from yolo_exp.loss import DetectionLoss, scale_hyp_gains
-    from yolo_exp.models.yolo import build_model
 
-    device = select_device(cfg)
+    accel = accelerator(cfg)
+    device = accel.device
     nc, bs, size = 80, cfg.batch_size, cfg.imgsz
-    model = build_model(OmegaConf.to_container(cfg.model, resolve=True), nc=nc).to(device).train()
+    model = accel.place(config_model(cfg, nc)).train()
     hyp = OmegaConf.to_container(cfg.hyp, resolve=True)
     loss_fn = DetectionLoss(model.detect.anchors, nc, scale_hyp_gains(hyp, nc, model.detect.nl, size))
     opt, _ = build_optimizer(instantiate(cfg.optimizer), model, hyp, bs)
-    channels_last = bool(cfg.device.channels_last)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    amp, dtype = amp_settings(cfg, device)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp and dtype == torch.float16)
-    fwd = torch.compile(model) if cfg.device.compile else model
+    scaler = accel.grad_scaler()
+    fwd = torch.compile(model) if accel.compile else model
     g = torch.Generator().manual_seed(0)
-    imgs = torch.rand(bs, 3, size, size, generator=g).to(device)
-    if channels_last:
-        imgs = imgs.contiguous(memory_format=torch.channels_last)
+    imgs = accel.images(torch.randint(0, 256, (bs, 3, size, size), generator=g, dtype=torch.uint8))
     n = 8 * bs
     targets = torch.cat([torch.randint(0, bs, (n, 1), generator=g).float(),
                          torch.randint(0, nc, (n, 1), generator=g).float(),
@@ -67,7 +61,7 @@ def bench_step(cfg, iters: int = 20, warmup: int = 5) -> dict[str, Any]:
                         1).to(device)
 
     def step() -> None:
-        with torch.autocast(device.type, dtype=dtype, enabled=amp):
+        with accel.autocast():
             preds = fwd(imgs)
         loss, _ = loss_fn([p.float() for p in preds], targets)
         scaler.scale(loss).backward()
@@ -110,20 +104,8 @@ def bench_train(cfg, epochs: int = 3, t0: float | None = None) -> dict[str, Any]
     threads = torch.get_num_threads()  # set by main(); kept even if the trainer sets its own
 
     class TimedTrainer(Trainer):
-        def setup(self) -> None:
-            super().setup()
-            torch.set_num_threads(threads)
-            loss_fn = self.compute_loss
-
-            def timed_loss(preds, targets):  # noqa: ANN001, ANN202 - host time only: adds no synchronisation
-                stamps[-1].append((time.perf_counter(), preds[0].shape[0]))
-                return loss_fn(preds, targets)
-
-            self.compute_loss = timed_loss
-
         def train_epoch(self, epoch, nb, batches=None):  # noqa: ANN001, ANN202
-            loader = self.train_loader
-            n_images = len(loader.dataset) if hasattr(loader, "dataset") else nb * self.batch_size
+            n_images = len(self.train_loader.dataset)
             _sync(self.device)
             stamps.append([])
             t0 = time.perf_counter()
@@ -148,7 +130,15 @@ def bench_train(cfg, epochs: int = 3, t0: float | None = None) -> dict[str, Any]
 
         with open_dict(cfg):
             cfg.epochs, cfg.noplots, cfg.autoanchor, cfg.patience, cfg.nosave = epochs, True, False, 0, True
-        trainer = TimedTrainer(cfg, Path(tmp))
+        trainer = TimedTrainer.from_config(cfg, Path(tmp))
+        torch.set_num_threads(threads)
+        loss_fn = trainer.compute_loss
+
+        def timed_loss(preds, targets):  # noqa: ANN001, ANN202 - host time only: adds no synchronisation
+            stamps[-1].append((time.perf_counter(), preds[0].shape[0]))
+            return loss_fn(preds, targets)
+
+        trainer.compute_loss = timed_loss
         trainer.fit()
     steady = times[1:] or times
     total_s, total_n = sum(t for t, _ in steady), sum(n for _, n in steady)
@@ -179,12 +169,12 @@ def bench_data(cfg, workers: list[int], batches: int = 30) -> list[dict[str, Any
 
 def bench_val(cfg) -> dict[str, Any]:
     """Validation cost per image: pre-process, inference, NMS, metrics."""
-    from yolo_exp.build import checkpoint_model, run_data, train_model
+    from yolo_exp.build import accelerator, checkpoint_model, run_data, train_model
     from yolo_exp.data.loader import create_dataloader
-    from yolo_exp.engine.device import amp_settings, select_device
     from yolo_exp.engine.validate import ValSettings, validate
 
-    device = select_device(cfg)
+    accel = accelerator(cfg)
+    device = accel.device
     data = run_data(cfg)
     spec = data.spec
     log = logging.getLogger("yolo_exp.bench")
@@ -194,9 +184,9 @@ def bench_val(cfg) -> dict[str, Any]:
     model = model.to(device).eval()
     loader, _ = create_dataloader(spec.val, cfg.imgsz, cfg.batch_size, int(model.stride.max()), data.nc,
                                   rect=True, pad=0.5, workers=cfg.workers, single_cls=cfg.single_cls,
-                                  cache_dir=data.cache_dir)
+                                  cache_dir=data.cache_dir, dataset_class=spec.dataset)
     t0 = time.perf_counter()
-    res = validate(model, loader, data.names, device, ValSettings.of(cfg, amp_settings(cfg, device)[0]))
+    res = validate(model, loader, data.names, device, ValSettings.of(cfg, accel.amp))
     wall = time.perf_counter() - t0
     n = len(loader.dataset)
     return {"bench": "val", "ms_per_image_total": 1000 * wall / n, **{f"ms_{k}": v for k, v in res.speed.items()},
@@ -207,10 +197,9 @@ def bench_predict(cfg, source: str | None, formats: list[str]) -> list[dict[str,
     """predict.py's images/s end to end (decode, pre-process, inference, NMS, drawing, label files) per weights
     format: the .pt as given, .onnx/.torchscript exported from it first. ``source``: images (default: the data's
     val images)."""
-    from yolo_exp.build import run_data
+    from yolo_exp.build import accelerator, run_data
     from yolo_exp.config.cli import compose_checked
     from yolo_exp.deploy.export import export
-    from yolo_exp.engine.device import select_device
     from yolo_exp.predict.outputs import Outputs
     from yolo_exp.predict.run import Detector
     from yolo_exp.predict.sources import frames
@@ -229,7 +218,7 @@ def bench_predict(cfg, source: str | None, formats: list[str]) -> list[dict[str,
                 weights = str(export(ecfg, Path(tmp)))
             pcfg = compose_checked([f"weights={weights}", f"source={source}", f"imgsz={cfg.imgsz}", *device_args],
                                    config_name="predict")
-            detector = Detector(pcfg, select_device(pcfg))
+            detector = Detector(pcfg, accelerator(pcfg))
             outputs = Outputs(Path(tmp) / fmt, detector.names)
             outputs.run_dir.mkdir()
             n, t0 = 0, time.perf_counter()

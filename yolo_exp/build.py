@@ -1,11 +1,15 @@
-"""From a composed config to the objects a command works with: the data of a run and its models.
+"""From a composed config to the objects a command works with: the device, the data, the models, and for training
+the whole set of built parts (``build_training``).
 
-train.py (through the trainer), val.py and the benchmarks build these here and nowhere else, so `single_cls`,
-the cache folder, the checkpoint's architecture and the start-from weights mean the same in every command.
+train.py (through the trainer), val.py, predict.py, export.py and the benchmarks build these here and nowhere else,
+so ``single_cls``, the cache folder, the checkpoint's architecture and the start-from weights mean the same in
+every command. The ``model``, ``data`` and ``device`` groups (and ``optimizer``) are built with Hydra's
+``instantiate`` from their ``_target_``; what a user's builder must return is checked here with a one-line error.
 """
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,11 +17,35 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from yolo_exp.config.validate import ConfigError
-from yolo_exp.data.spec import DataSpec, resolve_data
+from yolo_exp.data.spec import DataSpec
+from yolo_exp.engine.device import Accelerator
 from yolo_exp.models.weights import load_weights, open_checkpoint
 from yolo_exp.models.yolo import DetectionModel, build_model
 from yolo_exp.models.yolov5_pickle import YoloV5Checkpoint
 from yolo_exp.paths import cache_dir_of
+
+
+def built(group: str, node: Any, expected: type, **kwargs: Any) -> Any:
+    """``instantiate`` a group's node; its ``_target_`` must build an ``expected`` (or a subclass)."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    try:
+        obj = instantiate(node, _convert_="all", **kwargs)
+    except InstantiationException as exc:
+        if "Error in call to target" in str(exc) and exc.__cause__ is not None:
+            raise exc.__cause__  # the builder's own error (a missing dataset, say), as it raised it
+        raise ConfigError(f"{group}._target_={node._target_!r}: cannot be imported and called "
+                          f"({exc.__cause__ or exc})".splitlines()[0]) from None
+    if not isinstance(obj, expected):
+        raise ConfigError(f"{group}._target_={node._target_!r}: built a {type(obj).__name__}, not a "
+                          f"{expected.__module__}.{expected.__name__} (or a subclass of it)")
+    return obj
+
+
+def accelerator(cfg: DictConfig) -> Accelerator:
+    """The ``device`` group built: device, autocast, GradScaler, channels_last, compile."""
+    return built("device", cfg.device, Accelerator)
 
 
 @dataclass(frozen=True)
@@ -31,7 +59,7 @@ class RunData:
 def run_data(cfg: DictConfig) -> RunData:
     """The dataset of a train or val config (the shapes demo is generated here on first use)."""
     cache_dir = cache_dir_of(cfg.cache_dir)
-    spec = resolve_data(OmegaConf.to_container(cfg.data, resolve=True), cache_dir=cache_dir)
+    spec = built("data", cfg.data, DataSpec, cache_dir=cache_dir)
     nc = 1 if cfg.single_cls else spec.nc
     names = ["item"] if cfg.single_cls and spec.nc > 1 else list(spec.names)
     return RunData(spec, nc, names, cache_dir)
@@ -63,13 +91,17 @@ def checkpoint_model(path: str | Path, log: logging.Logger, data_nc: int | None 
     return model.eval(), names
 
 
+def config_model(cfg: DictConfig, nc: int, names: list[str] | None = None) -> DetectionModel:
+    """The ``model`` group built (YOLOv5's architecture as data, or the user's factory); ``hyp.anchors`` replaces
+    its anchors by a count for AutoAnchor, as in YOLOv5."""
+    anchors = {"anchors": int(cfg.hyp.anchors)} if cfg.hyp.anchors else {}
+    return built("model", cfg.model, DetectionModel, nc=nc, names=names, **anchors)
+
+
 def train_model(cfg: DictConfig, data: RunData, resuming: bool, log: logging.Logger) -> DetectionModel:
-    """The model a training run starts from: ``model`` (architecture as data; ``hyp.anchors`` replaces its anchors
-    by a count for AutoAnchor) with the ``weights`` to start from (not when resuming: last.pt has them)."""
-    arch = OmegaConf.to_container(cfg.model, resolve=True)
-    if cfg.hyp.anchors:  # YOLOv5: an anchor count in the hyps replaces the model's anchors -> AutoAnchor
-        arch["anchors"] = int(cfg.hyp.anchors)
-    model = build_model(arch, nc=data.nc, names=data.names)
+    """The model a training run starts from, with the ``weights`` to start from (not when resuming: last.pt has
+    them)."""
+    model = config_model(cfg, data.nc, data.names)
     if cfg.weights and not resuming:  # new anchors (hyp.anchors) are not overwritten: AutoAnchor sets them
         load_weights(model, cfg.weights, exclude=("anchors",) if cfg.hyp.anchors else (), log=log)
     return model
@@ -82,18 +114,18 @@ def train_loaders(cfg: DictConfig, run: RunData, imgsz: int, stride: int, hyp: d
     from yolo_exp.data.loader import create_dataloader
 
     rank_batch = cfg.batch_size // dist.world_size()
+    common = {"workers": cfg.workers, "seed": cfg.seed, "single_cls": cfg.single_cls, "cache_dir": run.cache_dir,
+              "dataset_class": run.spec.dataset}
     with dist.main_first():
         train_loader, train_set = create_dataloader(
             run.spec.train, imgsz, rank_batch, stride, run.nc, hyp=hyp, augment=True, rect=cfg.rect,
-            workers=cfg.workers, shuffle=not cfg.rect, seed=cfg.seed, cache=str(getattr(cfg.cache, "value", cfg.cache)),
-            single_cls=cfg.single_cls, cache_dir=run.cache_dir, prefix="train: ", image_weights=cfg.image_weights,
-            rank=dist.rank(), world_size=dist.world_size())
+            shuffle=not cfg.rect, cache=str(getattr(cfg.cache, "value", cfg.cache)), prefix="train: ",
+            image_weights=cfg.image_weights, rank=dist.rank(), world_size=dist.world_size(), **common)
     val_loader = val_set = None
     if dist.is_main():
-        val_loader, val_set = create_dataloader(
-            run.spec.val, imgsz, rank_batch * 2, stride, run.nc, hyp=None, augment=False, rect=True, pad=0.5,
-            workers=cfg.workers, shuffle=False, seed=cfg.seed, single_cls=cfg.single_cls, cache_dir=run.cache_dir,
-            prefix="val: ")
+        val_loader, val_set = create_dataloader(run.spec.val, imgsz, rank_batch * 2, stride, run.nc, hyp=None,
+                                                augment=False, rect=True, pad=0.5, shuffle=False, prefix="val: ",
+                                                **common)
     return train_loader, train_set, val_loader, val_set
 
 
@@ -103,26 +135,136 @@ class Optimization:
     accumulate: int        # optimizer steps every `accumulate` batches (nominal batch nbs)
     lf: Any                # the LR factor per epoch (linear or cosine one-cycle)
     ema: Any               # ModelEMA
-    amp: bool
-    amp_dtype: Any
     scaler: Any            # GradScaler, enabled for FP16 autocast
 
 
-def optimization(cfg: DictConfig, model: Any, hyp: dict[str, Any], device: Any,
+def optimization(cfg: DictConfig, model: Any, hyp: dict[str, Any], accel: Accelerator,
                  log: logging.Logger) -> Optimization:
     """The optimizer (the ``optimizer`` group's class through ``instantiate``, YOLOv5's three parameter groups),
-    the LR factor, EMA and the AMP settings of a training run."""
-    import torch
+    the LR factor, EMA and the loss scaler of a training run."""
     from hydra.utils import instantiate
 
-    from yolo_exp.engine.device import amp_settings
     from yolo_exp.engine.ema import ModelEMA
     from yolo_exp.engine.optim import build_optimizer, lr_lambda
 
     optimizer, accumulate = build_optimizer(instantiate(cfg.optimizer), model, hyp, cfg.batch_size, nbs=cfg.nbs,
                                             log=log.info)
     lf = lr_lambda(cfg.epochs, hyp["lrf"], cfg.cos_lr)
-    ema = ModelEMA(model)
-    amp, amp_dtype = amp_settings(cfg, device)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
-    return Optimization(optimizer, accumulate, lf, ema, amp, amp_dtype, scaler)
+    return Optimization(optimizer, accumulate, lf, ModelEMA(model), accel.grad_scaler())
+
+
+@dataclass
+class Training:
+    """The built parts of a training run: what the Trainer works with."""
+
+    accel: Accelerator
+    data: RunData
+    model: DetectionModel    # the bare model: EMA, checkpoints and freezing refer to it
+    step_model: Any          # what the loop calls: the model, wrapped for DDP and/or compiled
+    imgsz: int               # train/val size, a multiple of the model's largest stride
+    hyp: dict[str, Any]
+    train_loader: Any
+    train_set: Any
+    val_loader: Any          # None on ranks other than 0
+    val_set: Any
+    loss: Any                # DetectionLoss
+    opt: Optimization
+    resume_ckpt: dict | None  # weights/last.pt of the run being resumed
+
+
+def seed_everything(seed: int, deterministic: bool, benchmark: bool = False) -> None:
+    """Seed every generator; ``deterministic`` means what YOLOv5's init_seeds means: deterministic algorithms.
+
+    Ops without a deterministic kernel on the device warn instead of failing (``warn_only``), and uninitialised
+    memory is not filled (that costs time and changes nothing a run computes). cuDNN's autotuner
+    (``device.cudnn_benchmark``) picks kernels by timing, so it only applies when ``deterministic=false``.
+    """
+    import os
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS, read at its first use
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.utils.deterministic.fill_uninitialized_memory = False
+        torch.backends.cudnn.deterministic = True
+        benchmark = False
+    torch.backends.cudnn.benchmark = benchmark
+
+
+def round_imgsz(imgsz: int, stride: int, log: logging.Logger) -> int:
+    new = max(math.ceil(imgsz / stride) * stride, 2 * stride)
+    if new != imgsz:
+        log.warning("imgsz=%d is not a multiple of the model's max stride %d: using %d", imgsz, stride, new)
+    return new
+
+
+def build_training(cfg: DictConfig, run_dir: Path, summary: Any, log: logging.Logger) -> Training:
+    """Every part of a training run, in an order that draws the random numbers YOLOv5's does: device and seeds,
+    last.pt (when resuming), data, model, loaders, the first look at the labels (AutoAnchor), loss, optimizer."""
+    import torch
+
+    from yolo_exp import dist
+    from yolo_exp.engine.checkpoint import load_checkpoint
+    from yolo_exp.engine.optim import freeze_layers
+    from yolo_exp.loss import DetectionLoss, scale_hyp_gains
+    from yolo_exp.models.summary import layer_table
+
+    accel = accelerator(cfg)
+    accel.device = dist.setup(accel.device)
+    seed_everything(cfg.seed, cfg.deterministic, accel.cudnn_benchmark)
+    resume_ckpt = load_checkpoint(run_dir / "weights" / "last.pt") if cfg.resume else None
+    if not resume_ckpt and dist.is_main():  # a fresh start in a used folder (elastic restart) starts over
+        (run_dir / "results.csv").unlink(missing_ok=True)
+    with dist.main_first():  # rank 0 generates the dataset, the others then find it
+        data = run_data(cfg)
+    model = accel.place(train_model(cfg, data, bool(resume_ckpt), log))
+    gs = int(model.stride.max())
+    imgsz = round_imgsz(cfg.imgsz, gs, log)
+    log.info("\n%s", layer_table(model))
+    model.info(imgsz=640, log=log)  # YOLOv5 reports GFLOPs at 640 whatever the training size
+    if cfg.freeze:
+        freeze = cfg.freeze if isinstance(cfg.freeze, int) else list(cfg.freeze)
+        log.info("freezing %d parameter tensors", len(freeze_layers(model, freeze)))
+    hyp = OmegaConf.to_container(cfg.hyp, resolve=True)
+    loaders = train_loaders(cfg, data, imgsz, gs, hyp)
+    first_look(cfg, model, data, loaders[1], loaders[3], imgsz, hyp, fresh=not resume_ckpt, run_dir=run_dir,
+               summary=summary, accel=accel, log=log)
+    loss = DetectionLoss(model.detect.anchors, data.nc,
+                         scale_hyp_gains(hyp, nc=data.nc, nl=model.detect.nl, imgsz=imgsz))
+    opt = optimization(cfg, model, hyp, accel, log)
+    step_model = dist.wrap(model, accel.device, cfg.sync_bn, log)  # DDP after AutoAnchor and EMA
+    step_model = torch.compile(step_model) if accel.compile else step_model
+    return Training(accel, data, model, step_model, imgsz, hyp, *loaders, loss, opt, resume_ckpt)
+
+
+def first_look(cfg: DictConfig, model: DetectionModel, data: RunData, train_set: Any, val_set: Any, imgsz: int,
+               hyp: dict[str, Any], fresh: bool, run_dir: Path, summary: Any, accel: Accelerator,
+               log: logging.Logger) -> None:
+    """What the data says before training: provenance, labels.jpg, AutoAnchor (rank 0, fresh runs)."""
+    import torch
+
+    from yolo_exp import dist
+    from yolo_exp.data.label_cache import data_fingerprint
+    from yolo_exp.models.autoanchor import check_anchors
+    from yolo_exp.report.images import plot_labels
+
+    if summary is not None:  # what compare needs to tell runs on other data apart
+        summary.provenance(
+            model={"params": sum(p.numel() for p in model.parameters())},
+            device=torch.cuda.get_device_name(accel.device) if accel.cuda else str(accel.device),
+            data={"train": data_fingerprint(train_set.im_files, train_set.labels),
+                  "val": data_fingerprint(val_set.im_files, val_set.labels)})
+    if fresh and dist.is_main():
+        if not cfg.noplots:
+            plot_labels(train_set.labels, data.names, run_dir / "labels.jpg")
+        if cfg.autoanchor:
+            check_anchors(model, train_set.shapes, train_set.labels, thr=hyp["anchor_t"], imgsz=imgsz,
+                          seed=cfg.seed, log=log)
+            model.half().float()  # as YOLOv5: anchors (and weights) at FP16 precision from the start
+    dist.sync_module(model)  # every rank starts from rank 0's weights and anchors

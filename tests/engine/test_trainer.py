@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -104,14 +105,13 @@ def trainer_factory(tmp_path):
 
     def make(*overrides: str) -> Trainer:
         cfg = compose_checked([*TINY, "noplots=true", f"cache_dir={tmp_path / 'cache'}", *overrides])
-        return Trainer(cfg, tmp_path / "run")
+        return Trainer.from_config(cfg, tmp_path / "run")
 
     return make
 
 
 def test_nan_loss_stops_with_clear_error_and_keeps_last_good_state(trainer_factory):
     trainer = trainer_factory("epochs=8")  # 2 batches an epoch: 10 bad steps span epochs 1-5
-    trainer.setup()
     real_loss = trainer.compute_loss
     calls = {"n": 0}
 
@@ -120,7 +120,6 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_good_state(trainer_facto
         loss, items = real_loss(preds, targets)
         return (loss * float("nan"), items) if calls["n"] > 2 else (loss, items)  # epoch 0 is clean
 
-    trainer.setup = lambda: None
     trainer.compute_loss = poisoned
     with pytest.raises(FloatingPointError, match="NaN/Inf for 10 consecutive steps"):
         trainer.fit()
@@ -174,10 +173,8 @@ def test_gradient_accumulation_position_survives_resume(trainer_factory):
     saved = load_checkpoint(trainer.wdir / "last.pt")["last_opt_step"]
     assert saved == trainer.last_opt_step >= 0
     resumed = trainer_factory("epochs=3", "keep_optimizer=true", "resume=x")
-    resumed.setup()
-    resumed.setup = lambda: None
     resumed.validate_epoch = lambda epoch, final: ({}, [0.0, 0.0, 0.0])
-    resumed.cfg.noval = True
+    resumed.s.noval = True
     seen = []
     real_step = resumed.optimizer_step
     resumed.optimizer_step = lambda: (seen.append(resumed.last_opt_step), real_step())[1]
@@ -220,6 +217,70 @@ def test_hyp_anchors_are_not_overwritten_by_the_weights(trainer_factory, tmp_pat
     torch.save({"model": state}, tmp_path / "donor.pt")
     for anchors, expect_donor in (("null", True), ("3", False)):
         trainer = trainer_factory(f"weights={tmp_path / 'donor.pt'}", f"hyp.anchors={anchors}", "autoanchor=false")
-        trainer.setup()
         got = trainer.model.state_dict()["model.24.anchors"]
         assert bool(torch.all(got == 7.0)) == expect_donor, anchors
+
+
+def test_user_builders_from_their_own_module_train_a_run(tmp_path):
+    """model, data.dataset and device point at a user's module; val.py rebuilds the model without it."""
+    train(tmp_path, *TINY, "epochs=1", "model._target_=tests.engine.user_factories.slim_model", "+model.width=0.25",
+          "data.dataset._target_=tests.engine.user_factories.NotedDataset",
+          "device._target_=tests.engine.user_factories.NotedAccelerator", "device.type=cpu")
+    built = (tmp_path / "built.txt").read_text().splitlines()
+    assert built == ["accelerator cpu", "model width=0.25", "dataset train: 16", "dataset val: 8"]
+    run = only_run(tmp_path)
+    from yolo_exp.build import checkpoint_model
+    from yolo_exp.models.yolo import build_model
+
+    model, _ = checkpoint_model(run / "weights" / "best.pt", logging.getLogger("test"))  # no user code needed
+    expect = build_model({**build_model("yolov5n", nc=1).arch, "width_multiple": 0.25}, nc=model.nc)
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in expect.parameters())
+    assert json.loads((run / "summary.json").read_text())["provenance"]["model"]["params"] == \
+        sum(p.numel() for p in expect.parameters())
+
+
+def test_a_builder_that_returns_the_wrong_thing_is_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), *TINY, "epochs=1",
+                           "model._target_=tests.engine.user_factories.not_a_model"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "model._target_='tests.engine.user_factories.not_a_model': built a dict, not a " \
+           "yolo_exp.models.yolo.DetectionModel" in proc.stderr
+
+
+def test_a_trainer_is_built_from_parts_without_hydra(tmp_path):
+    """The trainer takes built objects and a settings record: no composed config needed."""
+    from dataclasses import asdict
+    from functools import partial
+
+    from yolo_exp.build import Optimization, RunData, Training
+    from yolo_exp.config.schema import HypConfig
+    from yolo_exp.data.loader import create_dataloader
+    from yolo_exp.data.spec import resolve_data
+    from yolo_exp.engine.device import Accelerator
+    from yolo_exp.engine.ema import ModelEMA
+    from yolo_exp.engine.optim import build_optimizer, lr_lambda
+    from yolo_exp.engine.trainer import Trainer, TrainSettings
+    from yolo_exp.loss import DetectionLoss, scale_hyp_gains
+    from yolo_exp.models.yolo import build_model
+
+    spec = resolve_data({"shapes": {"n_train": 16, "n_val": 8, "img_size": 96, "seed": 0}}, cache_dir=tmp_path)
+    accel = Accelerator(type="cpu")
+    model = accel.place(build_model("yolov5n", nc=spec.nc, names=spec.names))
+    hyp = {**asdict(HypConfig()), "warmup_epochs": 0.5}
+    train_loader, train_set = create_dataloader(spec.train, 64, 8, 32, spec.nc, hyp=hyp, augment=True, workers=0,
+                                                shuffle=True, cache_dir=tmp_path)
+    val_loader, val_set = create_dataloader(spec.val, 64, 16, 32, spec.nc, rect=True, pad=0.5, workers=0,
+                                            cache_dir=tmp_path)
+    optimizer, accumulate = build_optimizer(partial(torch.optim.SGD, lr=0.01, momentum=0.937, nesterov=True),
+                                            model, hyp, 8)
+    opt = Optimization(optimizer, accumulate, lr_lambda(2, hyp["lrf"], False), ModelEMA(model), accel.grad_scaler())
+    loss = DetectionLoss(model.detect.anchors, spec.nc, scale_hyp_gains(hyp, spec.nc, model.detect.nl, 64))
+    parts = Training(accel, RunData(spec, spec.nc, spec.names, tmp_path), model, model, 64, hyp, train_loader,
+                     train_set, val_loader, val_set, loss, opt, None)
+    trainer = Trainer(parts, TrainSettings(epochs=2, batch_size=8, noplots=True), tmp_path / "run")
+    result = trainer.fit()
+    assert result.epochs_done == 2 and result.status == "completed" and "map" in result.final
+    assert [r["epoch"] for r in read_results(tmp_path / "run" / "results.csv")] == [0, 1]
+    ckpt = load_checkpoint(tmp_path / "run" / "weights" / "last.pt")
+    assert ckpt["epoch"] == 1 and ckpt["config"]["epochs"] == 2 and ckpt["arch"]["name"] == "yolov5n"

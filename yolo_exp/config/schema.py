@@ -32,8 +32,10 @@ class CacheMode(str, Enum):
 
 @dataclass
 class ModelConfig:
-    """Architecture as data: YOLOv5's model yaml, with module names resolved through a registry (no eval)."""
+    """Architecture as data: YOLOv5's model yaml, with module names resolved through a registry (no eval).
+    ``_target_`` builds it: YOLOv5's builder, or a user's factory taking (nc, names, **these keys)."""
 
+    _target_: str = "yolo_exp.models.yolo.yolo_model"
     name: str = MISSING
     depth_multiple: float = MISSING
     width_multiple: float = MISSING
@@ -56,8 +58,13 @@ class ShapesConfig:
 
 @dataclass
 class DataConfig:
-    """What a YOLOv5 data.yaml holds, plus `file` (read an existing data.yaml) and `shapes` (generate one)."""
+    """What a YOLOv5 data.yaml holds, plus `file` (read an existing data.yaml) and `shapes` (generate one).
+    ``_target_`` resolves it into a DataSpec; ``dataset`` is the class the loaders build (YoloDataset or a
+    subclass: ``data.dataset._target_=my_module.MyDataset``)."""
 
+    _target_: str = "yolo_exp.data.spec.data_spec"
+    dataset: Any = field(default_factory=lambda: {"_target_": "yolo_exp.data.dataset.YoloDataset",
+                                                  "_partial_": True})
     path: Optional[str] = None
     train: Any = None
     val: Any = None
@@ -128,6 +135,9 @@ class AdamWConfig(AdamConfig):
 
 @dataclass
 class DeviceConfig:
+    """Built into an Accelerator (``_target_``; a user's subclass may replace it)."""
+
+    _target_: str = "yolo_exp.engine.device.Accelerator"
     type: DeviceType = DeviceType.auto
     index: int = 0
     amp: bool = True  # autocast + GradScaler; only ever on for CUDA

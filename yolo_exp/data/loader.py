@@ -10,7 +10,7 @@ import math
 import os
 import random
 import signal
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import cv2
@@ -98,14 +98,22 @@ def create_dataloader(
     hyp: Mapping[str, float] | None = None, augment: bool = False, rect: bool = False, pad: float = 0.0,
     workers: int = 8, shuffle: bool = False, seed: int = 0, cache: str = "none", single_cls: bool = False,
     rank: int = -1, world_size: int = 1, cache_dir: Path | None = None, prefix: str = "", image_weights: bool = False,
+    dataset_class: Callable[..., YoloDataset] | None = None,
 ) -> tuple[DataLoader, YoloDataset]:
-    """(loader, dataset); batches are ``(imgs uint8 (B,3,H,W) RGB, targets (N,6), paths, shapes)``."""
+    """(loader, dataset); batches are ``(imgs uint8 (B,3,H,W) RGB, targets (N,6), paths, shapes)``.
+
+    ``dataset_class`` (the data group's ``dataset``) builds the dataset: YoloDataset or a subclass of it.
+    """
     if rect and shuffle:
         shuffle = False  # rect batches are built from the aspect-ratio order; shuffling would break them
-    dataset = YoloDataset(
+    dataset = (dataset_class or YoloDataset)(
         sources, imgsz=imgsz, batch_size=batch_size, augment=augment, hyp=hyp, rect=rect, stride=stride, pad=pad,
         nc=nc, single_cls=single_cls, cache=cache, cache_dir=cache_dir, prefix=prefix, seed=seed,
     )
+    if not isinstance(dataset, YoloDataset):
+        raise TypeError(f"data.dataset._target_ built a {type(dataset).__name__}: it must be "
+                        "yolo_exp.data.dataset.YoloDataset or a subclass of it (the loader, mosaic switch, caches "
+                        "and image weights rely on its interface)")
     batch_size = min(batch_size, len(dataset))
     per_node = int(os.environ.get("LOCAL_WORLD_SIZE", world_size))  # ranks sharing this machine's cores
     nw = min((os.cpu_count() or 1) // max(per_node, 1), batch_size if batch_size > 1 else 0, workers)

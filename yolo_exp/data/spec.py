@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,15 @@ class DataSpec:
     test: list[Path] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     nc: int = 0
+    dataset: Callable[..., Any] | None = None  # the dataset class the loaders build (None: YoloDataset)
+
+
+def data_spec(cache_dir: Path | None = None, dataset: Callable[..., Any] | None = None, **data_cfg: Any) -> DataSpec:
+    """The ``data`` group's builder (its ``_target_``); ``dataset`` is the group's ``dataset`` node, instantiated
+    as a partial: the class (YoloDataset or a user's subclass) that the loaders build for each split."""
+    spec = resolve_data(data_cfg, cache_dir=cache_dir)
+    spec.dataset = dataset
+    return spec
 
 
 def _names_list(names: Any) -> list[str]:

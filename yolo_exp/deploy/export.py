@@ -18,9 +18,8 @@ import torch
 from omegaconf import DictConfig
 
 from yolo_exp.atomic import atomic_write
-from yolo_exp.build import checkpoint_model
+from yolo_exp.build import accelerator, checkpoint_model
 from yolo_exp.deploy.backends import META_FILE, Exported
-from yolo_exp.engine.device import select_device
 from yolo_exp.engine.validate import inference_copy
 
 LOG = logging.getLogger("yolo_exp.export")
@@ -61,7 +60,7 @@ def sample_batch(source: str | None, imgsz: int, stride: int, n: int = 2) -> tor
 
 def export(cfg: DictConfig, run_dir: Path) -> Path:
     fmt = str(getattr(cfg.format, "value", cfg.format))
-    device = select_device(cfg)
+    device = accelerator(cfg).device
     model, names = checkpoint_model(cfg.weights, LOG)
     stride = int(model.stride.max())
     imgsz = max(math.ceil(cfg.imgsz / stride) * stride, 2 * stride)

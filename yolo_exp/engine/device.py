@@ -1,25 +1,53 @@
-"""Device choice and AMP settings from the `device` config group."""
+"""The built ``device`` group: where a command computes and how (autocast, GradScaler, NHWC, compile).
+
+``conf/device/*.yaml`` names :class:`Accelerator` as its ``_target_``; a user may point it at a subclass of their
+own (another autocast policy, say) and every command (train, val, predict, export, bench) uses it.
+"""
 from __future__ import annotations
 
+from typing import Any
+
 import torch
-from omegaconf import DictConfig
 
 
-def _value(x) -> str:  # enums from the typed config, or plain strings from a dict
+def _value(x: Any) -> str:  # enums from the typed config, or plain strings from a dict
     return str(getattr(x, "value", x))
 
 
-def select_device(cfg: DictConfig) -> torch.device:
-    kind = _value(cfg.device.type)
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device=cuda: no CUDA device is available (use device=cpu or device=auto)")
-    if kind == "auto":
-        kind = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(f"cuda:{cfg.device.index}" if kind == "cuda" else "cpu")
+class Accelerator:
+    """Device choice and mixed precision. Autocast is fp16 (default) or bf16 on CUDA; on CPU only when bf16 is asked
+    for (``amp_dtype=bf16``), since fp16 autocast on CPU is slow and bf16 changes gradients by a few percent
+    (docs/performance.md). ``cudnn_benchmark`` is applied by the trainer's seeding (it conflicts with determinism)."""
 
+    def __init__(self, type: Any = "auto", index: int = 0, amp: bool = True, amp_dtype: Any = "fp16",  # noqa: A002
+                 channels_last: bool = True, cudnn_benchmark: bool = False, compile: bool = False) -> None:  # noqa: A002
+        kind = _value(type)
+        if kind == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("device=cuda: no CUDA device is available (use device=cpu or device=auto)")
+        if kind == "auto":
+            kind = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(f"cuda:{index}" if kind == "cuda" else "cpu")
+        bf16 = _value(amp_dtype) == "bf16"
+        self.amp = bool(amp) and (self.device.type == "cuda" or bf16)
+        self.amp_dtype = torch.bfloat16 if bf16 else torch.float16
+        self.channels_last, self.cudnn_benchmark, self.compile = bool(channels_last), bool(cudnn_benchmark), bool(compile)
 
-def amp_settings(cfg: DictConfig, device: torch.device) -> tuple[bool, torch.dtype]:
-    """Autocast: fp16 (default) or bf16 on CUDA; on CPU only when bf16 is asked for (device.amp_dtype=bf16),
-    since fp16 autocast on CPU is slow and bf16 changes gradients by a few percent (docs/performance.md)."""
-    bf16 = _value(cfg.device.amp_dtype) == "bf16"
-    return bool(cfg.device.amp) and (device.type == "cuda" or bf16), torch.bfloat16 if bf16 else torch.float16
+    @property
+    def cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    def autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp)
+
+    def grad_scaler(self) -> torch.amp.GradScaler:
+        """Loss scaling is for fp16 autocast only (bf16 has fp32's range)."""
+        return torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
+
+    def place(self, model: torch.nn.Module) -> torch.nn.Module:
+        model = model.to(self.device)
+        return model.to(memory_format=torch.channels_last) if self.channels_last else model
+
+    def images(self, imgs: torch.Tensor) -> torch.Tensor:
+        """A uint8 batch from the loader as the model's float input in [0, 1] (moved without waiting)."""
+        imgs = imgs.to(self.device, non_blocking=True).float() / 255
+        return imgs.contiguous(memory_format=torch.channels_last) if self.channels_last else imgs

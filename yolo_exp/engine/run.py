@@ -121,7 +121,7 @@ def train_task(cfg: DictConfig) -> float:
     if not dist.is_main():
         logging.getLogger().setLevel(logging.WARNING)  # one log per run: rank 0's (all ranks share the folder)  # under torchrun the other ranks train and write nothing; rank 0 reports
         try:
-            return float(Trainer(cfg, run_dir).fit().best_fitness)
+            return float(Trainer.from_config(cfg, run_dir).fit().best_fitness)
         finally:
             dist.cleanup()
     if hc.mode == RunMode.MULTIRUN and not cfg.resume:
@@ -154,7 +154,7 @@ def _train_job(cfg: DictConfig, hc, run_dir: Path) -> float:  # noqa: ANN001
         callbacks.on_run_start(RunStart(
             run_dir, OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), choices, list(hc.overrides.task),
             resumed=bool(cfg.resume), sweep_dir=Path(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None))
-        trainer = Trainer(cfg, run_dir, summary=summary, callbacks=callbacks)
+        trainer = Trainer.from_config(cfg, run_dir, summary=summary, callbacks=callbacks)
         result = trainer.fit()
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the record short

@@ -1,20 +1,19 @@
 """The training loop: YOLOv5's recipe (warmup, accumulation, EMA, AMP, per-epoch validation, best/last).
 
-`Trainer.fit()` reads like the recipe: set up, then for each epoch train, validate, record, save. Everything
-it needs is built from the composed config by the builders of the other packages; it writes only into the run
-folder (and the dataset cache).
+A Trainer receives the built parts of a run (yolo_exp.build.build_training) and a settings record
+(TrainSettings); ``Trainer.from_config`` does both from a composed config. ``fit()`` reads like the recipe: for each
+epoch train, validate, record, save. It writes only into the run folder (and the dataset cache).
 """
 from __future__ import annotations
 
 import logging
 import math
-import os
 import random
 import signal
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -25,22 +24,17 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from yolo_exp import dist
-from yolo_exp.build import RunData, optimization, run_data, train_loaders, train_model
+from yolo_exp.build import Training, build_training
 from yolo_exp.cluster import warning_signal
 from yolo_exp.config.resume import resume_command
-from yolo_exp.data.label_cache import data_fingerprint
 from yolo_exp.data.epochs import begin_epoch
-from yolo_exp.engine.device import select_device
 from yolo_exp.engine.callbacks import CallbackList, EpochEnd
 from yolo_exp.engine.checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, strip_checkpoint
-from yolo_exp.engine.optim import apply_warmup, build_scheduler, freeze_layers, warmup_iters
+from yolo_exp.engine.optim import apply_warmup, build_scheduler, warmup_iters
 from yolo_exp.engine.validate import ValSettings, validate
-from yolo_exp.loss import DetectionLoss, scale_hyp_gains
 from yolo_exp.metrics.fitness import fitness as compute_fitness
-from yolo_exp.models.autoanchor import check_anchors
-from yolo_exp.models.summary import layer_table
 from yolo_exp.report import results as results_csv
-from yolo_exp.report.images import plot_batch, plot_labels
+from yolo_exp.report.images import plot_batch
 from yolo_exp.report.summary import RunSummary
 
 LOG = logging.getLogger("yolo_exp.train")
@@ -58,38 +52,47 @@ class TrainResult:
     stopped: str | None = None  # why a callback stopped the run early
 
 
-def seed_everything(seed: int, deterministic: bool, benchmark: bool = False) -> None:
-    """Seed every generator; ``deterministic`` means what YOLOv5's init_seeds means: deterministic algorithms.
+@dataclass
+class TrainSettings:
+    """What the loop reads from the config, as one record (``of``); the built parts come from yolo_exp.build.
+    Defaults are the config's, so a test can write only what it changes."""
 
-    Ops without a deterministic kernel on the device warn instead of failing (``warn_only``), and uninitialised
-    memory is not filled (that costs time and changes nothing a run computes). cuDNN's autotuner
-    (``device.cudnn_benchmark``) picks kernels by timing, so it only applies when ``deterministic=false``.
-    """
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS, read at its first use
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.utils.deterministic.fill_uninitialized_memory = False
-        torch.backends.cudnn.deterministic = True
-        benchmark = False
-    torch.backends.cudnn.benchmark = benchmark
+    epochs: int = 100
+    batch_size: int = 16     # the total over all ranks (optimizer and warmup use it, as YOLOv5)
+    nbs: int = 64
+    seed: int = 0
+    rect: bool = False
+    multi_scale: bool = False
+    close_mosaic: int = 0
+    image_weights: bool = False
+    patience: int = 100
+    save_period: int = -1
+    noval: bool = False
+    nosave: bool = False
+    noplots: bool = False
+    keep_optimizer: bool = False
+    fitness: dict[str, float] = field(default_factory=lambda: {"map50": 0.1, "map": 0.9})
+    val: ValSettings = field(default_factory=ValSettings)        # every epoch's validation
+    final_val: ValSettings = field(default_factory=ValSettings)  # best.pt's at the end (final_iou_thres, plots)
+    config: dict[str, Any] = field(default_factory=dict)          # the resolved config, kept in checkpoints
 
-
-def round_imgsz(imgsz: int, stride: int) -> int:
-    new = max(math.ceil(imgsz / stride) * stride, 2 * stride)
-    if new != imgsz:
-        LOG.warning("imgsz=%d is not a multiple of the model's max stride %d: using %d", imgsz, stride, new)
-    return new
+    @classmethod
+    def of(cls, cfg: DictConfig, amp: bool, nc: int) -> TrainSettings:
+        val = ValSettings.of(cfg, amp)
+        plain = {f.name: cfg[f.name] for f in fields(cls) if f.name not in ("fitness", "val", "final_val", "config")}
+        return cls(**plain, fitness=OmegaConf.to_container(cfg.fitness), val=val,
+                   final_val=replace(val, iou_thres=cfg.val.final_iou_thres, plots=not cfg.noplots, verbose=nc < 50),
+                   config=OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
 
 
 class Trainer:
-    def __init__(self, cfg: DictConfig, run_dir: Path, summary: RunSummary | None = None,
+    def __init__(self, parts: Training, settings: TrainSettings, run_dir: Path, summary: RunSummary | None = None,
                  callbacks: CallbackList | None = None) -> None:
-        self.cfg = cfg
+        self.s = settings
         self.run_dir = Path(run_dir)
         self.wdir = self.run_dir / "weights"
+        if dist.is_main():
+            self.wdir.mkdir(parents=True, exist_ok=True)
         self.summary = summary  # summary.json, kept current (rank 0 of a job; None in tests and on other ranks)
         self.callbacks = callbacks or CallbackList()
         self.end_status: tuple[str, str] | None = None  # (status, reason) when a callback stopped the run
@@ -100,70 +103,27 @@ class Trainer:
         self.stop_at_once = False  # validating or finishing: Ctrl-C stops there and then
         self.partial_saved = False
         self.loss_floor, self.warned_divergence = math.inf, False  # lowest epoch loss so far (watch_divergence)
-
-    # ----------------------------------------------------------------------------------------------- set-up
-    def setup(self) -> None:
-        """Build the run from its config (yolo_exp.build), in an order that draws the random numbers YOLOv5's does."""
-        cfg = self.cfg
-        if dist.is_main():
-            self.wdir.mkdir(parents=True, exist_ok=True)
-        self.device = dist.setup(select_device(cfg))
-        self.cuda = self.device.type == "cuda"
-        seed_everything(cfg.seed, cfg.deterministic, cfg.device.cudnn_benchmark)
-        self.resume_ckpt = load_checkpoint(self.wdir / "last.pt") if cfg.resume else None
-        if not self.resume_ckpt and dist.is_main():  # a fresh start in a used folder (elastic restart) starts over
-            (self.run_dir / "results.csv").unlink(missing_ok=True)
-        with dist.main_first():  # rank 0 generates the dataset, the others then find it
-            run = run_data(cfg)
-        self.data, self.nc, self.names = run.spec, run.nc, run.names
-        self.model = self._model(run)
-        self.batch_size = cfg.batch_size  # the total over all ranks (optimizer and warmup use it, as YOLOv5)
-        self.hyp = OmegaConf.to_container(cfg.hyp, resolve=True)
-        self.train_loader, self.train_set, self.val_loader, self.val_set = train_loaders(
-            cfg, run, self.imgsz, self.gs, self.hyp)
-        self._first_look()
-        self.loss_hyp = scale_hyp_gains(self.hyp, nc=self.nc, nl=self.model.detect.nl, imgsz=self.imgsz)
-        self.compute_loss = DetectionLoss(self.model.detect.anchors, self.nc, self.loss_hyp)
-        opt = optimization(cfg, self.model, self.hyp, self.device, LOG)
-        self.optimizer, self.accumulate, self.lf, self.ema = opt.optimizer, opt.accumulate, opt.lf, opt.ema
-        self.amp, self.amp_dtype, self.scaler = opt.amp, opt.amp_dtype, opt.scaler
-        model = dist.wrap(self.model, self.device, cfg.sync_bn, LOG)  # DDP after AutoAnchor and EMA
-        self.train_model = torch.compile(model) if cfg.device.compile else model
+        self.accel, self.device = parts.accel, parts.accel.device
+        self.nc, self.names = parts.data.nc, parts.data.names
+        self.model, self.step_model, self.compute_loss = parts.model, parts.step_model, parts.loss
+        self.imgsz, self.gs, self.hyp = parts.imgsz, int(parts.model.stride.max()), parts.hyp
+        self.train_loader, self.train_set, self.val_loader = parts.train_loader, parts.train_set, parts.val_loader
+        opt = parts.opt
+        self.optimizer, self.accumulate, self.lf, self.ema, self.scaler = (
+            opt.optimizer, opt.accumulate, opt.lf, opt.ema, opt.scaler)
+        self.resume_ckpt = parts.resume_ckpt
         self._start_state()
 
-    def _model(self, run: RunData) -> torch.nn.Module:
-        cfg = self.cfg
-        model = train_model(cfg, run, bool(self.resume_ckpt), LOG).to(self.device)
-        self.gs = int(model.stride.max())
-        self.imgsz = round_imgsz(cfg.imgsz, self.gs)
-        LOG.info("\n%s", layer_table(model))
-        model.info(imgsz=640, log=LOG)  # YOLOv5 reports GFLOPs at 640 whatever the training size
-        if cfg.freeze:
-            freeze = cfg.freeze if isinstance(cfg.freeze, int) else list(cfg.freeze)
-            LOG.info("freezing %d parameter tensors", len(freeze_layers(model, freeze)))
-        return model.to(memory_format=torch.channels_last) if cfg.device.channels_last else model
-
-    def _first_look(self) -> None:
-        """What the data says before training: provenance, labels.jpg, AutoAnchor (rank 0, fresh runs)."""
-        cfg = self.cfg
-        if self.summary is not None:  # what compare needs to tell runs on other data apart
-            self.summary.provenance(
-                model={"params": sum(p.numel() for p in self.model.parameters())},
-                device=torch.cuda.get_device_name(self.device) if self.cuda else str(self.device),
-                data={"train": data_fingerprint(self.train_set.im_files, self.train_set.labels),
-                      "val": data_fingerprint(self.val_set.im_files, self.val_set.labels)})
-        if not self.resume_ckpt and dist.is_main():
-            if not cfg.noplots:
-                plot_labels(self.train_set.labels, self.names, self.run_dir / "labels.jpg")
-            if cfg.autoanchor:
-                check_anchors(self.model, self.train_set.shapes, self.train_set.labels, thr=self.hyp["anchor_t"],
-                              imgsz=self.imgsz, seed=cfg.seed, log=LOG)
-                self.model.half().float()  # as YOLOv5: anchors (and weights) at FP16 precision from the start
-        dist.sync_module(self.model)  # every rank starts from rank 0's weights and anchors
+    @classmethod
+    def from_config(cls, cfg: DictConfig, run_dir: Path, summary: RunSummary | None = None,
+                    callbacks: CallbackList | None = None) -> Trainer:
+        """Build the run's parts (yolo_exp.build) and a trainer over them."""
+        parts = build_training(cfg, Path(run_dir), summary, LOG)
+        return cls(parts, TrainSettings.of(cfg, parts.accel.amp, parts.data.nc), run_dir, summary, callbacks)
 
     def _start_state(self) -> None:
         """Epoch 0 and no best yet, or where last.pt left off; the LR schedule positioned there."""
-        cfg = self.cfg
+        cfg = self.s
         self.maps = np.zeros(self.nc)  # per-class mAP of the last validation (image weights)
         self.start_epoch, self.best_fitness, self.best_epoch, self.finishing = 0, -1.0, -1, False
         self.best_metrics: dict[str, float] = {}
@@ -176,7 +136,7 @@ class Trainer:
                 group["lr"] = saved["lr"]
 
     def _restore(self, ckpt: dict) -> None:
-        cfg = self.cfg
+        cfg = self.s
         self.start_epoch = ckpt["epoch"] + 1
         if self.start_epoch > cfg.epochs:
             raise ValueError(f"epochs={cfg.epochs}: this run has already trained {self.start_epoch} epochs")
@@ -218,8 +178,7 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------ train
     def fit(self) -> TrainResult:
-        self.setup()
-        cfg = self.cfg
+        cfg = self.s
         nb = len(self.train_loader)
         self.nw = warmup_iters(self.hyp["warmup_epochs"], nb)
         self.last_opt_step = self.resume_ckpt.get("last_opt_step", -1) if self.resume_ckpt else -1
@@ -347,14 +306,14 @@ class Trainer:
         while the main process validates instead of stalling the next epoch's first iterations (YOLOv5's infinite
         loader gets the same overlap). Augmentation is a function of (seed, epoch, index): timing changes nothing.
         """
-        cfg = self.cfg
+        cfg = self.s
         skip = self.partial["batches"] if self.partial and self.partial["epoch"] == epoch else 0  # a mid-epoch resume
         mosaic = self.train_set.augment and not cfg.rect and epoch < cfg.epochs - cfg.close_mosaic
         return begin_epoch(self.train_loader, self.train_set, epoch, cfg.seed, mosaic, self.nc,
                            maps=self.maps if cfg.image_weights else None, skip_batches=skip)
 
     def train_epoch(self, epoch: int, nb: int, batches: Iterator | None = None) -> tuple[torch.Tensor, list[float]]:
-        cfg, model, device = self.cfg, self.train_model, self.device
+        cfg, model, device = self.s, self.step_model, self.device
         model.train()
         batches = batches if batches is not None else self.epoch_batches(epoch)
         if cfg.close_mosaic and epoch == max(cfg.epochs - cfg.close_mosaic, 0) and self.train_set.augment \
@@ -372,15 +331,13 @@ class Trainer:
         try:
             for i, (imgs, targets, paths, _) in enumerate(pbar, start):
                 ni = i + nb * epoch
-                imgs = imgs.to(device, non_blocking=True).float() / 255
-                if cfg.device.channels_last:
-                    imgs = imgs.contiguous(memory_format=torch.channels_last)
+                imgs = self.accel.images(imgs)
                 if ni <= self.nw:
                     self.accumulate = apply_warmup(self.optimizer, ni, self.nw, epoch, self.lf, self.hyp,
-                                                   self.batch_size, nbs=cfg.nbs)
+                                                   cfg.batch_size, nbs=cfg.nbs)
                 if cfg.multi_scale:
                     imgs = self.rescale_batch(imgs)
-                with torch.autocast(device.type, dtype=self.amp_dtype, enabled=self.amp):
+                with self.accel.autocast():
                     preds = model(imgs)
                 loss, items = self.compute_loss([p.float() for p in preds], targets.to(device))
                 loss = loss * dist.world_size()  # DDP averages gradients over ranks; YOLOv5 sums them
@@ -404,7 +361,7 @@ class Trainer:
                     raise KeyboardInterrupt
                 if i % 10 == 0 or i == nb - 1:  # host sync only at display intervals
                     ml = mloss.tolist()
-                    mem = f"{torch.cuda.memory_reserved() / 1e9:.3g}G" if self.cuda else "0G"
+                    mem = f"{torch.cuda.memory_reserved() / 1e9:.3g}G" if self.accel.cuda else "0G"
                     pbar.set_description(f"{epoch + 1}/{cfg.epochs} {mem} box {ml[0]:.4f} obj {ml[1]:.4f} "
                                          f"cls {ml[2]:.4f} inst {targets.shape[0]} size {imgs.shape[-1]}")
                 if ni < 3 and not cfg.noplots and dist.is_main():  # also when a resume repeats them
@@ -440,19 +397,19 @@ class Trainer:
 
     # --------------------------------------------------------------------------------------------- validate
     def validate_epoch(self, epoch: int, final_epoch: bool) -> tuple[dict[str, float], list[float]]:
-        cfg = self.cfg
+        cfg = self.s
         if cfg.noval and not final_epoch or self.val_loader is None:
             return {}, [0.0, 0.0, 0.0]
         res = validate(self.ema.ema, self.val_loader, self.names, self.device,
-                       ValSettings.of(cfg, self.amp), loss_fn=self.compute_loss,
+                       cfg.val, loss_fn=self.compute_loss,
                        log=LOG)
         self.maps = np.asarray(res.maps, dtype=float)
         return res.metrics, [float(x) for x in res.losses]
 
     def end_epoch(self, epoch: int, train_items: torch.Tensor, val_items: list[float], metrics: dict[str, float],
                   lrs: list[float], final_epoch: bool) -> bool:
-        cfg = self.cfg
-        fi = compute_fitness(metrics, OmegaConf.to_container(cfg.fitness)) if metrics else -1.0
+        cfg = self.s
+        fi = compute_fitness(metrics, cfg.fitness) if metrics else -1.0
         improved = bool(metrics) and fi >= self.best_fitness  # a tie moves best.pt to the later epoch, as YOLOv5
         if improved:
             self.best_fitness, self.best_epoch, self.best_metrics = fi, epoch, {**metrics, "fitness": fi}
@@ -483,7 +440,7 @@ class Trainer:
     def checkpoint(self, epoch: int) -> dict:
         from yolo_exp import __version__
 
-        cfg = self.cfg
+        cfg = self.s
         return {
             "epoch": epoch,
             "best_fitness": float(self.best_fitness),
@@ -496,8 +453,8 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
             "rng": rng_state(),
-            "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
-            "arch": OmegaConf.to_container(cfg.model, resolve=True),
+            "config": {"epochs": cfg.epochs, **cfg.config},  # a resume reads the epochs it was run for
+            "arch": dict(self.model.arch),
             "nc": self.nc,
             "names": list(self.names),
             "versions": {"yolo_exp": __version__, "torch": str(torch.__version__)},
@@ -505,7 +462,7 @@ class Trainer:
         }
 
     def save(self, epoch: int, improved: bool, final: bool) -> None:
-        cfg = self.cfg
+        cfg = self.s
         if cfg.nosave and not final:
             return
         ckpt = self.checkpoint(epoch)
@@ -522,7 +479,7 @@ class Trainer:
     def finish(self, result: TrainResult) -> None:
         """Strip the checkpoints to FP16 EMA weights, then validate best.pt as it is on disk (YOLOv5 validates the
         stripped file too), with plots. Every step may run again: a run stopped here is finished by a resume."""
-        cfg = self.cfg
+        cfg = self.s
         result.best_fitness, result.best_epoch, result.best = self.best_fitness, self.best_epoch, self.best_metrics
         for name in ("last.pt", "best.pt"):
             f = self.wdir / name
@@ -535,12 +492,10 @@ class Trainer:
             ckpt = load_checkpoint(best)
             weights = ckpt.get("ema") or ckpt["model"]  # FP16 once stripped; the FP32 EMA with keep_optimizer
             self.ema.ema.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in weights.items()})
-            settings = ValSettings.of(cfg, self.amp, iou_thres=cfg.val.final_iou_thres, plots=not cfg.noplots,
-                                      verbose=self.nc < 50)
-            res = validate(self.ema.ema, self.val_loader, self.names, self.device, settings,
+            res = validate(self.ema.ema, self.val_loader, self.names, self.device, cfg.final_val,
                            loss_fn=self.compute_loss, save_dir=self.run_dir, log=LOG)
             result.final = dict(res.metrics)
-            result.final["fitness"] = compute_fitness(result.final, OmegaConf.to_container(cfg.fitness))
+            result.final["fitness"] = compute_fitness(result.final, cfg.fitness)
         if not cfg.noplots and (self.run_dir / "results.csv").exists():
             results_csv.plot_results(self.run_dir / "results.csv")
         LOG.info("Best epoch %d, fitness %.4f. Results saved to %s", self.best_epoch, self.best_fitness,

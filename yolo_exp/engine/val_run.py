@@ -8,11 +8,10 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from yolo_exp.build import run_data
+from yolo_exp.build import accelerator, run_data
 from yolo_exp.deploy.backends import load_backend, max_stride
 from yolo_exp.config.validate import ConfigError
 from yolo_exp.data.loader import create_dataloader
-from yolo_exp.engine.device import amp_settings, select_device
 from yolo_exp.engine.errors import exit_for, report_failure
 from yolo_exp.engine.validate import ValSettings, validate
 
@@ -32,7 +31,8 @@ def _validate_weights(cfg: DictConfig) -> float:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     LOG.info("Run folder: %s", run_dir)
     (run_dir / "config_resolved.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    device = select_device(cfg)
+    accel = accelerator(cfg)
+    device = accel.device
     data = run_data(cfg)
     spec, nc, names, cache_dir = data.spec, data.nc, data.names, data.cache_dir
     model, _ = load_backend(cfg.weights, device, LOG, nc, names)  # .pt, .onnx or .torchscript
@@ -46,8 +46,9 @@ def _validate_weights(cfg: DictConfig) -> float:
     stride = max_stride(model)
     loader, _ = create_dataloader(split, cfg.imgsz, cfg.batch_size, stride, nc, rect=task != "speed",
                                   pad=0.5 if task != "speed" else 0.0, workers=cfg.workers,
-                                  single_cls=cfg.single_cls, cache_dir=cache_dir, prefix=f"{task}: ")
-    settings = ValSettings.of(cfg, amp_settings(cfg, device)[0], plots=cfg.plots and task != "speed",
+                                  single_cls=cfg.single_cls, cache_dir=cache_dir, prefix=f"{task}: ",
+                                  dataset_class=spec.dataset)
+    settings = ValSettings.of(cfg, accel.amp, plots=cfg.plots and task != "speed",
                               verbose=cfg.verbose)
     if task == "speed":  # YOLOv5's speed task: deployment thresholds
         settings = replace(settings, conf_thres=0.25, iou_thres=0.45)

@@ -42,7 +42,8 @@ def load_arch(arch: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         data.setdefault("name", path.stem)
     if not isinstance(data, dict):
         raise ValueError(f"architecture {source} is not a mapping")
-    data.pop("defaults", None)
+    for key in ("defaults", "_target_", "_partial_"):  # Hydra's composition and instantiation keys
+        data.pop(key, None)
     for key, value in DEFAULTS.items():
         if data.get(key) is None:
             data[key] = value

@@ -98,3 +98,12 @@ def build_model(arch: str | Path | Mapping[str, Any], nc: int, ch: int | None = 
     """
     data = load_arch(arch)
     return DetectionModel(data, nc, ch=int(data["ch"] if ch is None else ch), names=names)
+
+
+def yolo_model(nc: int, names: list[str] | None = None, **arch: Any) -> DetectionModel:
+    """The ``model`` group's builder (its ``_target_``): the group's keys are the architecture, as in YOLOv5's yamls.
+
+    A user's own factory takes the same arguments and returns a DetectionModel (``arch`` is what checkpoints keep,
+    so val.py, predict.py and export.py rebuild the network without the user's code).
+    """
+    return build_model(arch, nc=nc, names=names)

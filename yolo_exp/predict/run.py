@@ -19,9 +19,10 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from yolo_exp.atomic import atomic_write_text
+from yolo_exp.build import accelerator
 from yolo_exp.data.dataset import prepare_image
 from yolo_exp.deploy.backends import load_backend, max_stride
-from yolo_exp.engine.device import select_device
+from yolo_exp.engine.device import Accelerator
 from yolo_exp.engine.errors import exit_for, report_failure
 from yolo_exp.engine.validate import inference_copy
 from yolo_exp.ops.boxes import scale_boxes
@@ -46,7 +47,8 @@ def predict_task(cfg: DictConfig) -> int:
 class Detector:
     """A model with its NMS settings: BGR frames in, (n, 6) detections in each frame's own pixels out."""
 
-    def __init__(self, cfg: DictConfig, device: torch.device) -> None:
+    def __init__(self, cfg: DictConfig, accel: Accelerator) -> None:
+        device = accel.device
         model, self.names = load_backend(cfg.weights, device, LOG)  # .pt, .onnx or .torchscript
         self.device = device
         self.stride = max_stride(model)
@@ -56,7 +58,7 @@ class Detector:
         if self.square:
             self.imgsz = model.imgsz
         self.half = bool(cfg.half) and device.type == "cuda" and not exported
-        self.net = model if exported else inference_copy(model, self.half, cfg.device.channels_last)
+        self.net = model if exported else inference_copy(model, self.half, accel.channels_last)
         self.nms = dict(conf_thres=cfg.conf_thres, iou_thres=cfg.iou_thres, max_det=cfg.max_det,
                         classes=list(cfg.classes) if cfg.classes is not None else None, agnostic=cfg.agnostic_nms)
 
@@ -86,7 +88,7 @@ def _predict(cfg: DictConfig) -> int:
     atomic_write_text(run_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     source = str(cfg.source)
     total = 0 if is_stream(source) else count_frames(expand(source), cfg.vid_stride)  # a bad source fails here
-    detector = Detector(cfg, select_device(cfg))
+    detector = Detector(cfg, accelerator(cfg))
     outputs = Outputs(run_dir, detector.names, save_img=cfg.save_img, save_txt=cfg.save_txt,
                       save_conf=cfg.save_conf, save_crop=cfg.save_crop, line_width=cfg.line_width,
                       vid_stride=cfg.vid_stride)
