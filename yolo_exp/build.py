@@ -204,7 +204,7 @@ def round_imgsz(imgsz: int, stride: int, log: logging.Logger) -> int:
     return new
 
 
-def build_training(cfg: DictConfig, run_dir: Path, summary: Any, log: logging.Logger) -> Training:
+def build_training(cfg: DictConfig, folder: Any, log: logging.Logger) -> Training:
     """Every part of a training run, in an order that draws the random numbers YOLOv5's does: device and seeds,
     last.pt (when resuming), data, model, loaders, the first look at the labels (AutoAnchor), loss, optimizer."""
     import torch
@@ -218,9 +218,9 @@ def build_training(cfg: DictConfig, run_dir: Path, summary: Any, log: logging.Lo
     accel = accelerator(cfg)
     accel.device = dist.setup(accel.device)
     seed_everything(cfg.seed, cfg.deterministic, accel.cudnn_benchmark)
-    resume_ckpt = load_checkpoint(run_dir / "weights" / "last.pt") if cfg.resume else None
-    if not resume_ckpt and dist.is_main():  # a fresh start in a used folder (elastic restart) starts over
-        (run_dir / "results.csv").unlink(missing_ok=True)
+    resume_ckpt = load_checkpoint(folder.path / "weights" / "last.pt") if cfg.resume else None
+    if not resume_ckpt and dist.is_main():
+        folder.start_over()
     with dist.main_first():  # rank 0 generates the dataset, the others then find it
         data = run_data(cfg)
     model = accel.place(train_model(cfg, data, bool(resume_ckpt), log))
@@ -233,8 +233,8 @@ def build_training(cfg: DictConfig, run_dir: Path, summary: Any, log: logging.Lo
         log.info("freezing %d parameter tensors", len(freeze_layers(model, freeze)))
     hyp = OmegaConf.to_container(cfg.hyp, resolve=True)
     loaders = train_loaders(cfg, data, imgsz, gs, hyp)
-    first_look(cfg, model, data, loaders[1], loaders[3], imgsz, hyp, fresh=not resume_ckpt, run_dir=run_dir,
-               summary=summary, accel=accel, log=log)
+    first_look(cfg, model, data, loaders[1], loaders[3], imgsz, hyp, fresh=not resume_ckpt, folder=folder,
+               accel=accel, log=log)
     loss = DetectionLoss(model.detect.anchors, data.nc,
                          scale_hyp_gains(hyp, nc=data.nc, nl=model.detect.nl, imgsz=imgsz))
     opt = optimization(cfg, model, hyp, accel, log)
@@ -244,7 +244,7 @@ def build_training(cfg: DictConfig, run_dir: Path, summary: Any, log: logging.Lo
 
 
 def first_look(cfg: DictConfig, model: DetectionModel, data: RunData, train_set: Any, val_set: Any, imgsz: int,
-               hyp: dict[str, Any], fresh: bool, run_dir: Path, summary: Any, accel: Accelerator,
+               hyp: dict[str, Any], fresh: bool, folder: Any, accel: Accelerator,
                log: logging.Logger) -> None:
     """What the data says before training: provenance, labels.jpg, AutoAnchor (rank 0, fresh runs)."""
     import torch
@@ -252,17 +252,14 @@ def first_look(cfg: DictConfig, model: DetectionModel, data: RunData, train_set:
     from yolo_exp import dist
     from yolo_exp.data.label_cache import data_fingerprint
     from yolo_exp.models.autoanchor import check_anchors
-    from yolo_exp.report.images import plot_labels
-
-    if summary is not None:  # what compare needs to tell runs on other data apart
-        summary.provenance(
+    if folder.summary is not None:  # what compare needs to tell runs on other data apart (summary.json)
+        folder.provenance(
             model={"params": sum(p.numel() for p in model.parameters())},
             device=torch.cuda.get_device_name(accel.device) if accel.cuda else str(accel.device),
             data={"train": data_fingerprint(train_set.im_files, train_set.labels),
                   "val": data_fingerprint(val_set.im_files, val_set.labels)})
     if fresh and dist.is_main():
-        if not cfg.noplots:
-            plot_labels(train_set.labels, data.names, run_dir / "labels.jpg")
+        folder.labels(train_set.labels, data.names)
         if cfg.autoanchor:
             check_anchors(model, train_set.shapes, train_set.labels, thr=hyp["anchor_t"], imgsz=imgsz,
                           seed=cfg.seed, log=log)

@@ -125,16 +125,14 @@ def from_main(obj: Any) -> Any:
     return box[0]
 
 
-def all_finite(loss: torch.Tensor) -> bool:
-    """Whether the loss is finite on every rank: a step is skipped everywhere or nowhere, else DDP's sync hangs."""
-    import torch
-
-    bad = (~torch.isfinite(loss.detach())).any().float().reshape(1)
+def global_max(value: torch.Tensor) -> float:
+    """The largest value over all ranks (a host sync: every rank decides the same, else DDP's collectives hang)."""
+    t = value.detach().float().reshape(1).clone()
     if _initialized():
         import torch.distributed as td
 
-        td.all_reduce(bad)
-    return not bool(bad.item())
+        td.all_reduce(t, op=td.ReduceOp.MAX)
+    return float(t.item())
 
 
 def sync_module(model: torch.nn.Module) -> None:

@@ -41,7 +41,7 @@ class OptunaSweeperConf:
     n_jobs: int = 1                    # trials asked at a time: one launcher batch (a parallel launcher runs them)
     sampler: str = "tpe"               # tpe | random | cmaes | grid
     seed: Optional[int] = 0
-    objectives: List[str] = field(default_factory=lambda: ["fitness"])  # summary.json: fitness, mAP_0.5, ..., params
+    objectives: List[str] = field(default_factory=lambda: ["fitness"])  # summary.json: fitness, map50, map, ..., params
     directions: Optional[List[str]] = None  # per objective; null: maximise metrics, minimise params/wall_time_s
     storage: Optional[str] = None      # null: sqlite:///<sweep dir>/optuna.db; or postgresql://... to share
     study_name: Optional[str] = None   # null: the sweep folder's name

@@ -60,7 +60,7 @@ def test_run_folder_and_resume_after_sigkill_is_bitwise_identical(tmp_path):
     assert [r["epoch"] for r in rows] == [0, 1, 2] and set(rows[0]) == set(COLUMNS)
     summary = json.loads((run_a / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["epochs_done"] == 3
-    assert summary["best"]["mAP_0.5"] is not None and summary["best_epoch"] in (0, 1, 2)
+    assert summary["best"]["map50"] is not None and summary["best_epoch"] in (0, 1, 2)
     prov = summary["provenance"]  # what compare uses to warn about runs on other data or code
     assert prov["device"] == "cpu" and len(prov["data"]["train"]) == len(prov["data"]["val"]) == 16
     assert prov["code"] is None or len(prov["code"]["commit"]) == 40
@@ -260,9 +260,11 @@ def test_a_trainer_is_built_from_parts_without_hydra(tmp_path):
     from yolo_exp.engine.device import Accelerator
     from yolo_exp.engine.ema import ModelEMA
     from yolo_exp.engine.optim import build_optimizer, lr_lambda
-    from yolo_exp.engine.trainer import Trainer, TrainSettings
+    from yolo_exp.engine.settings import TrainSettings
+    from yolo_exp.engine.trainer import Trainer
     from yolo_exp.loss import DetectionLoss, scale_hyp_gains
     from yolo_exp.models.yolo import build_model
+    from yolo_exp.report.run_folder import RunFolder
 
     spec = resolve_data({"shapes": {"n_train": 16, "n_val": 8, "img_size": 96, "seed": 0}}, cache_dir=tmp_path)
     accel = Accelerator(type="cpu")
@@ -278,7 +280,7 @@ def test_a_trainer_is_built_from_parts_without_hydra(tmp_path):
     loss = DetectionLoss(model.detect.anchors, spec.nc, scale_hyp_gains(hyp, spec.nc, model.detect.nl, 64))
     parts = Training(accel, RunData(spec, spec.nc, spec.names, tmp_path), model, model, 64, hyp, train_loader,
                      train_set, val_loader, val_set, loss, opt, None)
-    trainer = Trainer(parts, TrainSettings(epochs=2, batch_size=8, noplots=True), tmp_path / "run")
+    trainer = Trainer(parts, TrainSettings(epochs=2, batch_size=8, noplots=True), RunFolder(tmp_path / "run"))
     result = trainer.fit()
     assert result.epochs_done == 2 and result.status == "completed" and "map" in result.final
     assert [r["epoch"] for r in read_results(tmp_path / "run" / "results.csv")] == [0, 1]

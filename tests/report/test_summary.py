@@ -32,11 +32,11 @@ def test_epoch_end_and_finish(tmp_path):
     s.epoch_end(0, m, fitness=0.21, best_epoch=0, best=dict(m, fitness=0.21))
     data = json.loads(s.path.read_text())
     assert data["epochs_done"] == 1 and data["best_epoch"] == 0
-    assert data["final"] == {"precision": 0.5, "recall": 0.4, "mAP_0.5": 0.3, "mAP_0.5:0.95": 0.2, "fitness": 0.21}
-    s.epoch_end(1, {"precision": 0.1, "recall": 0.1, "mAP_0.5": 0.1, "mAP_0.5:0.95": float("nan")},
+    assert data["final"] == {"precision": 0.5, "recall": 0.4, "map50": 0.3, "map": 0.2, "fitness": 0.21}
+    s.epoch_end(1, {"precision": 0.1, "recall": 0.1, "map50": 0.1, "map": float("nan")},
                 fitness=0.09, best_epoch=0, best=m)
     data = json.loads(s.path.read_text())
-    assert data["final"]["mAP_0.5:0.95"] is None  # NaN is not JSON: stored as null
+    assert data["final"]["map"] is None  # NaN is not JSON: stored as null
     assert data["best"]["fitness"] == pytest.approx(0.1 * 0.3 + 0.9 * 0.2)  # computed when not given
     s.finish()
     data = read_run(tmp_path)
@@ -80,7 +80,7 @@ def test_read_run_without_summary_uses_hydra_and_results(tmp_path):
     got = read_run(tmp_path)
     assert got["status"] == "unknown" and got["epochs_done"] == 3
     assert got["overrides"] == ["hyp.lr0=0.01", "seed=1"] and got["choices"]["model"] == "yolov5s"
-    assert got["best_epoch"] == 1 and got["best"]["mAP_0.5:0.95"] == pytest.approx(0.3)
+    assert got["best_epoch"] == 1 and got["best"]["map"] == pytest.approx(0.3)
     assert got["final"]["fitness"] == pytest.approx(0.1 * 0.4 + 0.9 * 0.25)
 
 
@@ -94,11 +94,11 @@ def test_results_csv_strips_padding_and_tolerates_missing_columns(tmp_path):
     cols = read_results_csv(tmp_path / "results.csv")
     assert cols == {"epoch": [0.0, 1.0], "metrics/mAP_0.5": [0.5, 0.25]}
     assert read_results_csv(tmp_path / "nope.csv") == {}
-    assert fitness_of({"mAP_0.5": 0.5}) is None
+    assert fitness_of({"map50": 0.5}) is None
 
 
 def test_short_metrics_accept_the_trainers_names():
     from yolo_exp.report.summary import short_metrics
 
     out = short_metrics({"precision": 0.5, "recall": 0.4, "map50": 0.3, "map": 0.2}, fitness=0.21)
-    assert out == {"precision": 0.5, "recall": 0.4, "mAP_0.5": 0.3, "mAP_0.5:0.95": 0.2, "fitness": 0.21}
+    assert out == {"precision": 0.5, "recall": 0.4, "map50": 0.3, "map": 0.2, "fitness": 0.21}

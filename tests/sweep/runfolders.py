@@ -47,7 +47,7 @@ def make_run(run_dir: Path, overrides: Sequence[str], status: str | None = "comp
         write_results(run_dir, curve(best_map))
     if status is not None:
         m = best_map
-        best = {"precision": m, "recall": m, "mAP_0.5": m and 1.5 * m, "mAP_0.5:0.95": m,
+        best = {"precision": m, "recall": m, "map50": m and 1.5 * m, "map": m,
                 "fitness": m and 0.15 * m + 0.9 * m}
         summary = {"status": status, "best_epoch": 2 if best_map else None, "best": best, "final": best,
                    "epochs_done": 3 if best_map else 0, "epochs": 3, "wall_time_s": 10.0,

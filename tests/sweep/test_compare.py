@@ -42,7 +42,7 @@ def test_compare_json_per_run_and_sort(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert [r["job"] for r in data["rows"]] == ["0", "2"] and data["failed"] == []
     assert data["rows"][1]["best"] is True and "seed" not in data["rows"][0]  # same seed: not a column
-    assert data["rows"][1]["mAP_0.5:0.95"] == 0.5
+    assert data["rows"][1]["map"] == 0.5
 
 
 def test_compare_usage_errors(tmp_path, capsys):

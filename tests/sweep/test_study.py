@@ -50,9 +50,9 @@ def test_trial_of_a_dead_process_is_failed_and_asked_again_in_its_folder(tmp_pat
 
 
 def test_objectives_come_from_the_summary():
-    info = {"best": {"fitness": 0.5, "mAP_0.5": 0.7}, "provenance": {"model": {"params": 1234}},
+    info = {"best": {"fitness": 0.5, "map50": 0.7}, "provenance": {"model": {"params": 1234}},
             "wall_time_s": 9.5}
-    assert objective_values(info, ["fitness", "mAP_0.5", "params", "wall_time_s"]) == [0.5, 0.7, 1234.0, 9.5]
+    assert objective_values(info, ["fitness", "map50", "params", "wall_time_s"]) == [0.5, 0.7, 1234.0, 9.5]
     assert objective_values({"best": {"fitness": None}}, ["fitness"]) is None
 
 

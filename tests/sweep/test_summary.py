@@ -19,7 +19,7 @@ def test_sweep_summary_files(tmp_path):
         rows = list(csv.DictReader(fh))
     assert [(r["best"], r["job"], r["hyp.lr0"], r["status"]) for r in rows] == [
         ("*", "1", "0.02", "completed"), ("", "0", "0.01", "completed"), ("", "2", "0.03", "failed")]
-    assert float(rows[0]["mAP_0.5:0.95"]) == 0.4 and rows[0]["best_epoch"] == "2"
+    assert float(rows[0]["map"]) == 0.4 and rows[0]["best_epoch"] == "2"
     md = (tmp_path / "summary.md").read_text()
     assert md.splitlines()[2].startswith("| **best** | 1 | 0.02 | completed | 3/3 | 2 |")
     assert "| 2 | 0.03 | failed | 0/3 | - |" in md

@@ -13,7 +13,7 @@ from yolo_exp.sweep.table import (aggregate_seeds, best_index, columns_for, json
 
 def row(job, lr, seed, fit, status="completed", wall=10.0):
     return {"job": job, "hyp.lr0": lr, "seed": seed, "status": status, "epochs": "2/3", "best_epoch": 1,
-            "precision": fit, "recall": fit, "mAP_0.5": fit, "mAP_0.5:0.95": fit, "fitness": fit, "wall_time_s": wall,
+            "precision": fit, "recall": fit, "map50": fit, "map": fit, "fitness": fit, "wall_time_s": wall,
             "run_dir": f"/r/{job}"}
 
 

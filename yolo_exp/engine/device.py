@@ -19,8 +19,9 @@ class Accelerator:
     for (``amp_dtype=bf16``), since fp16 autocast on CPU is slow and bf16 changes gradients by a few percent
     (docs/performance.md). ``cudnn_benchmark`` is applied by the trainer's seeding (it conflicts with determinism)."""
 
-    def __init__(self, type: Any = "auto", index: int = 0, amp: bool = True, amp_dtype: Any = "fp16",  # noqa: A002
-                 channels_last: bool = True, cudnn_benchmark: bool = False, compile: bool = False) -> None:  # noqa: A002
+    def __init__(self, type: Any = "auto", index: int = 0, amp: bool = True,  # noqa: A002 - the config's key
+                 amp_dtype: Any = "fp16", channels_last: bool = True, cudnn_benchmark: bool = False,
+                 compile: bool = False) -> None:  # noqa: A002 - the config's key
         kind = _value(type)
         if kind == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("device=cuda: no CUDA device is available (use device=cpu or device=auto)")
@@ -30,7 +31,8 @@ class Accelerator:
         bf16 = _value(amp_dtype) == "bf16"
         self.amp = bool(amp) and (self.device.type == "cuda" or bf16)
         self.amp_dtype = torch.bfloat16 if bf16 else torch.float16
-        self.channels_last, self.cudnn_benchmark, self.compile = bool(channels_last), bool(cudnn_benchmark), bool(compile)
+        self.channels_last, self.cudnn_benchmark = bool(channels_last), bool(cudnn_benchmark)
+        self.compile = bool(compile)
 
     @property
     def cuda(self) -> bool:

@@ -119,7 +119,8 @@ def train_task(cfg: DictConfig) -> float:
     run_dir = Path(hc.runtime.output_dir)
     join_task_group()  # a multi-task SLURM/submitit job: one DDP run, as under torchrun
     if not dist.is_main():
-        logging.getLogger().setLevel(logging.WARNING)  # one log per run: rank 0's (all ranks share the folder)  # under torchrun the other ranks train and write nothing; rank 0 reports
+        # under torchrun the other ranks train and write nothing: one log per run, rank 0's (they share the folder)
+        logging.getLogger().setLevel(logging.WARNING)
         try:
             return float(Trainer.from_config(cfg, run_dir).fit().best_fitness)
         finally:
@@ -160,8 +161,8 @@ def _train_job(cfg: DictConfig, hc, run_dir: Path) -> float:  # noqa: ANN001
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the record short
         summary.finish("interrupted")
         callbacks.on_run_end(RunEnd(run_dir, "interrupted", summary.data["epochs_done"]))
-        if trainer is not None and trainer.preempted is not None:  # last.pt is saved: now the cluster requeues
-            signum, requeue = trainer.preempted
+        if trainer is not None and trainer.stop.preempted is not None:  # last.pt is saved: now the cluster requeues
+            signum, requeue = trainer.stop.preempted
             requeue(signum, None)
         raise SystemExit(130) from None  # the trainer logged the resume command; no traceback
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, then reported in one line

@@ -9,98 +9,50 @@ from __future__ import annotations
 import logging
 import math
 import random
-import signal
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from tqdm import tqdm
 
 from yolo_exp import dist
 from yolo_exp.build import Training, build_training
-from yolo_exp.cluster import warning_signal
 from yolo_exp.config.resume import resume_command
 from yolo_exp.data.epochs import begin_epoch
 from yolo_exp.engine.callbacks import CallbackList, EpochEnd
+from yolo_exp.engine.interrupts import StopRequests
 from yolo_exp.engine.checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, strip_checkpoint
 from yolo_exp.engine.optim import apply_warmup, build_scheduler, warmup_iters
-from yolo_exp.engine.validate import ValSettings, validate
+from yolo_exp.engine.settings import TrainResult, TrainSettings
+from yolo_exp.engine.validate import validate
 from yolo_exp.metrics.fitness import fitness as compute_fitness
 from yolo_exp.report import results as results_csv
-from yolo_exp.report.images import plot_batch
+from yolo_exp.report.run_folder import RunFolder
 from yolo_exp.report.summary import RunSummary
 
 LOG = logging.getLogger("yolo_exp.train")
 MAX_BAD_STEPS = 10  # consecutive non-finite losses before training stops
 
 
-@dataclass
-class TrainResult:
-    best_fitness: float
-    best_epoch: int
-    final: dict[str, float] = field(default_factory=dict)
-    best: dict[str, float] = field(default_factory=dict)
-    epochs_done: int = 0
-    status: str = "completed"
-    stopped: str | None = None  # why a callback stopped the run early
-
-
-@dataclass
-class TrainSettings:
-    """What the loop reads from the config, as one record (``of``); the built parts come from yolo_exp.build.
-    Defaults are the config's, so a test can write only what it changes."""
-
-    epochs: int = 100
-    batch_size: int = 16     # the total over all ranks (optimizer and warmup use it, as YOLOv5)
-    nbs: int = 64
-    seed: int = 0
-    rect: bool = False
-    multi_scale: bool = False
-    close_mosaic: int = 0
-    image_weights: bool = False
-    patience: int = 100
-    save_period: int = -1
-    noval: bool = False
-    nosave: bool = False
-    noplots: bool = False
-    keep_optimizer: bool = False
-    fitness: dict[str, float] = field(default_factory=lambda: {"map50": 0.1, "map": 0.9})
-    val: ValSettings = field(default_factory=ValSettings)        # every epoch's validation
-    final_val: ValSettings = field(default_factory=ValSettings)  # best.pt's at the end (final_iou_thres, plots)
-    config: dict[str, Any] = field(default_factory=dict)          # the resolved config, kept in checkpoints
-
-    @classmethod
-    def of(cls, cfg: DictConfig, amp: bool, nc: int) -> TrainSettings:
-        val = ValSettings.of(cfg, amp)
-        plain = {f.name: cfg[f.name] for f in fields(cls) if f.name not in ("fitness", "val", "final_val", "config")}
-        return cls(**plain, fitness=OmegaConf.to_container(cfg.fitness), val=val,
-                   final_val=replace(val, iou_thres=cfg.val.final_iou_thres, plots=not cfg.noplots, verbose=nc < 50),
-                   config=OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
-
-
 class Trainer:
-    def __init__(self, parts: Training, settings: TrainSettings, run_dir: Path, summary: RunSummary | None = None,
+    def __init__(self, parts: Training, settings: TrainSettings, folder: RunFolder,
                  callbacks: CallbackList | None = None) -> None:
         self.s = settings
-        self.run_dir = Path(run_dir)
+        self.folder = folder
+        self.run_dir = folder.path
         self.wdir = self.run_dir / "weights"
         if dist.is_main():
             self.wdir.mkdir(parents=True, exist_ok=True)
-        self.summary = summary  # summary.json, kept current (rank 0 of a job; None in tests and on other ranks)
         self.callbacks = callbacks or CallbackList()
         self.end_status: tuple[str, str] | None = None  # (status, reason) when a callback stopped the run
-        self.preempted: tuple[int, Any] | None = None  # (signal, the cluster's handler) once warned of the end
-        self.bad_steps = 0  # consecutive non-finite losses, across epoch boundaries
-        self.stop_requested = False  # Ctrl-C seen: save and stop at the next optimizer step
+        self.bad_run = torch.zeros((), dtype=torch.long, device=parts.accel.device)  # consecutive non-finite losses,
+        self.bad_seen = 0  # ... across epoch boundaries (on the device), and as last read
+        self.stop = StopRequests(LOG)  # Ctrl-C or a cluster's warning: save and stop at a safe point
         self.partial: dict | None = None  # resume point inside an epoch (from a Ctrl-C'd last.pt)
-        self.stop_at_once = False  # validating or finishing: Ctrl-C stops there and then
         self.partial_saved = False
         self.loss_floor, self.warned_divergence = math.inf, False  # lowest epoch loss so far (watch_divergence)
         self.accel, self.device = parts.accel, parts.accel.device
@@ -118,8 +70,9 @@ class Trainer:
     def from_config(cls, cfg: DictConfig, run_dir: Path, summary: RunSummary | None = None,
                     callbacks: CallbackList | None = None) -> Trainer:
         """Build the run's parts (yolo_exp.build) and a trainer over them."""
-        parts = build_training(cfg, Path(run_dir), summary, LOG)
-        return cls(parts, TrainSettings.of(cfg, parts.accel.amp, parts.data.nc), run_dir, summary, callbacks)
+        folder = RunFolder(run_dir, summary, plots=not cfg.noplots)
+        parts = build_training(cfg, folder, LOG)
+        return cls(parts, TrainSettings.of(cfg, parts.accel.amp, parts.data.nc), folder, callbacks)
 
     def _start_state(self) -> None:
         """Epoch 0 and no best yet, or where last.pt left off; the LR schedule positioned there."""
@@ -169,7 +122,7 @@ class Trainer:
         if "rng" in ckpt:
             set_rng_state(ckpt["rng"])
         if dist.is_main():
-            results_csv.truncate_after(self.run_dir / "results.csv", ckpt["epoch"])
+            self.folder.truncate_after(ckpt["epoch"])
         if self.finishing:
             LOG.info("resuming %s: training is done (%d of %d epochs); finishing the run", self.run_dir,
                      self.start_epoch, cfg.epochs)
@@ -189,7 +142,7 @@ class Trainer:
         t0 = time.time()
         result = TrainResult(self.best_fitness, self.best_epoch, best=self.best_metrics, epochs_done=self.start_epoch)
         epoch = self.start_epoch - 1
-        restore_sigint = self._catch_ctrl_c()
+        restore_sigint = self.stop.catch()
         try:
             batches = None
             for epoch in range(self.start_epoch, cfg.epochs if not self.finishing else self.start_epoch):
@@ -206,7 +159,7 @@ class Trainer:
                 self.scheduler.step()
                 stop = dist.is_main() and self.end_epoch(epoch, train_items, val_items, metrics, lrs, final_epoch)
                 result.epochs_done = epoch + 1
-                if self.stop_requested:  # Ctrl-C while the epoch was recorded: it is saved, stop here
+                if self.stop.requested:  # Ctrl-C while the epoch was recorded: it is saved, stop here
                     raise KeyboardInterrupt
                 stop, self.maps = dist.from_main((stop, self.maps))  # every rank stops together
                 if stop:
@@ -214,7 +167,7 @@ class Trainer:
             hours = (time.time() - t0) / 3600
             LOG.info("%d epochs completed in %.3f hours.", result.epochs_done - self.start_epoch, hours)
             dist.check_in_sync(self.model, LOG)
-            self.stop_at_once = True
+            self.stop.at_once = True
             if dist.is_main():
                 self.finish(result)
             if self.end_status is not None:
@@ -235,16 +188,16 @@ class Trainer:
         """Validate the epoch; Ctrl-C stops the validation at once and keeps the trained epoch in last.pt (as a
         complete partial epoch: the resume validates it), so minutes of validation never cost hours of training."""
         try:
-            if self.stop_requested:  # Ctrl-C between the last step and validation
+            if self.stop.requested:  # Ctrl-C between the last step and validation
                 raise KeyboardInterrupt
-            self.stop_at_once = True
+            self.stop.at_once = True
             return self.validate_epoch(epoch, final_epoch)
         except KeyboardInterrupt:
-            self.stop_at_once = False
+            self.stop.at_once = False
             self.save_partial(epoch, nb, train_items)
             raise
         finally:
-            self.stop_at_once = False
+            self.stop.at_once = False
 
     def watch_divergence(self, loss: float) -> None:
         """Warn once when an epoch's mean loss is 10x the lowest so far: the run is diverging (lr0 too high, say)
@@ -255,43 +208,6 @@ class Trainer:
             LOG.warning("the training loss grew %.3gx (from %.4g to %.4g): training is diverging; try a lower "
                         "hyp.lr0 (now %g)", loss / floor, floor, loss, self.hyp["lr0"])
         self.loss_floor = min(floor, loss)
-
-    def _catch_ctrl_c(self):
-        """Ctrl-C while training: finish the current optimizer step (or the epoch's record and checkpoint), save
-        last.pt there, stop. While validating: stop at once, keeping the trained epoch. While finishing, or on a
-        second Ctrl-C: stop at once (last.pt is never half-written; a resume finishes what is left).
-
-        Stopping on an optimizer-step boundary leaves no half-accumulated gradient, and the sampler order and the
-        augmentation are functions of (seed, epoch, index), so a resume continues exactly where the run stopped.
-        """
-        if threading.current_thread() is not threading.main_thread() or dist.world_size() > 1:
-            return lambda: None  # under torchrun the agent owns signals; elastic resume covers restarts
-
-        def on_sigint(signum, frame):  # noqa: ANN001
-            stop_now = self.stop_requested or self.stop_at_once
-            self.stop_requested = True
-            if stop_now:
-                raise KeyboardInterrupt
-            LOG.warning("Ctrl-C: saving weights/last.pt after this optimizer step (Ctrl-C again to stop at once)")
-
-        previous = signal.signal(signal.SIGINT, on_sigint)
-        warning = warning_signal()  # a cluster's notice before a time limit or preemption (submitit: USR2)
-        if warning is None:
-            return lambda: signal.signal(signal.SIGINT, previous)
-
-        def on_warning(signum, frame):  # noqa: ANN001
-            LOG.warning("%s from the cluster: saving weights/last.pt after this optimizer step, then requeueing",
-                        signal.Signals(signum).name)
-            self.preempted = (signum, warning[1])  # submitit's handler requeues once last.pt is saved
-            on_sigint(signum, frame)
-
-        signal.signal(warning[0], on_warning)
-
-        def restore() -> None:
-            signal.signal(signal.SIGINT, previous)
-            signal.signal(warning[0], warning[1])
-
-        return restore
 
     def save_partial(self, epoch: int, batches_done: int, mloss: torch.Tensor) -> None:
         ckpt = self.checkpoint(epoch - 1)
@@ -341,39 +257,47 @@ class Trainer:
                     preds = model(imgs)
                 loss, items = self.compute_loss([p.float() for p in preds], targets.to(device))
                 loss = loss * dist.world_size()  # DDP averages gradients over ranks; YOLOv5 sums them
-                if not dist.all_finite(loss):
-                    self.bad_steps += 1
-                    LOG.warning("non-finite loss at epoch %d iteration %d: step skipped", epoch, i)
-                    self.optimizer.zero_grad()
-                    if self.bad_steps >= MAX_BAD_STEPS:
-                        raise FloatingPointError(f"loss was NaN/Inf for {MAX_BAD_STEPS} consecutive steps (epoch "
-                                                 f"{epoch}, iteration {i}); weights/last.pt keeps the last good "
-                                                 "epoch. Try a lower hyp.lr0 or device.amp=false.")
-                    continue
-                self.bad_steps = 0
-                self.scaler.scale(loss).backward()
+                finite = torch.isfinite(loss.detach()).all()  # stays on the device: read at display intervals
+                self.bad_run = (self.bad_run + 1) * ~finite
+                self.scaler.scale(loss).backward()  # a non-finite loss leaves non-finite gradients: step skipped
                 if ni - self.last_opt_step >= self.accumulate:
                     self.optimizer_step()
                     self.last_opt_step = ni
-                mloss = (mloss * i + items.detach()) / (i + 1)
-                if self.stop_requested and self.last_opt_step == ni:  # Ctrl-C: stop on an optimizer-step boundary
+                mloss = torch.where(finite, (mloss * i + items.detach()) / (i + 1), mloss)
+                if self.stop.requested and self.last_opt_step == ni:  # Ctrl-C: stop on an optimizer-step boundary
                     self.save_partial(epoch, i + 1, mloss)
                     raise KeyboardInterrupt
                 if i % 10 == 0 or i == nb - 1:  # host sync only at display intervals
-                    ml = mloss.tolist()
-                    mem = f"{torch.cuda.memory_reserved() / 1e9:.3g}G" if self.accel.cuda else "0G"
-                    pbar.set_description(f"{epoch + 1}/{cfg.epochs} {mem} box {ml[0]:.4f} obj {ml[1]:.4f} "
-                                         f"cls {ml[2]:.4f} inst {targets.shape[0]} size {imgs.shape[-1]}")
-                if ni < 3 and not cfg.noplots and dist.is_main():  # also when a resume repeats them
-                    plot_batch(imgs.mul(255).byte().cpu().numpy() if imgs.is_floating_point() else imgs,
-                               targets.numpy(), paths, self.names, self.run_dir / f"train_batch{ni}.jpg")
+                    self.check_losses(epoch, i)
+                    self.show(pbar, epoch, mloss, targets.shape[0], imgs.shape[-1])
+                if ni < 3 and dist.is_main():  # also when a resume repeats them
+                    self.folder.train_batch(ni, imgs, targets, paths, self.names)
         finally:
             pbar.close()
-        if self.stop_requested:  # Ctrl-C after the epoch's last step: its state is complete, save it there
+        if self.stop.requested:  # Ctrl-C after the epoch's last step: its state is complete, save it there
             self.save_partial(epoch, nb, mloss)
             raise KeyboardInterrupt
         lrs = [g["lr"] for g in self.optimizer.param_groups]
         return mloss.cpu(), lrs
+
+    def check_losses(self, epoch: int, i: int) -> None:
+        """Stop after MAX_BAD_STEPS consecutive non-finite losses (on any rank), read from the device only here,
+        so that the loop never waits for the GPU in between."""
+        bad = int(dist.global_max(self.bad_run))
+        if bad >= MAX_BAD_STEPS:
+            raise FloatingPointError(f"loss was NaN/Inf for {MAX_BAD_STEPS} consecutive steps (epoch {epoch}, "
+                                     f"iteration {i}); weights/last.pt keeps the last good epoch. Try a lower "
+                                     "hyp.lr0 or device.amp=false.")
+        if bad > self.bad_seen:
+            LOG.warning("non-finite loss for %d consecutive iterations up to epoch %d iteration %d: their optimizer "
+                        "steps are skipped", bad, epoch, i)
+        self.bad_seen = bad
+
+    def show(self, pbar: tqdm, epoch: int, mloss: torch.Tensor, instances: int, size: int) -> None:
+        ml = mloss.tolist()
+        mem = f"{torch.cuda.memory_reserved() / 1e9:.3g}G" if self.accel.cuda else "0G"
+        pbar.set_description(f"{epoch + 1}/{self.s.epochs} {mem} box {ml[0]:.4f} obj {ml[1]:.4f} cls {ml[2]:.4f} "
+                             f"inst {instances} size {size}")
 
     def optimizer_step(self) -> None:
         self.scaler.unscale_(self.optimizer)
@@ -413,18 +337,11 @@ class Trainer:
         improved = bool(metrics) and fi >= self.best_fitness  # a tie moves best.pt to the later epoch, as YOLOv5
         if improved:
             self.best_fitness, self.best_epoch, self.best_metrics = fi, epoch, {**metrics, "fitness": fi}
-        row = {"epoch": epoch, "train/box_loss": train_items[0], "train/obj_loss": train_items[1],
-               "train/cls_loss": train_items[2], "metrics/precision": metrics.get("precision", 0.0),
-               "metrics/recall": metrics.get("recall", 0.0), "metrics/mAP_0.5": metrics.get("map50", 0.0),
-               "metrics/mAP_0.5:0.95": metrics.get("map", 0.0), "val/box_loss": val_items[0],
-               "val/obj_loss": val_items[1], "val/cls_loss": val_items[2],
-               "x/lr0": lrs[0], "x/lr1": lrs[1], "x/lr2": lrs[2]}
-        event = EpochEnd(epoch, cfg.epochs, {k: float(v) for k, v in row.items()},
+        row = results_csv.epoch_row(epoch, train_items.tolist(), metrics, val_items, lrs)
+        event = EpochEnd(epoch, cfg.epochs, row,
                          {**metrics, "fitness": fi} if metrics else {}, self.best_epoch, dict(self.best_metrics))
         self.callbacks.on_epoch_end(event)  # may add columns or ask to stop; recorded below with the epoch
-        results_csv.append_row(self.run_dir / "results.csv", event.row)
-        if self.summary is not None:
-            self.summary.epoch_end(epoch, metrics, fi, self.best_epoch, self.best_metrics)
+        self.folder.epoch(epoch, event.row, metrics, fi, self.best_epoch, self.best_metrics)
         patience_out = cfg.patience > 0 and epoch - max(self.best_epoch, 0) >= cfg.patience
         if event.stop and not final_epoch:
             self.end_status = (event.status, event.stop)
@@ -496,7 +413,6 @@ class Trainer:
                            loss_fn=self.compute_loss, save_dir=self.run_dir, log=LOG)
             result.final = dict(res.metrics)
             result.final["fitness"] = compute_fitness(result.final, cfg.fitness)
-        if not cfg.noplots and (self.run_dir / "results.csv").exists():
-            results_csv.plot_results(self.run_dir / "results.csv")
+        self.folder.results_plot()
         LOG.info("Best epoch %d, fitness %.4f. Results saved to %s", self.best_epoch, self.best_fitness,
                  self.run_dir)

@@ -4,6 +4,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+# The one name of each validation metric, everywhere: validation results, callbacks, checkpoints, fitness weights,
+# summary.json, compare's tables, Optuna objectives. Only results.csv (and TensorBoard) keep YOLOv5's column names
+# for them, as its file format (report/results.METRIC_COLUMNS).
+METRICS = ("precision", "recall", "map50", "map")  # P, R, mAP@0.5, mAP@0.5:0.95
 DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType({"precision": 0.0, "recall": 0.0, "map50": 0.1, "map": 0.9})
 
 

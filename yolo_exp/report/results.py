@@ -6,12 +6,28 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from yolo_exp.atomic import atomic_write_text
+from yolo_exp.metrics.fitness import METRICS
 
-COLUMNS = (
-    "epoch", "train/box_loss", "train/obj_loss", "train/cls_loss", "metrics/precision", "metrics/recall",
-    "metrics/mAP_0.5", "metrics/mAP_0.5:0.95", "val/box_loss", "val/obj_loss", "val/cls_loss",
-    "x/lr0", "x/lr1", "x/lr2",
-)
+# YOLOv5's column of each metric (metrics/fitness.METRICS): the file format, which YOLOv5's own tools read.
+METRIC_COLUMNS = dict(zip(METRICS, ("metrics/precision", "metrics/recall", "metrics/mAP_0.5",
+                                    "metrics/mAP_0.5:0.95")))
+LOSSES = ("box", "obj", "cls")
+COLUMNS = ("epoch", *(f"train/{k}_loss" for k in LOSSES), *METRIC_COLUMNS.values(),
+           *(f"val/{k}_loss" for k in LOSSES), "x/lr0", "x/lr1", "x/lr2")
+
+
+def epoch_row(epoch: int, train_losses: Sequence[float], metrics: Mapping[str, float], val_losses: Sequence[float],
+              lrs: Sequence[float]) -> dict[str, float]:
+    """An epoch's results.csv row (metrics by their one name; 0 when the epoch was not validated, as YOLOv5)."""
+    return {"epoch": float(epoch), **{f"train/{k}_loss": float(v) for k, v in zip(LOSSES, train_losses)},
+            **{c: float(metrics.get(m, 0.0)) for m, c in METRIC_COLUMNS.items()},
+            **{f"val/{k}_loss": float(v) for k, v in zip(LOSSES, val_losses)},
+            **{f"x/lr{i}": float(lr) for i, lr in enumerate(lrs[:3])}}
+
+
+def row_metrics(row: Mapping[str, float]) -> dict[str, float]:
+    """The metrics of a results.csv row (or of a mapping already keyed by the metrics' names)."""
+    return {m: row[c] if c in row else row[m] for m, c in METRIC_COLUMNS.items() if c in row or m in row}
 
 
 def _line(cells: Sequence[str]) -> str:

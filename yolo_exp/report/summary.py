@@ -21,17 +21,15 @@ from typing import Any, Mapping
 import yaml
 
 from yolo_exp.atomic import atomic_write_text
-from yolo_exp.metrics.fitness import DEFAULT_WEIGHTS
+from yolo_exp.metrics.fitness import METRICS, fitness
+from yolo_exp.report.results import row_metrics
 
 SUMMARY_FILE = "summary.json"
 TRACEBACK_FILE = "traceback.txt"
-METRIC_KEYS = ("precision", "recall", "mAP_0.5", "mAP_0.5:0.95")
-RESULT_KEYS = (*METRIC_KEYS, "fitness")
+RESULT_KEYS = (*METRICS, "fitness")
 # A run that ended as planned: trained its epochs (or stopped early), or was stopped by a search's pruner. Either
 # is left as it is by a rerun sweep and extended with resume=DIR epochs=N; neither is a failure.
 DONE = ("completed", "pruned")
-# YOLOv5 fitness weights for (P, R, mAP@0.5, mAP@0.5:0.95): the one definition in metrics/fitness.py.
-FITNESS_WEIGHTS = tuple(DEFAULT_WEIGHTS[k] for k in ("precision", "recall", "map50", "map"))
 
 
 def _now_iso() -> str:
@@ -47,20 +45,20 @@ def _finite(value: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def fitness_of(metrics: Mapping[str, Any]) -> float | None:
-    """YOLOv5 fitness from (short-named) metrics; None when mAP is unknown."""
-    values = [_finite(metrics.get(k)) for k in METRIC_KEYS]
-    if values[2] is None or values[3] is None:
+def fitness_of(metrics: Mapping[str, Any], weights: Mapping[str, float] | None = None) -> float | None:
+    """Fitness (metrics/fitness.py; YOLOv5's weights unless given) of metrics that may be missing; None when mAP
+    is unknown."""
+    if _finite(metrics.get("map50")) is None or _finite(metrics.get("map")) is None:
         return None
-    return sum(w * (v or 0.0) for w, v in zip(FITNESS_WEIGHTS, values))
+    values = {k: _finite(metrics.get(k)) or 0.0 for k in METRICS}
+    return fitness(values, weights) if weights is not None else fitness(values)
 
 
 def short_metrics(metrics: Mapping[str, Any], fitness: Any = None) -> dict[str, float | None]:
-    """{precision, recall, mAP_0.5, mAP_0.5:0.95, fitness} from YOLOv5 (`metrics/...`) or short keys."""
-    aliases = {"map50": "mAP_0.5", "map": "mAP_0.5:0.95"}  # the trainer's (and fitness weights') names
-    flat = {aliases.get(k, k): v for k, v in ((str(k).removeprefix("metrics/"), v) for k, v in metrics.items())}
-    out = {k: _finite(flat.get(k)) for k in METRIC_KEYS}
-    fit = fitness if fitness is not None else flat.get("fitness")
+    """{precision, recall, map50, map, fitness} of a results.csv row or of metrics keyed by their names."""
+    out = {k: _finite(v) for k, v in row_metrics(metrics).items()}
+    out = {k: out.get(k) for k in METRICS}
+    fit = fitness if fitness is not None else metrics.get("fitness")
     out["fitness"] = _finite(fit) if fit is not None else fitness_of(out)
     return out
 

@@ -17,6 +17,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from yolo_exp.atomic import atomic_write_text
+from yolo_exp.report.results import METRIC_COLUMNS
 
 # YOLOv5 v7.0 train.py meta: key -> (mutation gain, lower limit, upper limit).
 META: dict[str, tuple[float, float, float]] = {
@@ -29,8 +30,7 @@ META: dict[str, tuple[float, float, float]] = {
     "shear": (1, 0.0, 10.0), "perspective": (0, 0.0, 0.001), "flipud": (1, 0.0, 1.0), "fliplr": (0, 0.0, 1.0),
     "mosaic": (1, 0.0, 1.0), "mixup": (1, 0.0, 1.0), "copy_paste": (1, 0.0, 1.0),
 }
-RESULT_COLUMNS = ("metrics/precision", "metrics/recall", "metrics/mAP_0.5", "metrics/mAP_0.5:0.95",
-                  "val/box_loss", "val/obj_loss", "val/cls_loss")
+RESULT_COLUMNS = (*METRIC_COLUMNS.values(), "val/box_loss", "val/obj_loss", "val/cls_loss")  # YOLOv5's evolve.csv
 LEAD_COLUMNS = ("generation", "job", "fitness", *RESULT_COLUMNS)
 
 

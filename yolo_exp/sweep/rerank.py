@@ -9,10 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from yolo_exp.metrics.fitness import fitness
-
-COLUMNS = {"precision": "metrics/precision", "recall": "metrics/recall", "map50": "metrics/mAP_0.5",
-           "map": "metrics/mAP_0.5:0.95"}
-SHORT = {"precision": "precision", "recall": "recall", "map50": "mAP_0.5", "map": "mAP_0.5:0.95"}
+from yolo_exp.report.results import METRIC_COLUMNS as COLUMNS
 
 
 def parse_weights(text: str) -> dict[str, float]:
@@ -38,4 +35,4 @@ def best_epoch(history: Mapping[str, Sequence[float]], weights: Mapping[str, flo
         metrics = {k: float(history[c][i]) for k, c in COLUMNS.items()}
         scored.append((fitness(metrics, weights), i, metrics))
     fit, i, metrics = max(scored, key=lambda s: (s[0], s[1]))
-    return int(epochs[i]), {**{SHORT[k]: v for k, v in metrics.items()}, "fitness": fit}
+    return int(epochs[i]), {**metrics, "fitness": fit}

@@ -8,9 +8,10 @@ import statistics
 from collections import Counter
 from typing import Any
 
+from yolo_exp.metrics.fitness import METRICS as METRIC_NAMES
 from yolo_exp.sweep.runs import RunRecord
 
-METRICS = ("precision", "recall", "mAP_0.5", "mAP_0.5:0.95", "fitness")
+METRICS = (*METRIC_NAMES, "fitness")
 # Higher is better for these; every other column sorts ascending.
 DESCENDING = frozenset(METRICS)
 SEED_KEY = "seed"

@@ -10,8 +10,7 @@ import logging
 import math
 from typing import Any
 
-from yolo_exp.metrics.fitness import fitness as weighted_fitness
-from yolo_exp.report.summary import read_results_csv, short_metrics
+from yolo_exp.report.summary import fitness_of, read_results_csv, short_metrics
 
 LOG = logging.getLogger("yolo_exp.train")
 
@@ -67,11 +66,7 @@ class TrialReporter:
     def _value(self, metrics: dict[str, float]) -> float | None:
         short = short_metrics(metrics)
         if self.objective == "fitness" and self.weights:
-            named = {"precision": short["precision"], "recall": short["recall"], "map50": short["mAP_0.5"],
-                     "map": short["mAP_0.5:0.95"]}
-            if named["map"] is None:
-                return None
-            return weighted_fitness({k: v or 0.0 for k, v in named.items()}, self.weights)
+            return fitness_of(short, self.weights)
         value = short.get(self.objective)
         return value if value is not None and math.isfinite(value) else None
 
