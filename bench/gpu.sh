@@ -1,46 +1,70 @@
 #!/usr/bin/env bash
-# All GPU checks in one call (machine with one GPU, no internet): AMP training smoke run, then the step and
-# train benchmarks (fp16 / bf16, NCHW / channels_last); with BCCD=PATH (a copy of ../shared/datasets/bccd carried
-# along) also the GPU quality bar of the Engine issue (about 5 more minutes; SKIP_SPEED=1 runs it alone). Prints the
-# table last. Usage: [BCCD=DIR] [SKIP_SPEED=1] bash bench/gpu.sh [OUTDIR]
+# Every GPU check of the speed issue in one call, inside a time budget (default 540 s), ending with one table
+# (python -m yolo_exp.bench_report): per lever the model step (images/s, MFU, GPU busy under torch.profiler, peak
+# memory), the training loop (images/s, share of time waiting for data, loop/step) and YOLOv5's figures beside.
+# Levers run one by one from YOLOv5's setting (fp16 autocast, NCHW) up; the top kernels of the first two are
+# written to OUT/prof_*/step_profile.txt. PART=speed (default), quality (the BCCD bar, ~5 min: a call of its own)
+# or all. COMPILE=1 adds torch.compile (with and without CUDA graphs; ~2 min each to compile).
+# On the device:  bash bench/gpu.sh $OUT   with carry [".whl", ".gpu_data"] from bench/prepare_gpu.sh.
 set -uo pipefail
 OUT=${1:-${OUT:-/tmp/yolo_exp_gpu}}
+PART=${PART:-speed}
+BUDGET=${BUDGET:-540}
+START=$(date +%s)
 mkdir -p "$OUT"
+if compgen -G ".whl/*.whl" > /dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
 export YOLO_EXP_CACHE_DIR="$OUT/cache" PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
-python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+left() { echo $(( BUDGET - ($(date +%s) - START) )); }
+cap() { local l; l=$(left); (( l < $1 )) && echo "$l" || echo "$1"; }  # a run's timeout: its own, or what is left
+{ date -u +%FT%TZ; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  python3 -c "import torch, torchvision; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', \
+torch.backends.cudnn.version(), 'torchvision', torchvision.__version__)"; } | tee "$OUT/env.txt"
 
-if [ -z "${SKIP_SPEED:-}" ]; then
-# 1. Real training on CUDA with AMP (fp16 + GradScaler) and channels_last: must finish and learn something.
-timeout 100 python3 train.py device=cuda device.channels_last=true epochs=4 batch_size=64 workers=8 nbs=64 \
-  hydra.run.dir="$OUT/amp_run" 2>&1 | grep -E "all |completed|Error|error" | tee "$OUT/amp.txt"
+# SMOKE=1: the same plumbing on a CPU with a tiny model and data (the script's own check; figures meaningless)
+if [[ -n ${SMOKE:-} ]]; then S="model=yolov5n imgsz=64 batch_size=4 device=cpu"; ITERS=2
+  LOOP="workers=2 data.shapes.n_train=32 data.shapes.n_val=8 data.shapes.img_size=96"
+else S="model=yolov5s imgsz=640 batch_size=64 device=cuda"; ITERS=20
+  LOOP="workers=16 cache=ram data.shapes.n_train=2048 data.shapes.n_val=64 data.shapes.img_size=640"; fi
+step() {  # step TAG [overrides...] : the model step (20 timed iterations after 5 warm-up ones)
+  local tag=$1; shift
+  (( $(left) > 20 )) || { echo "skip step $tag: out of time"; return; }
+  timeout "$(cap "${STEP_S:-90}")" python3 -m yolo_exp.bench step $S "$@" --iters $ITERS --json "$OUT/step_$tag.json" \
+    ${PROFILE:+--profile "$OUT/prof_$tag"} > "$OUT/step_$tag.log" 2>&1 || echo "step $tag failed: $OUT/step_$tag.log"
+}
+loop() {  # loop TAG [overrides...] : the real training loop on generated 640 px data, 16 workers, cache ram
+  local tag=$1; shift
+  (( $(left) > 40 )) || { echo "skip loop $tag: out of time"; return; }
+  timeout "$(cap 150)" python3 -m yolo_exp.bench train $S $LOOP "$@" --epochs 3 --json "$OUT/loop_$tag.json" \
+    > "$OUT/loop_$tag.log" 2>&1 || echo "loop $tag failed: $OUT/loop_$tag.log"
+}
 
-# 2. Model step and training-loop throughput, yolov5s 640 b64.
-for args in "device.amp_dtype=fp16" "device.amp_dtype=fp16 device.channels_last=true" \
-            "device.amp_dtype=bf16 device.channels_last=true"; do
-  tag=$(echo "$args" | tr ' =.' '___')
-  timeout 60 python3 -m yolo_exp.bench step model=yolov5s imgsz=640 batch_size=64 device=cuda $args \
-    --iters 10 --json "$OUT/step_$tag.json" > /dev/null 2>&1
-done
-timeout 110 python3 -m yolo_exp.bench train model=yolov5s imgsz=640 batch_size=64 device=cuda workers=16 cache=ram \
-  device.channels_last=true data.shapes.n_train=1024 data.shapes.img_size=640 --epochs 3 \
-  --json "$OUT/train.json" > /dev/null 2>&1
+if [[ $PART == speed || $PART == all ]]; then
+  FAST="deterministic=false device.cudnn_benchmark=true optimizer.fused=true"
+  PROFILE=1 step 1_fp16_nchw device.channels_last=false      # YOLOv5's setting: profile first
+  PROFILE=1 step 2_fp16_cl                                   # our default: channels_last
+  step 3_bf16_cl device.amp_dtype=bf16
+  step 4_fp16_cl_cudnn_benchmark deterministic=false device.cudnn_benchmark=true
+  step 5_fp16_cl_fused_sgd optimizer.fused=true              # no host sync in the step (skip on the device)
+  step 6_fp16_cl_fast $FAST
+  step 7_bf16_cl_fast $FAST device.amp_dtype=bf16
+  loop 2_fp16_cl
+  loop 6_fp16_cl_fast $FAST
+  if [[ -n ${COMPILE:-} ]]; then
+    STEP_S=200 step 8_fast_compile $FAST device.compile=true
+    STEP_S=200 step 9_fast_compile_cudagraphs $FAST device.compile=true device.compile_mode=reduce-overhead
+  fi
 fi
 
-# 3. Quality bar (Engine issue): yolov5s from scratch on BCCD, 640, batch 32, 60 epochs, scratch-low, seed 0,
-#    16 workers, cache ram. YOLOv5: P 0.837, R 0.861, mAP@0.5 0.885, mAP@0.5:0.95 0.547 (about 2.5 min on an H200).
-if [ -n "${BCCD:-}" ] && [ -d "$BCCD" ]; then
-  timeout 330 python3 train.py data=bccd data.path="$BCCD" model=yolov5s hyp=scratch-low imgsz=640 batch_size=32 \
-    epochs=60 seed=0 workers=16 cache=ram device=cuda noplots=true hydra.run.dir="$OUT/bccd_yolov5s" 2>&1 \
-    | grep -E " all |completed" | tail -3 | tee "$OUT/bccd.txt"
+# Quality bar (Engine issue): yolov5s from scratch on BCCD, 640, batch 32, 60 epochs, scratch-low, seed 0, with the
+# fast path on. YOLOv5: P 0.837, R 0.861, mAP@0.5 0.885, mAP@0.5:0.95 0.547.
+BCCD=${BCCD:-.gpu_data/bccd}
+if [[ $PART == quality || $PART == all ]] && [[ -d $BCCD ]]; then
+  timeout "$(cap 480)" python3 train.py data=bccd data.path="$BCCD" model=yolov5s hyp=scratch-low imgsz=640 \
+    batch_size=32 epochs=60 seed=0 workers=16 cache=ram device=cuda noplots=true optimizer.fused=true \
+    hydra.run.dir="$OUT/bccd_yolov5s" > "$OUT/bccd.log" 2>&1 || echo "quality run failed: $OUT/bccd.log"
 fi
-python3 - "$OUT" <<'PY'
-import json, pathlib, sys
-out = pathlib.Path(sys.argv[1])
-for f in sorted(out.glob("*.json")):
-    d = json.loads(f.read_text())
-    for r in d["rows"]:
-        within = r.get("images_per_s_in_epoch")
-        extra = f"  ({within:.1f} within epochs)" if within else ""
-        print(f"{f.stem:55s} {r.get('images_per_s', 0):9.1f} img/s  peak GPU {r.get('peak_gpu_gb', 0):5.1f} GB{extra}")
-PY
+python3 -m yolo_exp.bench_report "$OUT" | tee "$OUT/table.txt"
+echo "wall $(( $(date +%s) - START )) s"

@@ -30,6 +30,21 @@ def test_step_reports_figures_with_the_thread_count(tmp_path):
     assert 0.1 < row["peak_rss_gib"] < 64
 
 
+def test_step_profile_and_model_flops_utilisation(tmp_path):
+    from yolo_exp.models.summary import gflops
+    from yolo_exp.models.yolo import build_model
+    from yolo_exp.profiling import mfu
+
+    res = _run(tmp_path, "step", "model=yolov5n", "imgsz=64", "batch_size=2", "device=cpu", "--iters", "2",
+               "--profile", str(tmp_path / "prof"), "--peak-tflops", "0.1")
+    row = res["rows"][0]
+    assert row["train_gflops_per_image"] == 3 * gflops(build_model("yolov5n", nc=80), 64)
+    assert row["mfu"] == mfu(row["images_per_s"], row["train_gflops_per_image"], 0.1) > 0
+    assert row["profiled_ms_per_step"] > 0 and row["gpu_busy"] is None  # no GPU: the CPU ops are listed
+    assert "aten::convolution" in (tmp_path / "prof" / "step_profile.txt").read_text()
+    assert mfu(1000.0, 50.0, 790.0) == 1000 * 50 / 790e3 and mfu(1.0, 1.0, None) is None
+
+
 def test_train_on_generated_shapes(tmp_path, monkeypatch):
     monkeypatch.setenv("YOLO_EXP_CACHE_DIR", str(tmp_path / "cache"))
     before = torch.get_num_threads()
@@ -39,7 +54,7 @@ def test_train_on_generated_shapes(tmp_path, monkeypatch):
         torch.set_num_threads(before)
     row = res["rows"][0]
     assert row["bench"] == "train" and len(row["epoch_s"]) == 2 and row["images_per_s"] > 0
-    assert row["images_per_s_in_epoch"] > 0
+    assert row["images_per_s_in_epoch"] > 0 and 0 <= row["data_wait"] < 1
     assert 0 < row["time_to_first_iter_s"] < 600
 
 

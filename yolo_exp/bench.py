@@ -33,25 +33,32 @@ def _sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bench_step(cfg, iters: int = 20, warmup: int = 5) -> dict[str, Any]:
-    """Model-only forward + loss + backward + optimizer step on synthetic tensors: the loop's compute ceiling."""
+def bench_step(cfg, iters: int = 20, warmup: int = 5, profile: Path | None = None,
+               peak_tflops: float | None = None) -> dict[str, Any]:
+    """Model-only forward + loss + backward + optimizer step + EMA on synthetic tensors: the loop's compute ceiling,
+    with its model FLOPs utilisation; ``profile`` (a folder) adds torch.profiler's top kernels and the GPU's busy
+    fraction over a few more steps."""
     import torch
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from yolo_exp.build import accelerator, config_model
-    from yolo_exp.engine.optim import build_optimizer
+    from yolo_exp import profiling
+    from yolo_exp.build import accelerator, config_model, seed_everything
+    from yolo_exp.engine.ema import ModelEMA
+    from yolo_exp.engine.optim import build_optimizer, clipped_step
     from yolo_exp.loss import DetectionLoss, scale_hyp_gains
 
     accel = accelerator(cfg)
+    seed_everything(cfg.seed, cfg.deterministic, accel.cudnn_benchmark)  # as the trainer: cuDNN's autotuner
     device = accel.device
     nc, bs, size = 80, cfg.batch_size, cfg.imgsz
     model = accel.place(config_model(cfg, nc)).train()
     hyp = OmegaConf.to_container(cfg.hyp, resolve=True)
     loss_fn = DetectionLoss(model.detect.anchors, nc, scale_hyp_gains(hyp, nc, model.detect.nl, size))
     opt, _ = build_optimizer(instantiate(cfg.optimizer), model, hyp, bs)
-    scaler = accel.grad_scaler()
-    fwd = torch.compile(model) if accel.compile else model
+    scaler = accel.grad_scaler(fused_optimizer=bool(opt.defaults.get("fused")))
+    ema = ModelEMA(model)
+    fwd = accel.compiled(model)
     g = torch.Generator().manual_seed(0)
     imgs = accel.images(torch.randint(0, 256, (bs, 3, size, size), generator=g, dtype=torch.uint8))
     n = 8 * bs
@@ -65,11 +72,7 @@ def bench_step(cfg, iters: int = 20, warmup: int = 5) -> dict[str, Any]:
             preds = fwd(imgs)
         loss, _ = loss_fn([p.float() for p in preds], targets)
         scaler.scale(loss).backward()
-        scaler.unscale_(opt)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-        scaler.step(opt)
-        scaler.update()
-        opt.zero_grad(set_to_none=True)
+        clipped_step(opt, scaler, model, ema)  # the trainer's step
 
     for _ in range(warmup):
         step()
@@ -81,13 +84,21 @@ def bench_step(cfg, iters: int = 20, warmup: int = 5) -> dict[str, Any]:
         step()
     _sync(device)
     dt = time.perf_counter() - t0
-    return {"bench": "step", "images_per_s": iters * bs / dt, "ms_per_iter": 1000 * dt / iters,
-            "peak_gpu_gb": torch.cuda.max_memory_allocated(device) / 1e9 if device.type == "cuda" else 0.0,
-            "peak_rss_gib": peak_rss_gib()}
+    per_image = profiling.train_gflops_per_image(model, size)
+    peak = peak_tflops or (profiling.DEFAULT_PEAK_TFLOPS if device.type == "cuda" else None)
+    row = {"bench": "step", "images_per_s": iters * bs / dt, "ms_per_iter": 1000 * dt / iters,
+           "train_gflops_per_image": per_image, "mfu": profiling.mfu(iters * bs / dt, per_image, peak),
+           "peak_gpu_gb": torch.cuda.max_memory_allocated(device) / 1e9 if device.type == "cuda" else 0.0,
+           "peak_rss_gib": peak_rss_gib()}
+    if profile is not None:
+        Path(profile).mkdir(parents=True, exist_ok=True)
+        row.update(profiling.profile_steps(step, min(iters, 5), device, Path(profile) / "step_profile.txt"))
+    return row
 
 
 def bench_train(cfg, epochs: int = 3, t0: float | None = None) -> dict[str, Any]:
-    """The real training loop on a dataset: images/s in steady state (first epoch and validation excluded).
+    """The real training loop on a dataset: images/s in steady state (first epoch and validation excluded), and
+    the share of that time the loop waited for the data loader (``data_wait``: the workers cannot keep up).
 
     Time to first iteration counts from ``t0``: the process start for the command (imports included), the call
     itself when called in-process (a test, a notebook).
@@ -101,15 +112,29 @@ def bench_train(cfg, epochs: int = 3, t0: float | None = None) -> dict[str, Any]
     times: list[tuple[float, int]] = []
     first_iter: list[float] = []
     stamps: list[list[tuple[float, int]]] = []  # per epoch: (time, batch size) at every loss call
+    waits: list[float] = []  # per epoch: seconds spent waiting for the next batch
     threads = torch.get_num_threads()  # set by main(); kept even if the trainer sets its own
+
+    def _waited(batches):  # noqa: ANN001, ANN202 - the batches, timing each wait for the next
+        it = iter(batches)
+        while True:
+            t = time.perf_counter()
+            try:
+                batch = next(it)
+            except StopIteration:
+                return
+            waits[-1] += time.perf_counter() - t
+            yield batch
 
     class TimedTrainer(Trainer):
         def train_epoch(self, epoch, nb, batches=None):  # noqa: ANN001, ANN202
             n_images = len(self.train_loader.dataset)
             _sync(self.device)
             stamps.append([])
+            waits.append(0.0)
             t0 = time.perf_counter()
-            out = super().train_epoch(epoch, nb, batches)
+            batches = batches if batches is not None else self.epoch_batches(epoch)
+            out = super().train_epoch(epoch, nb, _waited(batches))
             _sync(self.device)
             times.append((time.perf_counter() - t0, n_images))
             return out
@@ -142,12 +167,14 @@ def bench_train(cfg, epochs: int = 3, t0: float | None = None) -> dict[str, Any]
         trainer.fit()
     steady = times[1:] or times
     total_s, total_n = sum(t for t, _ in steady), sum(n for _, n in steady)
+    data_wait = sum(waits[1:] or waits) / total_s
     dev = trainer.device
     # Within epochs (first loss call to last, later epochs): without the loader's refill at each epoch start,
     # which dominates on a fast GPU when an epoch has only a few batches.
     spans = [(e[-1][0] - e[0][0], sum(n for _, n in e[:-1])) for e in stamps[1:] or stamps if len(e) > 1]
     in_epoch = sum(n for _, n in spans) / sum(t for t, _ in spans) if spans else None
     return {"bench": "train", "images_per_s": total_n / total_s, "images_per_s_in_epoch": in_epoch,
+            "data_wait": data_wait,
             "epoch_s": [round(t, 2) for t, _ in times],
             "time_to_first_iter_s": first_iter[0] if first_iter else None,
             "peak_gpu_gb": torch.cuda.max_memory_allocated(dev) / 1e9 if dev.type == "cuda" else 0.0,
@@ -276,6 +303,10 @@ def main(argv: list[str] | None = None, t0: float | None = None) -> int:
     parser.add_argument("--source", type=str, default=None, help="predict: images (default: the data's val)")
     parser.add_argument("--formats", type=str, default="pt,onnx", help="predict: pt,onnx,torchscript")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="step: also profile a few steps, the top kernels written to this folder")
+    parser.add_argument("--peak-tflops", type=float, default=None,
+                        help="step: the device's peak TFLOP/s for MFU (CUDA default: %(default)s -> 790)")
     args = parser.parse_args(argv)
 
     from yolo_exp.config.cli import compose_checked
@@ -289,7 +320,7 @@ def main(argv: list[str] | None = None, t0: float | None = None) -> int:
     meta = {"overrides": args.overrides, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
             **machine_meta(set_threads(args.threads))}
     runners: dict[str, Callable[[], Any]] = {
-        "step": lambda: [bench_step(cfg, iters=args.iters)],
+        "step": lambda: [bench_step(cfg, iters=args.iters, profile=args.profile, peak_tflops=args.peak_tflops)],
         "train": lambda: [bench_train(cfg, epochs=args.epochs, t0=t0)],
         "data": lambda: bench_data(cfg, [int(w) for w in args.workers.split(",")], args.batches),
         "val": lambda: [bench_val(cfg)],

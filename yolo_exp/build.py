@@ -150,7 +150,8 @@ def optimization(cfg: DictConfig, model: Any, hyp: dict[str, Any], accel: Accele
     optimizer, accumulate = build_optimizer(instantiate(cfg.optimizer), model, hyp, cfg.batch_size, nbs=cfg.nbs,
                                             log=log.info)
     lf = lr_lambda(cfg.epochs, hyp["lrf"], cfg.cos_lr)
-    return Optimization(optimizer, accumulate, lf, ModelEMA(model), accel.grad_scaler())
+    fused = bool(optimizer.defaults.get("fused"))
+    return Optimization(optimizer, accumulate, lf, ModelEMA(model), accel.grad_scaler(fused_optimizer=fused))
 
 
 @dataclass
@@ -207,8 +208,6 @@ def round_imgsz(imgsz: int, stride: int, log: logging.Logger) -> int:
 def build_training(cfg: DictConfig, folder: Any, log: logging.Logger) -> Training:
     """Every part of a training run, in an order that draws the random numbers YOLOv5's does: device and seeds,
     last.pt (when resuming), data, model, loaders, the first look at the labels (AutoAnchor), loss, optimizer."""
-    import torch
-
     from yolo_exp import dist
     from yolo_exp.engine.checkpoint import load_checkpoint
     from yolo_exp.engine.optim import freeze_layers
@@ -239,7 +238,7 @@ def build_training(cfg: DictConfig, folder: Any, log: logging.Logger) -> Trainin
                          scale_hyp_gains(hyp, nc=data.nc, nl=model.detect.nl, imgsz=imgsz))
     opt = optimization(cfg, model, hyp, accel, log)
     step_model = dist.wrap(model, accel.device, cfg.sync_bn, log)  # DDP after AutoAnchor and EMA
-    step_model = torch.compile(step_model) if accel.compile else step_model
+    step_model = accel.compiled(step_model)
     return Training(accel, data, model, step_model, imgsz, hyp, *loaders, loss, opt, resume_ckpt)
 
 

@@ -14,9 +14,9 @@ from tests.engine.test_trainer import TINY
 def _step_check_line() -> int:
     import inspect
 
-    from yolo_exp.engine.trainer import Trainer
+    from yolo_exp.engine.optim import clipped_step
 
-    lines, start = inspect.getsourcelines(Trainer.optimizer_step)
+    lines, start = inspect.getsourcelines(clipped_step)
     return start + next(i for i, ln in enumerate(lines) if "torch.isfinite(norm)" in ln)
 
 
@@ -43,12 +43,16 @@ def count_syncs(monkeypatch):
     return seen, counting
 
 
-def test_the_training_step_reads_the_device_only_at_intervals(tmp_path, count_syncs):
+@pytest.mark.parametrize("fused", [False, True])
+def test_the_training_step_reads_the_device_only_at_intervals(tmp_path, count_syncs, fused):
+    """Foreach SGD: one read per optimizer step (the non-finite gradient check), shown with YOLOv5's nbs=64 (a step
+    every 8 batches); fused SGD skips a bad step on the device: no read at all, even with a step every batch."""
     from yolo_exp.config.cli import compose_checked
     from yolo_exp.engine.trainer import Trainer
 
     cfg = compose_checked([*TINY, "data.shapes.n_train=160", "noplots=true", f"cache_dir={tmp_path / 'c'}",
-                           "epochs=2", "autoanchor=false", "nbs=64"])
+                           "epochs=2", "autoanchor=false", "nbs=8" if fused else "nbs=64",
+                           f"optimizer.fused={str(fused).lower()}"])
     trainer = Trainer.from_config(cfg, tmp_path / "run")
     nb = len(trainer.train_loader)
     trainer.nw, trainer.last_opt_step = -1, -1  # past warmup: YOLOv5's accumulation (nbs 64 / batch 8)
@@ -56,20 +60,27 @@ def test_the_training_step_reads_the_device_only_at_intervals(tmp_path, count_sy
     counting[0] = True
     trainer.train_epoch(1, nb)
     counting[0] = False
-    ours = {k: n for k, n in seen.items() if k[1].split(":")[0] in ("trainer.py", "loss.py", "ema.py", "dist.py")}
-    steps = ours.pop(("__bool__", "trainer.py:%d" % STEP_CHECK_LINE), 0)  # the non-finite gradient check
-    assert nb == 20 and 0 < steps <= -(-nb // trainer.accumulate)  # one per optimizer step (every 8 batches)
+    ours = {k: n for k, n in seen.items()
+            if k[1].split(":")[0] in ("trainer.py", "loss.py", "ema.py", "dist.py", "optim.py", "grad_scaler.py")}
+    steps = ours.pop(("__bool__", "optim.py:%d" % STEP_CHECK_LINE), 0)  # the non-finite gradient check
+    assert nb == 20
+    if fused:
+        assert trainer.accumulate == 1 and steps == 0 and trainer.scaler.is_enabled()
+    else:
+        assert 0 < steps <= -(-nb // trainer.accumulate)  # one per optimizer step (every 8 batches)
     # the display reads (batches 0, 10, 19: the NaN count and the losses) and the epoch's mean loss, once
     assert sum(ours.values()) <= 3 * 2 + 1, ours
 
 
-def test_non_finite_losses_are_counted_on_the_device_and_skip_their_steps(tmp_path):
-    """The lazy NaN guard: steps with a non-finite loss change no weight, and the run's mean loss ignores them."""
+@pytest.mark.parametrize("fused", [False, True])
+def test_non_finite_losses_are_counted_on_the_device_and_skip_their_steps(tmp_path, fused):
+    """The lazy NaN guard: steps with a non-finite loss change no weight (skipped on the host's check, or on the
+    device by a fused optimizer), and the run's mean loss ignores them."""
     from yolo_exp.config.cli import compose_checked
     from yolo_exp.engine.trainer import Trainer
 
     cfg = compose_checked([*TINY, "noplots=true", f"cache_dir={tmp_path / 'c'}", "epochs=2", "autoanchor=false",
-                           "nbs=8"])
+                           "nbs=8", f"optimizer.fused={str(fused).lower()}"])
     trainer = Trainer.from_config(cfg, tmp_path / "run")
     trainer.nw, trainer.last_opt_step = -1, -1
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}

@@ -118,6 +118,7 @@ class SGDConfig:
     lr: float = MISSING
     momentum: float = MISSING
     nesterov: bool = True
+    fused: Optional[bool] = None  # torch's fused kernel: a step without host syncs (null: torch's default)
 
 
 @dataclass
@@ -126,6 +127,7 @@ class AdamConfig:
     _partial_: bool = True
     lr: float = MISSING
     betas: List[float] = MISSING
+    fused: Optional[bool] = None
 
 
 @dataclass
@@ -145,6 +147,7 @@ class DeviceConfig:
     channels_last: bool = True  # NHWC convolutions: 1.2x on CPU, 2.3x on an H100 with AMP (docs/performance.md)
     cudnn_benchmark: bool = False  # cuDNN's autotuner; only with deterministic=false (it picks kernels by timing)
     compile: bool = False
+    compile_mode: str = "default"  # torch.compile's: default | reduce-overhead (CUDA graphs) | max-autotune
 
 
 @dataclass

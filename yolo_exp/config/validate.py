@@ -7,6 +7,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 ALLOWED_OPTIMIZERS = ("torch.optim.SGD", "torch.optim.Adam", "torch.optim.AdamW")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 PROBABILITIES = ("fliplr", "flipud", "mosaic", "mixup", "copy_paste", "label_smoothing")
 
 
@@ -63,6 +64,8 @@ def validate(cfg: DictConfig, check_paths: bool = True) -> None:
 
 def check_device(device: DictConfig) -> None:
     """device=cuda on a machine without CUDA: say so before anything is built (torch is imported only then)."""
+    _require(device.compile_mode in COMPILE_MODES, "device.compile_mode", f"must be one of {', '.join(COMPILE_MODES)}",
+             device.compile_mode)
     if str(getattr(device.type, "value", device.type)) != "cuda":
         return
     import torch

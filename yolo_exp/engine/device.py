@@ -21,7 +21,7 @@ class Accelerator:
 
     def __init__(self, type: Any = "auto", index: int = 0, amp: bool = True,  # noqa: A002 - the config's key
                  amp_dtype: Any = "fp16", channels_last: bool = True, cudnn_benchmark: bool = False,
-                 compile: bool = False) -> None:  # noqa: A002 - the config's key
+                 compile: bool = False, compile_mode: str = "default") -> None:  # noqa: A002 - the config's key
         kind = _value(type)
         if kind == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("device=cuda: no CUDA device is available (use device=cpu or device=auto)")
@@ -32,7 +32,7 @@ class Accelerator:
         self.amp = bool(amp) and (self.device.type == "cuda" or bf16)
         self.amp_dtype = torch.bfloat16 if bf16 else torch.float16
         self.channels_last, self.cudnn_benchmark = bool(channels_last), bool(cudnn_benchmark)
-        self.compile = bool(compile)
+        self.compile, self.compile_mode = bool(compile), compile_mode
 
     @property
     def cuda(self) -> bool:
@@ -41,13 +41,21 @@ class Accelerator:
     def autocast(self) -> torch.autocast:
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp)
 
-    def grad_scaler(self) -> torch.amp.GradScaler:
-        """Loss scaling is for fp16 autocast only (bf16 has fp32's range)."""
-        return torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
+    def grad_scaler(self, fused_optimizer: bool = False) -> torch.amp.GradScaler:
+        """Loss scaling is for fp16 autocast (bf16 has fp32's range). A fused optimizer gets a scaler in every
+        precision, at scale 1 (a power of two: unscaling is exact): it hands the optimizer its non-finite flag, so
+        a step with NaN/Inf gradients is skipped on the device instead of the host checking every step."""
+        if self.amp and self.amp_dtype == torch.float16:
+            return torch.amp.GradScaler(self.device.type)
+        return torch.amp.GradScaler(self.device.type, init_scale=1.0, growth_interval=2**30, enabled=fused_optimizer)
 
     def place(self, model: torch.nn.Module) -> torch.nn.Module:
         model = model.to(self.device)
         return model.to(memory_format=torch.channels_last) if self.channels_last else model
+
+    def compiled(self, model: torch.nn.Module) -> torch.nn.Module:
+        """``torch.compile`` when ``compile=true`` (``compile_mode=reduce-overhead`` adds CUDA graphs)."""
+        return torch.compile(model, mode=self.compile_mode) if self.compile else model
 
     def images(self, imgs: torch.Tensor) -> torch.Tensor:
         """A uint8 batch from the loader as the model's float input in [0, 1] (moved without waiting)."""

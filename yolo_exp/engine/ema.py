@@ -36,6 +36,7 @@ class ModelEMA:
         self.base_decay = decay
         self.tau = tau
         self.updates = updates
+        self._pairs: tuple | None = None  # (model, EMA floats, model floats, integer pairs), see _match
 
     def decay(self, updates: int) -> float:
         return ema_decay(updates, self.base_decay, self.tau)
@@ -45,18 +46,31 @@ class ModelEMA:
         """Blend after an optimizer step: ema = d·ema + (1 − d)·model; integer buffers are copied."""
         self.updates += 1
         d = self.decay(self.updates)
-        source = unwrap_model(model).state_dict()
-        ema_floats, model_floats = [], []
-        for name, value in self.ema.state_dict().items():
-            new = source[name].detach()
-            if value.dtype.is_floating_point:
-                ema_floats.append(value)
-                model_floats.append(new.to(value.dtype))
-            else:
-                value.copy_(new)
+        source = unwrap_model(model)
+        if self._pairs is None or self._pairs[0] is not source:
+            self._pairs = (source, *self._match(source))
+        _, ema_floats, model_floats, ints = self._pairs
+        for dst, src in ints:
+            dst.copy_(src)
         if ema_floats:
             torch._foreach_mul_(ema_floats, d)
             torch._foreach_add_(ema_floats, model_floats, alpha=1 - d)
+
+    def _match(self, source: nn.Module) -> tuple[list[torch.Tensor], list[torch.Tensor], list[tuple]]:
+        """The EMA's tensors beside the model's, looked up once (a state_dict per step costs host time on a fast
+        GPU). Parameters and buffers themselves are kept, so a module whose ``.data`` is replaced stays matched."""
+        theirs = {**dict(source.named_parameters()), **dict(source.named_buffers())}
+        ema_floats, model_floats, ints = [], [], []
+        for name, value in [*self.ema.named_parameters(), *self.ema.named_buffers()]:
+            new = theirs[name]
+            if value.dtype.is_floating_point:
+                if new.dtype != value.dtype:
+                    raise TypeError(f"EMA of {name}: the model's {new.dtype} differs from the EMA's {value.dtype}")
+                ema_floats.append(value)
+                model_floats.append(new)
+            else:
+                ints.append((value, new))
+        return ema_floats, model_floats, ints
 
     def update_attr(self, model: nn.Module, include: Iterable[str] = ()) -> None:
         """Copy plain attributes (nc, names, hyp, ...) that validation and checkpoints read from the EMA."""

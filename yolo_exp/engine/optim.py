@@ -10,6 +10,7 @@ import logging
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -172,3 +173,23 @@ def freeze_layers(model: nn.Module, freeze: int | Sequence[int]) -> list[str]:
         if hit:
             frozen.append(name)
     return frozen
+
+
+def clipped_step(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, model: nn.Module,
+                   ema: Any = None) -> bool:
+    """YOLOv5's step: unscale, clip the gradient norm to 10, step, update the scaler, zero the gradients, EMA.
+
+    A step with non-finite gradients is skipped: by an enabled scaler (on the device for a fused optimizer), else
+    by a check here, which waits for the device. Returns False when this check skipped it.
+    """
+    scaler.unscale_(optimizer)
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=10.0)
+    if not scaler.is_enabled() and not torch.isfinite(norm):
+        optimizer.zero_grad()
+        return False
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad()
+    if ema is not None:
+        ema.update(model)
+    return True

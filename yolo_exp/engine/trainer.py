@@ -26,7 +26,7 @@ from yolo_exp.data.epochs import begin_epoch
 from yolo_exp.engine.callbacks import CallbackList, EpochEnd
 from yolo_exp.engine.interrupts import StopRequests
 from yolo_exp.engine.checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, strip_checkpoint
-from yolo_exp.engine.optim import apply_warmup, build_scheduler, warmup_iters
+from yolo_exp.engine.optim import apply_warmup, build_scheduler, clipped_step, warmup_iters
 from yolo_exp.engine.settings import TrainResult, TrainSettings
 from yolo_exp.engine.validate import validate
 from yolo_exp.metrics.fitness import fitness as compute_fitness
@@ -300,16 +300,8 @@ class Trainer:
                              f"inst {instances} size {size}")
 
     def optimizer_step(self) -> None:
-        self.scaler.unscale_(self.optimizer)
-        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=10.0)
-        if not self.scaler.is_enabled() and not torch.isfinite(norm):  # the scaler skips such steps itself
+        if not clipped_step(self.optimizer, self.scaler, self.model, self.ema):
             LOG.warning("non-finite gradients: optimizer step skipped")
-            self.optimizer.zero_grad()
-            return
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.optimizer.zero_grad()
-        self.ema.update(self.model)
 
     def rescale_batch(self, imgs: torch.Tensor) -> torch.Tensor:
         size = random.randrange(int(self.imgsz * 0.5), int(self.imgsz * 1.5) + self.gs) // self.gs * self.gs
