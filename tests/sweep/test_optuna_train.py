@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from tests.conftest import ROOT
@@ -50,6 +51,7 @@ def test_median_pruner_stops_a_trial_that_falls_behind(tmp_path):
     assert [rows[str(n)] for n in pruned] == ["pruned"] * len(pruned)
 
 
+@pytest.mark.slow  # the fake-app study (test_optuna_sweeper) covers the extension logic in the default suite
 def test_successive_halving_extends_the_best_runs_in_place(tmp_path):
     sweep = tmp_path / "sweep"
     cmd = [sys.executable, str(ROOT / "train.py"), "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=3",

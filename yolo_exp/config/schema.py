@@ -24,6 +24,11 @@ class AmpDtype(str, Enum):
     bf16 = "bf16"
 
 
+class Task(str, Enum):
+    detect = "detect"
+    segment = "segment"  # YOLOv5-seg: boxes + instance masks (a Segment head)
+
+
 class CacheMode(str, Enum):
     none = "none"
     ram = "ram"
@@ -37,6 +42,7 @@ class ModelConfig:
 
     _target_: str = "yolo_exp.models.yolo.yolo_model"
     name: str = MISSING
+    task: Task = Task.detect  # must agree with the last layer (Detect or Segment)
     depth_multiple: float = MISSING
     width_multiple: float = MISSING
     anchors: Any = 3  # per-level pixel lists, or an int: anchors per level, computed by AutoAnchor

@@ -69,3 +69,41 @@ def strip_checkpoint(path: str | Path, keep_optimizer: bool = False) -> float:
         ckpt["stripped"] = True
     atomic_save(ckpt, path)
     return Path(path).stat().st_size / 1e6
+
+
+def training_state(model: torch.nn.Module, ema: Any, optimizer: torch.optim.Optimizer,
+                   scaler: torch.amp.GradScaler) -> dict[str, Any]:
+    """What a resume restores exactly (``restore_training_state``): weights, EMA, optimizer, loss scaler, RNGs."""
+    return {"model": {k: v.detach().clone() for k, v in model.state_dict().items()}, "ema": ema.ema.state_dict(),
+            "updates": int(ema.updates), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+            "rng": rng_state()}
+
+
+def model_record(model: Any) -> dict[str, Any]:
+    """What rebuilds the network without the config that trained it: architecture as data, classes, versions."""
+    from datetime import datetime, timezone
+
+    from yolo_exp import __version__
+
+    return {"arch": dict(model.arch), "nc": int(model.nc), "names": list(model.names),
+            "versions": {"yolo_exp": __version__, "torch": str(torch.__version__)},
+            "date": datetime.now(timezone.utc).isoformat()}
+
+
+def restore_training_state(ckpt: Mapping[str, Any], model: torch.nn.Module, ema: Any,
+                           optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> bool:
+    """Load a ``training_state`` (the RNGs are left to the caller: they are set last). A stripped checkpoint (the
+    end of a finished run) holds only FP16 EMA weights: model and EMA start from them, the optimizer afresh.
+    Returns whether the optimizer state was restored."""
+    if ckpt.get("stripped"):
+        weights = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+        model.load_state_dict(weights)
+        ema.ema.load_state_dict(weights)
+        ema.updates = ckpt.get("updates", 0)
+        return False
+    model.load_state_dict(ckpt["model"])
+    ema.ema.load_state_dict(ckpt["ema"])
+    ema.updates = ckpt["updates"]
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scaler.load_state_dict(ckpt["scaler"])
+    return True

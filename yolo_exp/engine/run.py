@@ -15,13 +15,16 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from yolo_exp import dist
-from yolo_exp.cluster import join_task_group
 from yolo_exp.atomic import atomic_write_text, remove_stale_temps
+from yolo_exp.build import build_training
+from yolo_exp.cluster import join_task_group
 from yolo_exp.config.resume import folder_state
 from yolo_exp.config.validate import ConfigError, validate
 from yolo_exp.engine.callbacks import CallbackList, RunEnd, RunStart, build_callbacks
 from yolo_exp.engine.errors import exit_for, report_failure
+from yolo_exp.engine.settings import TrainSettings
 from yolo_exp.engine.trainer import Trainer
+from yolo_exp.report.run_folder import RunFolder
 from yolo_exp.report.summary import RunSummary, read_run
 
 LOG = logging.getLogger("yolo_exp.train")
@@ -155,7 +158,9 @@ def _train_job(cfg: DictConfig, hc, run_dir: Path) -> float:  # noqa: ANN001
         callbacks.on_run_start(RunStart(
             run_dir, OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), choices, list(hc.overrides.task),
             resumed=bool(cfg.resume), sweep_dir=Path(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None))
-        trainer = Trainer.from_config(cfg, run_dir, summary=summary, callbacks=callbacks)
+        folder = RunFolder(run_dir, summary, plots=not cfg.noplots)  # the one writer of the run's records
+        parts = build_training(cfg, folder, LOG)  # every object of the run, built from the config groups
+        trainer = Trainer(parts, TrainSettings.of(cfg, parts.accel.amp, parts.data.nc), folder, callbacks)
         result = trainer.fit()
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the record short

@@ -11,7 +11,6 @@ import math
 import random
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,8 @@ from yolo_exp.config.resume import resume_command
 from yolo_exp.data.epochs import begin_epoch
 from yolo_exp.engine.callbacks import CallbackList, EpochEnd
 from yolo_exp.engine.interrupts import StopRequests
-from yolo_exp.engine.checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, strip_checkpoint
+from yolo_exp.engine.checkpoint import (atomic_save, load_checkpoint, model_record, restore_training_state,
+                                       set_rng_state, strip_checkpoint, training_state)
 from yolo_exp.engine.optim import apply_warmup, build_scheduler, clipped_step, warmup_iters
 from yolo_exp.engine.settings import TrainResult, TrainSettings
 from yolo_exp.engine.validate import validate
@@ -96,21 +96,11 @@ class Trainer:
         old_epochs = ckpt["config"]["epochs"]
         # Stopped after its last epoch (or its early stop): only the end of the run is left.
         self.finishing = self.start_epoch == cfg.epochs or (ckpt.get("final", False) and cfg.epochs == old_epochs)
-        if ckpt.get("stripped"):  # a finished run being extended: only its final FP16 EMA weights were kept
-            if not self.finishing:
-                LOG.warning("resume: %s was stripped at the end of training; continuing from its final EMA weights "
-                            "with a fresh optimizer state (keep_optimizer=true keeps a run exactly resumable)",
-                            self.wdir / "last.pt")
-            weights = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
-            self.model.load_state_dict(weights)
-            self.ema.ema.load_state_dict(weights)
-            self.ema.updates = ckpt.get("updates", 0)
-        else:
-            self.model.load_state_dict(ckpt["model"])
-            self.ema.ema.load_state_dict(ckpt["ema"])
-            self.ema.updates = ckpt["updates"]
-            self.optimizer.load_state_dict(ckpt["optimizer"])
-            self.scaler.load_state_dict(ckpt["scaler"])
+        exact = restore_training_state(ckpt, self.model, self.ema, self.optimizer, self.scaler)
+        if not exact and not self.finishing:  # a finished run being extended: only its FP16 EMA weights were kept
+            LOG.warning("resume: %s was stripped at the end of training; continuing from its final EMA weights "
+                        "with a fresh optimizer state (keep_optimizer=true keeps a run exactly resumable)",
+                        self.wdir / "last.pt")
         self.partial = ckpt.get("partial")  # stopped by Ctrl-C inside epoch start_epoch
         if self.finishing and ckpt.get("stopped"):
             self.end_status = (ckpt["stopped"]["status"], ckpt["stopped"]["reason"])
@@ -347,28 +337,12 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------- save
     def checkpoint(self, epoch: int) -> dict:
-        from yolo_exp import __version__
-
-        cfg = self.s
-        return {
-            "epoch": epoch,
-            "best_fitness": float(self.best_fitness),
-            "best_epoch": int(self.best_epoch),
-            "best_metrics": dict(self.best_metrics),
-            "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
-            "ema": self.ema.ema.state_dict(),
-            "updates": int(self.ema.updates),
-            "last_opt_step": int(self.last_opt_step),  # gradient accumulation spans epochs
-            "optimizer": self.optimizer.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "rng": rng_state(),
-            "config": {"epochs": cfg.epochs, **cfg.config},  # a resume reads the epochs it was run for
-            "arch": dict(self.model.arch),
-            "nc": self.nc,
-            "names": list(self.names),
-            "versions": {"yolo_exp": __version__, "torch": str(torch.__version__)},
-            "date": datetime.now(timezone.utc).isoformat(),
-        }
+        return {"epoch": epoch, "best_fitness": float(self.best_fitness), "best_epoch": int(self.best_epoch),
+                "best_metrics": dict(self.best_metrics),
+                "last_opt_step": int(self.last_opt_step),  # gradient accumulation spans epochs
+                **training_state(self.model, self.ema, self.optimizer, self.scaler),
+                "config": {"epochs": self.s.epochs, **self.s.config},  # a resume reads the epochs it was run for
+                **model_record(self.model)}
 
     def save(self, epoch: int, improved: bool, final: bool) -> None:
         cfg = self.s

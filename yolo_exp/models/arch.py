@@ -44,6 +44,8 @@ def load_arch(arch: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(f"architecture {source} is not a mapping")
     for key in ("defaults", "_target_", "_partial_"):  # Hydra's composition and instantiation keys
         data.pop(key, None)
+    task = data.get("task")
+    data["task"] = str(getattr(task, "value", task) or "detect")  # a plain string: checkpoints keep the arch
     for key, value in DEFAULTS.items():
         if data.get(key) is None:
             data[key] = value

@@ -14,16 +14,17 @@ from typing import Any, Literal
 from torch import nn
 
 from yolo_exp.models.blocks import C3, SPP, SPPF, Bottleneck, Concat, Conv, make_activation
-from yolo_exp.models.detect import Detect
+from yolo_exp.models.detect import Detect, Segment
 
-Role = Literal["conv", "csp", "concat", "detect", "same"]
+Role = Literal["conv", "csp", "concat", "detect", "segment", "same"]
 
 
 @dataclass(frozen=True)
 class ModuleSpec:
     """How the builder feeds a module: ``conv`` takes (c_in, c_out, *args, act=), ``csp`` also gets the repeat
     count as its third argument, ``concat`` sums input channels, ``detect`` takes (nc, anchors, [c_in...]),
-    ``same`` keeps the channel count and gets the yaml args verbatim."""
+    ``segment`` also (mask coefficients, prototypes scaled by the width), ``same`` keeps the channel count and
+    gets the yaml args verbatim."""
 
     cls: type[nn.Module]
     role: Role
@@ -40,6 +41,7 @@ MODULES: Mapping[str, ModuleSpec] = {
     "MaxPool2d": ModuleSpec(nn.MaxPool2d, "same"),
     "Identity": ModuleSpec(nn.Identity, "same"),
     "Detect": ModuleSpec(Detect, "detect"),
+    "Segment": ModuleSpec(Segment, "segment"),
 }
 
 
@@ -97,6 +99,9 @@ def build_layers(arch: Mapping[str, Any], nc: int, ch: int,
         elif spec.role == "detect":
             args = [*args[:2], c_in]
             c2 = 0
+        elif spec.role == "segment":  # [nc, anchors, nm, npr]: YOLOv5 scales the prototypes by the width
+            nm, npr = (list(args[2:4]) + [32, 256][len(args[2:4]):])
+            args, kwargs["act"], c2 = [*args[:2], c_in, nm, make_divisible(npr * gw)], act, 0
         else:
             c2 = c_in[0]
         module = nn.Sequential(*(spec.cls(*args, **kwargs) for _ in range(n))) if n > 1 else spec.cls(*args, **kwargs)
@@ -108,5 +113,5 @@ def build_layers(arch: Mapping[str, Any], nc: int, ch: int,
         save.update(j % i for j in ([f] if isinstance(f, int) else f) if j != -1)
         channels.append(c2)
     if not isinstance(layers[-1], Detect):
-        raise ValueError("the last layer must be Detect")
+        raise ValueError("the last layer must be Detect or Segment")
     return nn.Sequential(*layers), sorted(save)

@@ -1,4 +1,5 @@
-"""The YOLOv5 detection head: per-level 1x1 convs, anchor-based decoding at inference."""
+"""The YOLOv5 heads: Detect (per-level 1x1 convs, anchor-based decoding at inference) and Segment (Detect with
+mask coefficients per anchor, plus Proto: the prototype masks that the coefficients combine)."""
 from __future__ import annotations
 
 import math
@@ -6,6 +7,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+from yolo_exp.models.blocks import Conv
 
 
 def default_placeholder_anchors(na: int, nl: int) -> list[list[float]]:
@@ -32,6 +35,8 @@ class Detect(nn.Module):
     by the model builder after it has measured the strides.
     """
 
+    nm = 0  # mask coefficients per anchor (Segment)
+
     def __init__(self, nc: int, anchors: Sequence[Sequence[float]] | int, ch: Sequence[int]) -> None:
         super().__init__()
         nl = len(ch)
@@ -40,7 +45,7 @@ class Detect(nn.Module):
         if len(anchors) != nl:
             raise ValueError(f"Detect got {len(anchors)} anchor levels for {nl} input layers")
         self.nc = nc
-        self.no = nc + 5
+        self.no = nc + 5 + self.nm
         self.nl = nl
         self.na = len(anchors[0]) // 2
         self.register_buffer("anchors", torch.tensor(anchors, dtype=torch.float32).view(nl, -1, 2))
@@ -67,7 +72,7 @@ class Detect(nn.Module):
 
     def set_nc(self, nc: int) -> None:
         """Replace the output convs for a new class count (the only layers that depend on it)."""
-        self.nc, self.no = nc, nc + 5
+        self.nc, self.no = nc, nc + 5 + self.nm
         dev = self.anchors.device
         self.m = nn.ModuleList(nn.Conv2d(m.in_channels, self.no * self.na, 1).to(dev) for m in self.m)
         self.initialize_biases()
@@ -78,10 +83,11 @@ class Detect(nn.Module):
         for mi, s in zip(self.m, self.stride.tolist()):
             b = mi.bias.view(self.na, -1)
             b[:, 4] += math.log(8 / (640 / s) ** 2)
+            classes = b[:, 5:5 + self.nc]  # (mask coefficients, after them, keep their zero-mean init)
             if class_freq is None:
-                b[:, 5:] += math.log(0.6 / (self.nc - 0.99999))
+                classes += math.log(0.6 / (self.nc - 0.99999))
             else:
-                b[:, 5:] += torch.log(class_freq / class_freq.sum())
+                classes += torch.log(class_freq / class_freq.sum())
 
     def _grid(self, i: int, nx: int, ny: int, ref: torch.Tensor) -> torch.Tensor:
         """Cell offsets, already shifted by -0.5; only the last shape per level is kept (rect batches vary)."""
@@ -108,7 +114,40 @@ class Detect(nn.Module):
                 y = x.sigmoid()
                 xy = (y[..., :2] * 2 + grid) * self.stride[i]
                 wh = (y[..., 2:4] * 2) ** 2 * anchor_px
-                decoded.append(torch.cat((xy, wh, y[..., 4:]), -1).view(bs, -1, self.no))
+                parts = (xy, wh, y[..., 4:5 + self.nc], x[..., 5 + self.nc:]) if self.nm else (xy, wh, y[..., 4:])
+                decoded.append(torch.cat(parts, -1).view(bs, -1, self.no))
         if self.training:
             return raw
         return torch.cat(decoded, 1), raw
+
+
+class Proto(nn.Module):
+    """Prototype masks at twice the resolution of the finest level (1/4 of the image): conv, upsample, conv, conv."""
+
+    def __init__(self, c1: int, c_: int = 256, c2: int = 32, act: nn.Module | None = None) -> None:
+        super().__init__()
+        kw = {} if act is None else {"act": act}
+        self.cv1 = Conv(c1, c_, 3, **kw)
+        self.upsample = nn.Upsample(scale_factor=2, mode="nearest")
+        self.cv2 = Conv(c_, c_, 3, **kw)
+        self.cv3 = Conv(c_, c2, **kw)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.cv3(self.cv2(self.upsample(self.cv1(x))))
+
+
+class Segment(Detect):
+    """Detect whose rows carry ``nm`` mask coefficients after the classes, plus the prototypes from the finest level.
+    Training: (raw list, protos); eval: (decoded, protos, raw list). The coefficients are not squashed."""
+
+    def __init__(self, nc: int, anchors: Sequence[Sequence[float]] | int, ch: Sequence[int], nm: int = 32,
+                 npr: int = 256, act: nn.Module | None = None) -> None:
+        self.nm = nm  # read by Detect.__init__ for the row width
+        super().__init__(nc, anchors, ch)
+        self.npr = npr
+        self.proto = Proto(ch[0], npr, nm, act=act)
+
+    def forward(self, xs: list[torch.Tensor]):  # noqa: ANN201
+        protos = self.proto(xs[0])
+        out = super().forward(xs)
+        return (out, protos) if self.training else (out[0], protos, out[1])

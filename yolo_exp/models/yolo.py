@@ -12,7 +12,7 @@ from torch import nn
 from yolo_exp.models.arch import load_arch
 from yolo_exp.models.blocks import Conv
 from yolo_exp.models.builder import MODULES, ModuleSpec, build_layers
-from yolo_exp.models.detect import Detect
+from yolo_exp.models.detect import Detect, Segment
 
 LOGGER = logging.getLogger(__name__)
 
@@ -27,6 +27,10 @@ class DetectionModel(nn.Module):
         self.model, self.save = build_layers(self.arch, nc, ch, registry)
         self.nc = nc
         self.names = self._check_names(names, nc)
+        declared = self.arch.get("task") or "detect"
+        if declared != self.task:
+            raise ValueError(f"architecture {self.arch.get('name')!r}: task {declared!r} but its last layer is "
+                             f"{type(self.detect).__name__} (a {self.task} head)")
         detect = self.detect
         anchors_px = detect.anchors.clone()
         detect.stride.copy_(self._measure_strides(ch))
@@ -46,6 +50,11 @@ class DetectionModel(nn.Module):
         return self.model[-1]
 
     @property
+    def task(self) -> str:
+        """What the model predicts: ``detect`` (boxes) or ``segment`` (boxes and instance masks)."""
+        return "segment" if isinstance(self.detect, Segment) else "detect"
+
+    @property
     def stride(self) -> torch.Tensor:
         return self.detect.stride
 
@@ -55,7 +64,7 @@ class DetectionModel(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            _, raw = self.forward(torch.zeros(1, ch, size, size))
+            raw = self.forward(torch.zeros(1, ch, size, size))[-1]  # Detect: (decoded, raw); Segment: (.., raw)
         finally:
             self.train(was_training)
         return torch.tensor([size / x.shape[2] for x in raw])

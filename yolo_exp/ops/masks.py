@@ -1,0 +1,76 @@
+"""Instance masks for segmentation: polygons to masks (one per instance, or YOLOv5's overlap index mask), masks
+from prototypes and coefficients, cropping to boxes, and mask IoU. Pure functions over numpy arrays and tensors."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def polygon_mask(shape: tuple[int, int], polygon: np.ndarray, downsample: int = 1) -> np.ndarray:
+    """A uint8 0/1 mask of one polygon (pixel (x, y) points) filled at ``shape`` (h, w), then resized to
+    ``shape // downsample`` as YOLOv5 does (its mask_ratio 4: masks at a quarter of the image)."""
+    h, w = shape
+    mask = np.zeros((h, w), np.uint8)
+    pts = np.asarray(polygon, np.float64).reshape(-1, 2)
+    if len(pts) >= 3:
+        cv2.fillPoly(mask, [np.round(pts).astype(np.int32)], 1)
+    return cv2.resize(mask, (w // downsample, h // downsample)) if downsample > 1 else mask
+
+
+def polygon_masks(shape: tuple[int, int], polygons: Sequence[np.ndarray], downsample: int = 1) -> np.ndarray:
+    """(n, h // downsample, w // downsample) uint8 masks, one per polygon."""
+    h, w = shape[0] // downsample, shape[1] // downsample
+    if not len(polygons):
+        return np.zeros((0, h, w), np.uint8)
+    return np.stack([polygon_mask(shape, p, downsample) for p in polygons])
+
+
+def overlap_mask(shape: tuple[int, int], polygons: Sequence[np.ndarray],
+                 downsample: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """One index mask for all instances (YOLOv5's ``overlap_mask``): pixel value k+1 belongs to the k-th instance
+    in area order, largest first, so where instances overlap the smaller one (drawn later) owns the pixel. Returns
+    (mask (h', w'), the instance order: labels must be reordered the same way)."""
+    masks = polygon_masks(shape, polygons, downsample)
+    h, w = masks.shape[1:]
+    dtype = np.int32 if len(masks) > 255 else np.uint8
+    if not len(masks):
+        return np.zeros((h, w), dtype), np.zeros(0, np.int64)
+    order = np.argsort(-masks.reshape(len(masks), -1).sum(1), kind="stable")
+    index = np.zeros((h, w), dtype)
+    for k, i in enumerate(order):
+        index[masks[i] > 0] = k + 1
+    return index, order
+
+
+def crop_mask(masks: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """Zero every mask (n, h, w) outside its box (n, 4: x1 y1 x2 y2 in mask pixels); a pixel is inside when its
+    index lies in [x1, x2) and [y1, y2)."""
+    _, h, w = masks.shape
+    x1, y1, x2, y2 = (boxes[:, i, None, None] for i in range(4))  # each (n, 1, 1)
+    cols = torch.arange(w, device=masks.device, dtype=boxes.dtype).view(1, 1, w)
+    rows = torch.arange(h, device=masks.device, dtype=boxes.dtype).view(1, h, 1)
+    return masks * ((cols >= x1) & (cols < x2) & (rows >= y1) & (rows < y2))
+
+
+def masks_from_protos(protos: torch.Tensor, coeffs: torch.Tensor, boxes: torch.Tensor,
+                      shape: tuple[int, int]) -> torch.Tensor:
+    """Binary masks (n, H, W) of n detections: sigmoid(coefficients @ prototypes), cropped to each box (``boxes``
+    in input pixels, (n, 4) xyxy), upsampled bilinearly to the input ``shape`` (H, W), thresholded at 0.5."""
+    nm, ph, pw = protos.shape
+    logits = (coeffs.float() @ protos.float().view(nm, -1)).view(-1, ph, pw)
+    scale = boxes.new_tensor([pw / shape[1], ph / shape[0], pw / shape[1], ph / shape[0]])
+    masks = crop_mask(logits.sigmoid(), boxes * scale)
+    if not len(masks):
+        return masks.new_zeros((0, *shape), dtype=torch.bool)
+    return F.interpolate(masks[None], size=shape, mode="bilinear", align_corners=False)[0] > 0.5
+
+
+def mask_iou(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """IoU matrix (n, m) of binary masks a (n, h, w) and b (m, h, w)."""
+    a, b = a.flatten(1).float(), b.flatten(1).float()
+    inter = a @ b.T
+    return inter / (a.sum(1)[:, None] + b.sum(1)[None] - inter + eps)
