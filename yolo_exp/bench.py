@@ -13,6 +13,7 @@ import resource
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,11 +27,14 @@ def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
-def _sync(device) -> None:
+def _synthetic_targets(bs: int, nc: int, g: Any) -> Any:
+    """8 random boxes per image, (n, 6) [image, class, cx, cy, w, h] normalised, as the loader gives them."""
     import torch
 
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    n = 8 * bs
+    return torch.cat([torch.randint(0, bs, (n, 1), generator=g).float(),
+                      torch.randint(0, nc, (n, 1), generator=g).float(),
+                      torch.rand(n, 2, generator=g) * 0.8 + 0.1, torch.rand(n, 2, generator=g) * 0.3 + 0.02], 1)
 
 
 def bench_step(cfg, iters: int = 20, warmup: int = 5, profile: Path | None = None,
@@ -61,11 +65,7 @@ def bench_step(cfg, iters: int = 20, warmup: int = 5, profile: Path | None = Non
     fwd = accel.compiled(model)
     g = torch.Generator().manual_seed(0)
     imgs = accel.images(torch.randint(0, 256, (bs, 3, size, size), generator=g, dtype=torch.uint8))
-    n = 8 * bs
-    targets = torch.cat([torch.randint(0, bs, (n, 1), generator=g).float(),
-                         torch.randint(0, nc, (n, 1), generator=g).float(),
-                         torch.rand(n, 2, generator=g) * 0.8 + 0.1, torch.rand(n, 2, generator=g) * 0.3 + 0.02],
-                        1).to(device)
+    targets = _synthetic_targets(bs, nc, g).to(device)
 
     def step() -> None:
         with accel.autocast():
@@ -76,13 +76,13 @@ def bench_step(cfg, iters: int = 20, warmup: int = 5, profile: Path | None = Non
 
     for _ in range(warmup):
         step()
-    _sync(device)
+    profiling.sync(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     t0 = time.perf_counter()
     for _ in range(iters):
         step()
-    _sync(device)
+    profiling.sync(device)
     dt = time.perf_counter() - t0
     per_image = profiling.train_gflops_per_image(model, size)
     peak = peak_tflops or (profiling.DEFAULT_PEAK_TFLOPS if device.type == "cuda" else None)
@@ -96,26 +96,19 @@ def bench_step(cfg, iters: int = 20, warmup: int = 5, profile: Path | None = Non
     return row
 
 
-def bench_train(cfg, epochs: int = 3, t0: float | None = None) -> dict[str, Any]:
-    """The real training loop on a dataset: images/s in steady state (first epoch and validation excluded), and
-    the share of that time the loop waited for the data loader (``data_wait``: the workers cannot keep up).
+@dataclass
+class _Timings:
+    """What a timed training run records: per epoch (seconds, images), the time to the first optimizer step, per
+    epoch the (time, batch size) of every loss call, and per epoch the seconds spent waiting for batches."""
 
-    Time to first iteration counts from ``t0``: the process start for the command (imports included), the call
-    itself when called in-process (a test, a notebook).
-    """
-    import torch
+    t0: float
+    epochs: list[tuple[float, int]] = field(default_factory=list)
+    first_iter: list[float] = field(default_factory=list)
+    stamps: list[list[tuple[float, int]]] = field(default_factory=list)
+    waits: list[float] = field(default_factory=list)
 
-    t0 = time.perf_counter() if t0 is None else t0
-
-    from yolo_exp.engine.trainer import Trainer
-
-    times: list[tuple[float, int]] = []
-    first_iter: list[float] = []
-    stamps: list[list[tuple[float, int]]] = []  # per epoch: (time, batch size) at every loss call
-    waits: list[float] = []  # per epoch: seconds spent waiting for the next batch
-    threads = torch.get_num_threads()  # set by main(); kept even if the trainer sets its own
-
-    def _waited(batches):  # noqa: ANN001, ANN202 - the batches, timing each wait for the next
+    def waited(self, batches: Any) -> Any:
+        """The batches, timing each wait for the next one."""
         it = iter(batches)
         while True:
             t = time.perf_counter()
@@ -123,25 +116,34 @@ def bench_train(cfg, epochs: int = 3, t0: float | None = None) -> dict[str, Any]
                 batch = next(it)
             except StopIteration:
                 return
-            waits[-1] += time.perf_counter() - t
+            self.waits[-1] += time.perf_counter() - t
             yield batch
+
+
+def _timed_fit(cfg, timing: _Timings) -> Any:
+    """Train (no validation, no checkpoints) while recording ``timing``; returns the device."""
+    import torch
+
+    from yolo_exp.engine.trainer import Trainer
+    from yolo_exp.profiling import sync
+
+    threads = torch.get_num_threads()  # set by main(); kept even if the trainer sets its own
 
     class TimedTrainer(Trainer):
         def train_epoch(self, epoch, nb, batches=None):  # noqa: ANN001, ANN202
-            n_images = len(self.train_loader.dataset)
-            _sync(self.device)
-            stamps.append([])
-            waits.append(0.0)
+            sync(self.device)
+            timing.stamps.append([])
+            timing.waits.append(0.0)
             t0 = time.perf_counter()
             batches = batches if batches is not None else self.epoch_batches(epoch)
-            out = super().train_epoch(epoch, nb, _waited(batches))
-            _sync(self.device)
-            times.append((time.perf_counter() - t0, n_images))
+            out = super().train_epoch(epoch, nb, timing.waited(batches))
+            sync(self.device)
+            timing.epochs.append((time.perf_counter() - t0, len(self.train_loader.dataset)))
             return out
 
         def optimizer_step(self) -> None:
-            if not first_iter:
-                first_iter.append(time.perf_counter() - t0)
+            if not timing.first_iter:
+                timing.first_iter.append(time.perf_counter() - timing.t0)
             super().optimizer_step()
 
         def validate_epoch(self, epoch, final_epoch):  # noqa: ANN001, ANN202
@@ -151,32 +153,44 @@ def bench_train(cfg, epochs: int = 3, t0: float | None = None) -> dict[str, Any]
             pass
 
     with tempfile.TemporaryDirectory() as tmp:
-        from omegaconf import open_dict
-
-        with open_dict(cfg):
-            cfg.epochs, cfg.noplots, cfg.autoanchor, cfg.patience, cfg.nosave = epochs, True, False, 0, True
         trainer = TimedTrainer.from_config(cfg, Path(tmp))
         torch.set_num_threads(threads)
         loss_fn = trainer.compute_loss
 
         def timed_loss(preds, targets):  # noqa: ANN001, ANN202 - host time only: adds no synchronisation
-            stamps[-1].append((time.perf_counter(), preds[0].shape[0]))
+            timing.stamps[-1].append((time.perf_counter(), preds[0].shape[0]))
             return loss_fn(preds, targets)
 
         trainer.compute_loss = timed_loss
         trainer.fit()
-    steady = times[1:] or times
+    return trainer.device
+
+
+def bench_train(cfg, epochs: int = 3, t0: float | None = None) -> dict[str, Any]:
+    """The real training loop on a dataset: images/s in steady state (first epoch and validation excluded), and
+    the share of that time the loop waited for the data loader (``data_wait``: the workers cannot keep up).
+
+    Time to first iteration counts from ``t0``: the process start for the command (imports included), the call
+    itself when called in-process (a test, a notebook).
+    """
+    import torch
+    from omegaconf import open_dict
+
+    timing = _Timings(time.perf_counter() if t0 is None else t0)
+    with open_dict(cfg):
+        cfg.epochs, cfg.noplots, cfg.autoanchor, cfg.patience, cfg.nosave = epochs, True, False, 0, True
+    dev = _timed_fit(cfg, timing)
+    steady = timing.epochs[1:] or timing.epochs
     total_s, total_n = sum(t for t, _ in steady), sum(n for _, n in steady)
-    data_wait = sum(waits[1:] or waits) / total_s
-    dev = trainer.device
     # Within epochs (first loss call to last, later epochs): without the loader's refill at each epoch start,
     # which dominates on a fast GPU when an epoch has only a few batches.
-    spans = [(e[-1][0] - e[0][0], sum(n for _, n in e[:-1])) for e in stamps[1:] or stamps if len(e) > 1]
-    in_epoch = sum(n for _, n in spans) / sum(t for t, _ in spans) if spans else None
-    return {"bench": "train", "images_per_s": total_n / total_s, "images_per_s_in_epoch": in_epoch,
-            "data_wait": data_wait,
-            "epoch_s": [round(t, 2) for t, _ in times],
-            "time_to_first_iter_s": first_iter[0] if first_iter else None,
+    spans = [(e[-1][0] - e[0][0], sum(n for _, n in e[:-1])) for e in timing.stamps[1:] or timing.stamps
+             if len(e) > 1]
+    return {"bench": "train", "images_per_s": total_n / total_s,
+            "images_per_s_in_epoch": sum(n for _, n in spans) / sum(t for t, _ in spans) if spans else None,
+            "data_wait": sum(timing.waits[1:] or timing.waits) / total_s,
+            "epoch_s": [round(t, 2) for t, _ in timing.epochs],
+            "time_to_first_iter_s": timing.first_iter[0] if timing.first_iter else None,
             "peak_gpu_gb": torch.cuda.max_memory_allocated(dev) / 1e9 if dev.type == "cuda" else 0.0,
             "peak_rss_gib": peak_rss_gib()}
 

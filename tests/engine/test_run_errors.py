@@ -77,6 +77,7 @@ def test_diverging_loss_is_warned_about(tmp_path):
     assert "training is diverging; try a lower hyp.lr0 (now 1e+06)" in log, proc.stderr[-2000:]
 
 
+@pytest.mark.slow  # ~25 s: three runs; the path quoting itself is unit-tested in tests/config
 def test_resume_and_weights_through_paths_with_any_characters(tmp_path):
     """Non-ASCII and spaces in hydra.run.dir, resume and weights; the printed resume command works pasted."""
     folder = tmp_path / "über runs" / "r 1"

@@ -128,7 +128,7 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_good_state(trainer_facto
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
 
 
-@pytest.mark.parametrize("image_weights", [False, True])
+@pytest.mark.parametrize("image_weights", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_next_epoch_loads_while_this_one_validates(trainer_factory, image_weights):
     """The loader has already drawn the next epoch's order (its sampler has run) when validation starts, except
     after the last epoch and with image weights, which are redrawn from that validation."""

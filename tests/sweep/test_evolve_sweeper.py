@@ -1,6 +1,7 @@
 """`hydra/sweeper=evolve` end to end with the fake app: evolve.csv, hyp_evolve.yaml loadable by hyp=, resume."""
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from tests.sweep.runfolders import run_fake_app, write_fake_conf
@@ -9,6 +10,7 @@ from yolo_exp.sweep.evolve import EvolveTable
 EVOLVE = ("-m", "hydra/sweeper=evolve", "hydra.sweeper.seed=7")
 
 
+@pytest.mark.slow  # ~15 s; the default suite keeps the evolve sweeper's failed-job run and the unit tests
 def test_three_generations_then_resume(tmp_path):
     sweep = tmp_path / "sweep"
     conf = write_fake_conf(tmp_path / "conf", sweep)

@@ -147,6 +147,9 @@ def _log_table(log: logging.Logger, res: ValResult, verbose: bool, nc: int) -> N
     if verbose and nc > 1:
         for c in res.classes:
             log.info(row % (c.name, c.images, c.instances, c.precision, c.recall, c.map50, c.map))
+    (log.info if verbose else log.debug)(
+        "Speed: %.1fms pre-process, %.1fms inference, %.1fms NMS, %.1fms metrics per image",
+        *(res.speed[k] for k in ("preprocess", "inference", "nms", "metrics")))
 
 
 def _summarise(acc: _Accumulator, names: Sequence[str], nc: int) -> tuple[APResult, list[ClassMetrics]]:
@@ -201,8 +204,7 @@ class ValSettings:
 @torch.no_grad()
 def validate(
     model: torch.nn.Module,
-    dataloader: Iterable,
-    names: Sequence[str],
+    dataloader: Iterable, names: Sequence[str],
     device: torch.device | str,
     settings: ValSettings = ValSettings(),
     loss_fn: LossFn | None = None,
@@ -218,9 +220,7 @@ def validate(
     ours in the result, as YOLOv5 does; ``class_map`` maps class indices to COCO category ids in the JSON.
     """
     s = settings
-    conf_thres, iou_thres, max_det, single_cls, channels_last = (s.conf_thres, s.iou_thres, s.max_det,
-                                                                 s.single_cls, s.channels_last)
-    device = torch.device(device)
+    single_cls, device = s.single_cls, torch.device(device)
     nc = 1 if single_cls else len(names)
     save_dir = Path(save_dir) if save_dir is not None else None
     plots, save_json, save_txt = (flag and save_dir is not None for flag in (s.plots, s.save_json, s.save_txt))
@@ -228,12 +228,11 @@ def validate(
         (save_dir / "labels").mkdir(parents=True, exist_ok=True)
     half = s.half and device.type == "cuda"
     exported = getattr(model, "exported", False)  # an .onnx/.torchscript backend (yolo_exp.deploy.backends)
-    net = model if exported else inference_copy(model, half, channels_last)
+    net = model if exported else inference_copy(model, half, s.channels_last)
     half = half and not exported  # an exported model takes float input and casts it itself
-    timer, acc = _StageTimer(device), _Accumulator(nc)
-    confusion = ConfusionMatrix(nc) if plots else None
+    timer, acc, confusion = _StageTimer(device), _Accumulator(nc), ConfusionMatrix(nc) if plots else None
     loss_sum, batches = torch.zeros(3, device=device), 0
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    memory_format = torch.channels_last if s.channels_last else torch.contiguous_format
     for batch_i, (imgs, targets, paths, shapes) in enumerate(dataloader):
         with timer("preprocess"):
             im = imgs.to(device, non_blocking=True).contiguous(memory_format=memory_format)
@@ -245,8 +244,8 @@ def validate(
             loss_sum += loss_fn(raw, targets)[1].to(device)
             batches += 1
         with timer("nms"):
-            outputs = non_max_suppression(preds, conf_thres, iou_thres, multi_label=True, agnostic=single_cls,
-                                          max_det=max_det)
+            outputs = non_max_suppression(preds, s.conf_thres, s.iou_thres, multi_label=True, agnostic=single_cls,
+                                          max_det=s.max_det)
         with timer("metrics"):
             _score_batch(outputs, targets, im.shape[2:], paths, shapes, single_cls, acc, confusion,
                          save_dir if save_txt else None, save_json, class_map)
@@ -260,9 +259,6 @@ def validate(
         timer.per_image_ms(acc.seen), np.bincount(acc.arrays()[3].astype(int), minlength=nc), acc.seen, ap.conf,
     )
     _log_table(log, res, s.verbose, nc)
-    (log.info if s.verbose else log.debug)(
-        "Speed: %.1fms pre-process, %.1fms inference, %.1fms NMS, %.1fms metrics per image",
-        *(res.speed[k] for k in ("preprocess", "inference", "nms", "metrics")))
     if save_dir is not None:
         _write_outputs(res, ap, acc, confusion, names, save_dir, plots, save_json, anno_json, log)
     return res
