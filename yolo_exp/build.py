@@ -232,6 +232,9 @@ def build_training(cfg: DictConfig, folder: Any, log: logging.Logger) -> Trainin
         log.info("freezing %d parameter tensors", len(freeze_layers(model, freeze)))
     hyp = OmegaConf.to_container(cfg.hyp, resolve=True)
     loaders = train_loaders(cfg, data, imgsz, gs, hyp)
+    if hasattr(loaders[1], "collate_fn") and model.task == "detect":  # e.g. SegmentDataset: masks in each batch
+        raise ConfigError(f"data.dataset._target_={cfg.data.dataset._target_!r}: its batches carry masks, which "
+                          "a detect model does not train on (segmentation training is not built yet)")
     first_look(cfg, model, data, loaders[1], loaders[3], imgsz, hyp, fresh=not resume_ckpt, folder=folder,
                accel=accel, log=log)
     loss = DetectionLoss(model.detect.anchors, data.nc,

@@ -124,19 +124,19 @@ class YoloDataset(Dataset):
     def _tile(self, i: int) -> tuple[np.ndarray, np.ndarray, A.Segments]:
         return self.load_image(i)[0], self.labels[i], self.segments[i]
 
-    def load_mosaic(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """4-image mosaic + copy-paste + perspective crop back to imgsz; labels pixel [cls, x1, y1, x2, y2]."""
+    def load_mosaic(self, index: int) -> tuple[np.ndarray, np.ndarray, A.Segments]:
+        """4-image mosaic + copy-paste + perspective crop back to imgsz; labels pixel [cls, x1, y1, x2, y2] and
+        their pixel polygons (empty when the tiles have none)."""
         s, rng, hyp = self.imgsz, self.rng, self.hyp
         center = (int(rng.uniform(s / 2, 3 * s / 2)), int(rng.uniform(s / 2, 3 * s / 2)))
         idx = [index] + rng.choices(range(len(self)), k=3)
         rng.shuffle(idx)
         img, labels, segs = A.mosaic4([self._tile(i) for i in idx], s, center)
         img, labels, segs = A.copy_paste(img, labels, segs, hyp["copy_paste"], rng)
-        img, labels, _ = A.random_perspective(
+        return A.random_perspective(
             img, labels, segs, degrees=hyp["degrees"], translate=hyp["translate"], scale=hyp["scale"],
             shear=hyp["shear"], perspective=hyp["perspective"], border=(-s // 2, -s // 2), rng=rng,
         )
-        return img, labels
 
     def _letterboxed(self, index: int) -> tuple[np.ndarray, np.ndarray, Any]:
         img, (h0, w0), (h, w) = self.load_image(index)
@@ -147,27 +147,50 @@ class YoloDataset(Dataset):
             labels[:, 1:5] = xywhn2xyxy(labels[:, 1:5], rw * w, rh * h, pad[0], pad[1])
         return img, labels, shapes
 
-    def __getitem__(self, item: int | tuple[int, bool] | tuple[int, bool, int]) -> Sample:
-        if isinstance(item, (int, np.integer)):
-            index, mosaic = item, self.mosaic
-        else:
-            index, mosaic, *epoch = item
-            if epoch:  # augmentation is a pure function of (seed, epoch, index): same batches with any worker
-                # count, and a resumed run draws exactly what an uninterrupted one would have
-                self.rng.seed(f"{self.seed}/{epoch[0]}/{int(index)}")
-        index, hyp, rng = int(index), self.hyp, self.rng
-        shapes = None
+    def geometry(self, index: int, mosaic: bool, polygons: bool = False) -> tuple[Any, ...]:
+        """(image, labels [cls, x1, y1, x2, y2] in pixels, their pixel polygons, the letterbox record or None):
+        mosaic (+ mixup) or letterbox (+ random perspective). ``polygons`` carries the label polygons through the
+        letterbox path too (the mosaic path always does, as YOLOv5's), so that boxes come from the moved polygons."""
+        hyp, rng = self.hyp, self.rng
         if self.augment and mosaic and rng.random() < hyp["mosaic"]:
-            img, labels = self.load_mosaic(index)
+            img, labels, segs = self.load_mosaic(index)
             if rng.random() < hyp["mixup"]:
-                img, labels = A.mixup(img, labels, *self.load_mosaic(rng.randrange(len(self))), rng)
-        else:
-            img, labels, shapes = self._letterboxed(index)
-            if self.augment:
-                img, labels, _ = A.random_perspective(
-                    img, labels, degrees=hyp["degrees"], translate=hyp["translate"], scale=hyp["scale"],
-                    shear=hyp["shear"], perspective=hyp["perspective"], rng=rng,
-                )
+                img2, labels2, segs2 = self.load_mosaic(rng.randrange(len(self)))
+                img, labels = A.mixup(img, labels, img2, labels2, rng)
+                segs = [*segs, *segs2] if len(segs) + len(segs2) == len(labels) else []
+            return img, labels, segs, None
+        img, labels, shapes = self._letterboxed(index)
+        segs = self._letterboxed_polygons(index, shapes) if polygons else []
+        if self.augment:
+            img, labels, segs = A.random_perspective(
+                img, labels, segs, degrees=hyp["degrees"], translate=hyp["translate"], scale=hyp["scale"],
+                shear=hyp["shear"], perspective=hyp["perspective"], rng=rng,
+            )
+        return img, labels, segs, shapes
+
+    def _letterboxed_polygons(self, index: int, shapes: Any) -> A.Segments:
+        """The label polygons of image ``index`` in letterboxed pixels (the map ``_letterboxed`` applied to boxes)."""
+        segs = self.segments[index]
+        if len(segs) != len(self.labels[index]):
+            return []
+        (h0, w0), ((gh, gw), (padw, padh)) = shapes
+        scale, shift = np.array([w0 * gw, h0 * gh], np.float32), np.array([padw, padh], np.float32)
+        return [s * scale + shift for s in segs]
+
+    def begin(self, item: int | tuple[int, bool] | tuple[int, bool, int]) -> tuple[int, bool]:
+        """(index, mosaic) of a sampler item; with an epoch, the generator is seeded for it first."""
+        if isinstance(item, (int, np.integer)):
+            return int(item), self.mosaic
+        index, mosaic, *epoch = item
+        if epoch:  # augmentation is a pure function of (seed, epoch, index): same batches with any worker
+            # count, and a resumed run draws exactly what an uninterrupted one would have
+            self.rng.seed(f"{self.seed}/{epoch[0]}/{int(index)}")
+        return int(index), mosaic
+
+    def __getitem__(self, item: int | tuple[int, bool] | tuple[int, bool, int]) -> Sample:
+        index, mosaic = self.begin(item)
+        hyp, rng = self.hyp, self.rng
+        img, labels, _, shapes = self.geometry(index, mosaic)
         if len(labels):
             labels[:, 1:5] = xyxy2xywhn(labels[:, 1:5], w=img.shape[1], h=img.shape[0], clip=True, eps=1e-3)
         if self.augment:

@@ -123,7 +123,8 @@ def create_dataloader(
     generator = torch.Generator().manual_seed(GENERATOR_BASE_SEED + seed + max(rank, 0))
     loader = DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, num_workers=nw, pin_memory=torch.cuda.is_available(),
-        collate_fn=collate, worker_init_fn=seed_worker, generator=generator, persistent_workers=nw > 0,
+        collate_fn=getattr(dataset, "collate_fn", None) or collate, worker_init_fn=seed_worker, generator=generator,
+        persistent_workers=nw > 0,
         prefetch_factor=prefetch_factor(nw, batch_size * 3 * imgsz * imgsz) if nw > 0 else None,
     )
     return loader, dataset

@@ -1,0 +1,75 @@
+"""The segmentation dataset (YOLOv5-seg): YoloDataset's samples plus instance masks.
+
+The label polygons go through every geometric augmentation with the image (mosaic, copy-paste, mixup, letterbox,
+random perspective, flips) and boxes come from the moved polygons; the masks are the polygons rasterised at
+1/``mask_ratio`` of the image (YOLOv5's 4). ``overlap`` (YOLOv5's ``overlap_mask``): one index mask per image,
+instances numbered by area, largest first (their labels in that order); else one 0/1 mask per instance. Plug it in
+with ``data.dataset._target_=yolo_exp.data.segment_dataset.SegmentDataset``.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from yolo_exp.data import augment as A
+from yolo_exp.data.dataset import YoloDataset, collate
+from yolo_exp.ops.boxes import xyxy2xywh, xyxy2xywhn
+from yolo_exp.ops.masks import overlap_mask, polygon_masks
+
+SegSample = tuple[torch.Tensor, torch.Tensor, str, Any, torch.Tensor]
+
+
+def _flip(labels: np.ndarray, segs: A.Segments, size: int, axis: int) -> tuple[np.ndarray, A.Segments]:
+    """Mirror pixel boxes [cls, x1, y1, x2, y2] and polygons along x (axis 0) or y (axis 1) of an image ``size``
+    wide (or high)."""
+    out = labels.copy()
+    lo, hi = 1 + axis, 3 + axis
+    out[:, lo], out[:, hi] = size - labels[:, hi], size - labels[:, lo]
+    flipped = []
+    for s in segs:
+        s = s.copy()
+        s[:, axis] = size - s[:, axis]
+        flipped.append(s)
+    return out, flipped
+
+
+class SegmentDataset(YoloDataset):
+    def __init__(self, *args: Any, mask_ratio: int = 4, overlap: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.mask_ratio, self.overlap = mask_ratio, overlap
+
+    def __getitem__(self, item: int | tuple[int, bool] | tuple[int, bool, int]) -> SegSample:
+        index, mosaic = self.begin(item)
+        hyp, rng = self.hyp, self.rng
+        img, labels, segs, shapes = self.geometry(index, mosaic, polygons=True)
+        if len(segs) != len(labels):  # labels without polygons: their boxes stand in
+            segs = A.box_polygons(xyxy2xywh(labels[:, 1:5])) if len(labels) else []
+        h, w = img.shape[:2]
+        if self.augment:  # the same draws, in the same order, as YoloDataset's
+            img = A.augment_hsv(img, hyp["hsv_h"], hyp["hsv_s"], hyp["hsv_v"], rng)
+            if rng.random() < hyp["flipud"]:
+                img, (labels, segs) = np.flipud(img), _flip(labels, segs, h, axis=1)
+            if rng.random() < hyp["fliplr"]:
+                img, (labels, segs) = np.fliplr(img), _flip(labels, segs, w, axis=0)
+        if self.overlap:
+            index_mask, order = overlap_mask((h, w), segs, self.mask_ratio)
+            labels, masks = labels[order], torch.from_numpy(index_mask.astype(np.int64))
+        else:
+            masks = torch.from_numpy(polygon_masks((h, w), segs, self.mask_ratio))
+        if len(labels):
+            labels[:, 1:5] = xyxy2xywhn(labels[:, 1:5], w=w, h=h, clip=True, eps=1e-3)
+        targets = torch.zeros((len(labels), 6))
+        targets[:, 1:] = torch.from_numpy(np.ascontiguousarray(labels, dtype=np.float32))
+        chw = np.ascontiguousarray(img[..., ::-1].transpose(2, 0, 1))
+        return torch.from_numpy(chw), targets, self.im_files[index], shapes, masks
+
+    @staticmethod
+    def collate_fn(batch: Sequence[SegSample]) -> tuple[Any, ...]:
+        """YoloDataset's batch plus the masks: (B, h, w) index masks with ``overlap``, else (N, h, w) aligned with
+        the targets' rows."""
+        imgs, targets, paths, shapes = collate([b[:4] for b in batch])
+        masks = [b[4] for b in batch]
+        return imgs, targets, paths, shapes, torch.stack(masks) if masks[0].dim() == 2 else torch.cat(masks)
