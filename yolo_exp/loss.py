@@ -54,6 +54,7 @@ class LevelTargets(NamedTuple):
     box: Tensor  # (m, 4) xywh relative to the cell corner (xy in -0.5..1.5), grid units
     anchor_wh: Tensor  # (m, 2) grid units
     cls: Tensor  # (m,) long
+    row: Tensor  # (m,) long, the matched target's row in ``targets`` (its mask, for segmentation)
 
 
 def assign_targets(targets: Tensor, anchors: Tensor, ny: int, nx: int, anchor_t: float) -> LevelTargets:
@@ -89,6 +90,7 @@ def assign_targets(targets: Tensor, anchors: Tensor, ny: int, nx: int, anchor_t:
         box=box,
         anchor_wh=anchors[anchor],
         cls=targets[rows, 1].long(),
+        row=rows,
     )
 
 
@@ -165,17 +167,19 @@ class DetectionLoss:
             zero = torch.zeros((), device=device, dtype=dtype)
             lbox, lobj, lcls = zero, zero, zero
             for i, pred in enumerate(preds):
-                box_i, obj_i, cls_i = self._level(pred, targets, anchors[i])
+                box_i, obj_i, cls_i, _, _ = self._level(pred, targets, anchors[i])
                 lbox, lobj, lcls = lbox + box_i, lobj + obj_i * self.balance[i], lcls + cls_i
             lbox, lobj, lcls = lbox * self.gain_box, lobj * self.gain_obj, lcls * self.gain_cls
             bs = preds[0].shape[0]
             return (lbox + lobj + lcls) * bs, torch.stack((lbox, lobj, lcls)).detach()
 
-    def _level(self, pred: Tensor, targets: Tensor, anchors: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _level(self, pred: Tensor, targets: Tensor, anchors: Tensor) -> tuple[Tensor, ...]:
+        """(box, obj, cls) terms of one level, its matches and their prediction rows."""
         bs, na, ny, nx, _ = pred.shape
         t = assign_targets(targets, anchors, ny, nx, self.anchor_t)
         tobj = torch.zeros(pred.shape[:4], device=pred.device, dtype=pred.dtype)
         lbox = lcls = pred.new_zeros(())
+        matched = pred.new_zeros((0, pred.shape[-1]))
         if t.image.numel():
             matched = pred[t.image, t.anchor, t.gj, t.gi]
             pxy = matched[:, :2].sigmoid() * 2 - 0.5
@@ -185,9 +189,10 @@ class DetectionLoss:
             flat = ((t.image * na + t.anchor) * ny + t.gj) * nx + t.gi
             keep = _last_wins(flat)
             tobj.view(-1)[flat[keep]] = ciou.detach().clamp(0)[keep]
-            if self.nc > 1:
-                cls_target = torch.full_like(matched[:, 5:], self.cls_neg)
+            if self.nc > 1:  # class logits; a Segment head's mask coefficients follow them
+                logits = matched[:, 5:5 + self.nc]
+                cls_target = torch.full_like(logits, self.cls_neg)
                 cls_target[torch.arange(len(t.cls), device=pred.device), t.cls] = self.cls_pos
-                lcls = bce_with_logits(matched[:, 5:], cls_target, self.cls_pw, self.fl_gamma)
+                lcls = bce_with_logits(logits, cls_target, self.cls_pw, self.fl_gamma)
         lobj = bce_with_logits(pred[..., 4], tobj, self.obj_pw, self.fl_gamma)
-        return lbox, lobj, lcls
+        return lbox, lobj, lcls, t, matched
