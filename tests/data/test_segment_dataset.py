@@ -103,3 +103,22 @@ def test_a_detect_run_on_the_segment_dataset_is_one_line(tmp_path):
                            "data.dataset._target_=yolo_exp.data.segment_dataset.SegmentDataset"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "its batches carry masks" in proc.stderr
+
+
+def test_the_shapes_seg_option_gives_batches_with_masks(tmp_path):
+    """The embedded twin: `data=shapes-seg` generates polygons, verifies clean and loads through SegmentDataset."""
+    from yolo_exp.build import run_data
+    from yolo_exp.config.cli import compose_checked
+    from yolo_exp.data.verify import CORRUPT
+
+    cfg = compose_checked(["data=shapes-seg", "data.shapes.n_train=8", "data.shapes.n_val=4",
+                           "data.shapes.img_size=96", f"cache_dir={tmp_path}"], check_paths=False)
+    run = run_data(cfg)
+    loader, ds = create_dataloader(run.spec.train, 96, 4, 32, run.nc, hyp=asdict(HypConfig()), augment=True,
+                                   workers=0, cache_dir=tmp_path, dataset_class=run.spec.dataset)
+    assert isinstance(ds, SegmentDataset) and ds.stats[CORRUPT] == 0 and all(len(s) for s in ds.segments if len(s))
+    imgs, targets, _, _, masks = next(iter(loader))
+    assert imgs.shape[0] == 4 and masks.shape == (4, 24, 24) and int(masks.max()) >= 1
+    for b in range(4):  # every target of an image has its index in that image's mask
+        n = int((targets[:, 0] == b).sum())
+        assert set(torch.unique(masks[b]).tolist()) <= set(range(n + 1))

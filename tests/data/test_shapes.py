@@ -93,3 +93,32 @@ def test_concurrent_generation_of_the_same_dataset(tmp_path):
         p.join(60)
     assert [p.exitcode for p in procs] == [0, 0, 0]
     assert len(list((root / "images" / "train").glob("*.jpg"))) == 24
+
+
+def test_segmentation_twin_has_the_same_images_and_visible_outlines(tmp_path):
+    """Same draws as the detection set; one polygon per visible object, inside the object's box, not overlapping."""
+    from yolo_exp.data.shapes import generate_shapes
+    from yolo_exp.ops.masks import polygon_mask
+
+    det = generate_shapes(tmp_path / "det", n_train=12, n_val=2, img_size=96, seed=3)
+    seg = generate_shapes(tmp_path / "seg", n_train=12, n_val=2, img_size=96, seed=3, segments=True)
+    polygons = 0
+    for im in sorted((det / "images" / "train").glob("*.jpg")):
+        assert (seg / "images" / "train" / im.name).read_bytes() == im.read_bytes()
+        label = (det / "labels" / "train" / f"{im.stem}.txt")
+        if not label.exists():
+            continue
+        boxes = [list(map(float, ln.split()[1:])) for ln in label.read_text().splitlines()]
+        rows = [list(map(float, ln.split())) for ln in (seg / "labels" / "train" / label.name).read_text().splitlines()]
+        assert len(rows) <= len(boxes)  # a hidden object has no outline
+        masks = [polygon_mask((96, 96), np.array(r[1:]).reshape(-1, 2) * 96) for r in rows]
+        for r, m in zip(rows, masks):
+            ys, xs = np.nonzero(m)
+            assert len(r) >= 7 and len(xs) > 0
+            assert any(abs(xs.mean() / 96 - b[0]) < b[2] / 2 + 0.02 and abs(ys.mean() / 96 - b[1]) < b[3] / 2 + 0.02
+                       for b in boxes)  # each outline lies on one of the objects
+        if len(masks) > 1:
+            stack = np.stack(masks).astype(int)
+            assert ((stack.sum(0) > 1).sum()) <= 0.05 * stack.sum()  # visible parts: outlines share edges at most
+        polygons += len(rows)
+    assert polygons >= 12

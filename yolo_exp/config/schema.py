@@ -60,6 +60,7 @@ class ShapesConfig:
     n_val: int = 128
     img_size: int = 256
     seed: int = 0
+    segments: bool = False  # the segmentation twin: visible outlines as polygon labels
 
 
 @dataclass

@@ -30,8 +30,24 @@ MAX_OCCLUSION = 0.5  # at most this fraction of an earlier box may be covered by
 
 
 def shapes_data_root(cache_dir: Path | None = None, n_train: int = 512, n_val: int = 128, img_size: int = 256,
-                     seed: int = 0) -> Path:
-    return (cache_dir or default_cache_dir()) / f"shapes-{n_train}-{n_val}-{img_size}-s{seed}"
+                     seed: int = 0, segments: bool = False) -> Path:
+    name = f"shapes-{n_train}-{n_val}-{img_size}-s{seed}" + ("-seg" if segments else "")
+    return (cache_dir or default_cache_dir()) / name
+
+
+def visible_polygons(own: list[np.ndarray], min_pixels: int = 4) -> list[np.ndarray | None]:
+    """Each object's visible outline (its own mask minus the objects drawn after it), as the largest external
+    contour in pixel (x, y); None when (almost) nothing of it shows."""
+    out: list[np.ndarray | None] = []
+    covered = np.zeros_like(own[0]) if own else None
+    for mask in reversed(own):
+        visible = (mask > 0) & (covered == 0)
+        covered |= mask
+        contours, _ = cv2.findContours(visible.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        best = max(contours, key=cv2.contourArea) if contours else None
+        out.append(best.reshape(-1, 2).astype(np.float32) if best is not None and len(best) >= 3
+                   and int(visible.sum()) >= min_pixels else None)
+    return out[::-1]
 
 
 def _polygon(cls: int, size: float, angle: float, aspect: float) -> np.ndarray | None:
@@ -82,8 +98,10 @@ def _colour(rng: np.random.Generator, under: np.ndarray) -> tuple[int, int, int]
     return tuple(int(v) for v in best)
 
 
-def render_image(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """One image and its (k, 5) labels [cls, cx, cy, w, h] normalised."""
+def render_image(rng: np.random.Generator, n: int,
+                 masks: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One image and its (k, 5) labels [cls, cx, cy, w, h] normalised; ``masks`` (a list) also receives each
+    object's own filled mask (the same draws: the image and labels do not change)."""
     img = _background(rng, n)
     if rng.random() < EMPTY_FRACTION:
         return img, np.zeros((0, 5), np.float32)
@@ -108,10 +126,15 @@ def render_image(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarr
         box = full.clip(0, n)
         x1, y1, x2, y2 = box.astype(int).clip(0, n - 1)
         colour = _colour(rng, img[y1:y2 + 1, x1:x2 + 1].reshape(-1, 3).mean(0))
-        if pts is None:
-            cv2.circle(img, (round(cx * 16), round(cy * 16)), round(size / 2 * 16), colour, -1, cv2.LINE_AA, 4)
-        else:
-            cv2.fillPoly(img, [np.round(pts * 16).astype(np.int32)], colour, cv2.LINE_AA, 4)
+        targets = [img] if masks is None else [img, np.zeros((n, n), np.uint8)]
+        for canvas, fill in zip(targets, (colour, 1)):
+            line = cv2.LINE_AA if canvas is img else cv2.LINE_8
+            if pts is None:
+                cv2.circle(canvas, (round(cx * 16), round(cy * 16)), round(size / 2 * 16), fill, -1, line, 4)
+            else:
+                cv2.fillPoly(canvas, [np.round(pts * 16).astype(np.int32)], fill, line, 4)
+        if masks is not None:
+            masks.append(targets[1])
         boxes.append(full)
         classes.append(cls)
     if not boxes:
@@ -121,23 +144,35 @@ def render_image(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarr
     return img, np.concatenate([np.array(classes)[:, None], xywh], 1).astype(np.float32)
 
 
-def _write_split(tmp: Path, split: str, count: int, img_size: int, seed: int) -> None:
+def _label_lines(labels: np.ndarray, own: list[np.ndarray] | None, n: int) -> list[str]:
+    """YOLO rows: boxes, or (``own`` masks given) the visible polygons, normalised; hidden objects are left out."""
+    if own is None:
+        return [f"{int(r[0])} {r[1]:.6f} {r[2]:.6f} {r[3]:.6f} {r[4]:.6f}" for r in labels]
+    return [f"{int(r[0])} " + " ".join(f"{v:.6f}" for v in (poly / n).clip(0, 1).reshape(-1))
+            for r, poly in zip(labels, visible_polygons(own)) if poly is not None]
+
+
+def _write_split(tmp: Path, split: str, count: int, img_size: int, seed: int, segments: bool = False) -> None:
     (tmp / "images" / split).mkdir(parents=True)
     (tmp / "labels" / split).mkdir(parents=True)
     for i in range(count):
         rng = np.random.default_rng([seed, 0 if split == "train" else 1, i])
-        img, labels = render_image(rng, img_size)
+        own: list[np.ndarray] | None = [] if segments else None
+        img, labels = render_image(rng, img_size, own)
         stem = f"{split}_{i:05d}"
         write_image(tmp / "images" / split / f"{stem}.jpg", img, quality=92)
         if len(labels) or i % 2:  # empty images: every other one has an empty label file, the rest none
-            lines = [f"{int(r[0])} {r[1]:.6f} {r[2]:.6f} {r[3]:.6f} {r[4]:.6f}" for r in labels]
+            lines = _label_lines(labels, own, img_size)
             (tmp / "labels" / split / f"{stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
 
 
-def generate_shapes(root: Path, n_train: int = 512, n_val: int = 128, img_size: int = 256, seed: int = 0) -> Path:
-    """Write the dataset at ``root`` unless a complete one with the same parameters is there; return ``root``."""
+def generate_shapes(root: Path, n_train: int = 512, n_val: int = 128, img_size: int = 256, seed: int = 0,
+                    segments: bool = False) -> Path:
+    """Write the dataset at ``root`` unless a complete one with the same parameters is there; return ``root``.
+    ``segments``: the segmentation twin (the same images; each object's visible outline as a polygon label)."""
     root = Path(root).absolute()
-    params = {"version": VERSION, "n_train": n_train, "n_val": n_val, "img_size": img_size, "seed": seed}
+    params = {"version": VERSION, "n_train": n_train, "n_val": n_val, "img_size": img_size, "seed": seed,
+              **({"segments": True} if segments else {})}
     marker = root / MARKER
     if marker.is_file():
         if json.loads(marker.read_text()) == params:
@@ -148,8 +183,8 @@ def generate_shapes(root: Path, n_train: int = 512, n_val: int = 128, img_size: 
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.tmp-"))
     try:
-        _write_split(tmp, "train", n_train, img_size, seed)
-        _write_split(tmp, "val", n_val, img_size, seed)
+        _write_split(tmp, "train", n_train, img_size, seed, segments)
+        _write_split(tmp, "val", n_val, img_size, seed, segments)
         data = {"path": str(root), "train": "images/train", "val": "images/val", "nc": len(NAMES),
                 "names": dict(enumerate(NAMES))}
         (tmp / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))

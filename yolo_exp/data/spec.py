@@ -101,7 +101,7 @@ def resolve_data(data_cfg: Mapping[str, Any], cache_dir: Path | None = None) -> 
     if shapes:
         from yolo_exp.data.shapes import generate_shapes, shapes_data_root
 
-        params = {k: shapes[k] for k in ("n_train", "n_val", "img_size", "seed") if k in shapes}
+        params = {k: shapes[k] for k in ("n_train", "n_val", "img_size", "seed", "segments") if k in shapes}
         root = Path(cfg["path"]).expanduser() if cfg.get("path") else shapes_data_root(cache_dir, **params)
         try:
             root = generate_shapes(root.absolute(), **params)
