@@ -23,9 +23,9 @@ from yolo_exp.build import Training, build_training
 from yolo_exp.config.resume import resume_command
 from yolo_exp.data.epochs import begin_epoch
 from yolo_exp.engine.callbacks import CallbackList, EpochEnd
-from yolo_exp.engine.interrupts import StopRequests
 from yolo_exp.engine.checkpoint import (atomic_save, load_checkpoint, model_record, restore_training_state,
                                        set_rng_state, strip_checkpoint, training_state)
+from yolo_exp.engine.interrupts import StopRequests
 from yolo_exp.engine.optim import apply_warmup, build_scheduler, clipped_step, warmup_iters
 from yolo_exp.engine.settings import TrainResult, TrainSettings
 from yolo_exp.engine.validate import validate
