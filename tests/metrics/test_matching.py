@@ -62,3 +62,23 @@ def test_assign_prefers_iou_when_asked():
     assert won.tolist() == [[False, True]] and label.tolist() == [[0, 0]]
     won, _ = assign_one_to_one(iou, prefer_iou=False)
     assert won.tolist() == [[True, False]]
+
+
+def test_mask_iou_drives_the_same_matching():
+    """Box-shaped masks give the boxes' matches; masks that differ from their boxes change them."""
+    from yolo_exp.ops.masks import mask_iou
+
+    def box_masks(boxes):  # (k, 4) integer xyxy on a 64 x 64 canvas
+        m = torch.zeros(len(boxes), 64, 64, dtype=torch.bool)
+        for i, (x1, y1, x2, y2) in enumerate(boxes.int().tolist()):
+            m[i, y1:y2, x1:x2] = True
+        return m
+
+    labels = torch.tensor([[0, 0, 0, 20, 20], [1, 30, 30, 60, 50]], dtype=torch.float32)
+    dets = torch.tensor([[1, 1, 20, 20, 0.9, 0], [30, 32, 60, 50, 0.8, 1], [0, 0, 10, 10, 0.7, 0]])
+    gt, pred = box_masks(labels[:, 1:]), box_masks(dets[:, :4])
+    by_mask = match_predictions(dets, labels, iou=mask_iou(gt, pred))
+    assert torch.equal(by_mask, match_predictions(dets, labels))
+    pred[0, :, :] = False  # the first detection's mask misses its object entirely
+    pred[0, 40:44, 0:4] = True
+    assert by_mask[0, :8].all() and not match_predictions(dets, labels, iou=mask_iou(gt, pred))[0].any()

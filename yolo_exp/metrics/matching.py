@@ -8,17 +8,20 @@ IOU_THRESHOLDS = torch.linspace(0.5, 0.95, 10)
 
 
 def match_predictions(
-    detections: torch.Tensor, labels: torch.Tensor, iouv: torch.Tensor = IOU_THRESHOLDS
+    detections: torch.Tensor, labels: torch.Tensor, iouv: torch.Tensor = IOU_THRESHOLDS,
+    iou: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(n, t) bool: detection i is a true positive at IoU threshold t.
 
     ``detections`` (n, 6) = x1, y1, x2, y2, conf, cls in NMS order (conf descending); ``labels`` (m, 5) = cls, x1,
     y1, x2, y2 in the same frame. Same matching as YOLOv5's val: among same-class pairs with IoU >= t, each detection
     claims its best-IoU label, and a label claimed several times goes to the earliest (highest-conf) claimant;
-    losers are not re-matched. All thresholds are handled at once.
+    losers are not re-matched. All thresholds are handled at once. ``iou`` (m, n) replaces the boxes' IoU: the
+    masks' for segmentation (ops.masks.mask_iou of label and detection masks), with the same matching.
     """
     iouv = iouv.to(detections.device)
-    iou = box_iou(labels[:, 1:].float(), detections[:, :4].float())  # (m, n)
+    if iou is None:
+        iou = box_iou(labels[:, 1:].float(), detections[:, :4].float())  # (m, n)
     same_class = labels[:, :1] == detections[:, 5]
     eligible = (iou[None] >= iouv[:, None, None]) & same_class  # (t, m, n)
     won, _ = assign_one_to_one(torch.where(eligible, iou, -1.0), prefer_iou=False)
