@@ -8,6 +8,7 @@ every command. The ``model``, ``data`` and ``device`` groups (and ``optimizer``)
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass
@@ -56,13 +57,44 @@ class RunData:
     cache_dir: Path | None   # label/image caches and the generated demo; None: ~/.cache/yolo_exp
 
 
-def run_data(cfg: DictConfig) -> RunData:
-    """The dataset of a train or val config (the shapes demo is generated here on first use)."""
+def run_data(cfg: DictConfig, task: str = "detect") -> RunData:
+    """The dataset of a train or val config (the shapes demo is generated here on first use; for a ``segment``
+    model, its segmentation twin)."""
     cache_dir = cache_dir_of(cfg.cache_dir)
-    spec = built("data", cfg.data, DataSpec, cache_dir=cache_dir)
+    node = cfg.data
+    if task == "segment" and OmegaConf.select(node, "shapes") is not None:
+        node = OmegaConf.merge(node, {"shapes": {"segments": True}})
+    spec = built("data", node, DataSpec, cache_dir=cache_dir)
     nc = 1 if cfg.single_cls else spec.nc
     names = ["item"] if cfg.single_cls and spec.nc > 1 else list(spec.names)
     return RunData(spec, nc, names, cache_dir)
+
+
+def task_dataset(spec: DataSpec, task: str) -> Any:
+    """The dataset class for a model's task: the data group's own, where the standard YoloDataset means
+    SegmentDataset (batches with masks) for a segment model; a mismatch is a one-line error."""
+    from yolo_exp.data.dataset import YoloDataset
+    from yolo_exp.data.segment_dataset import SegmentDataset
+
+    chosen = spec.dataset
+    cls = getattr(chosen, "func", chosen) or YoloDataset  # a `_partial_: true` node builds a functools.partial
+    if task == "segment" and cls is YoloDataset:
+        return functools.partial(SegmentDataset, *getattr(chosen, "args", ()), **getattr(chosen, "keywords", {}))
+    gives_masks = isinstance(cls, type) and issubclass(cls, SegmentDataset)
+    if task == "segment" and not gives_masks:
+        raise ConfigError(f"data.dataset builds {getattr(cls, '__name__', cls)}, which gives no masks: a segment "
+                          "model needs yolo_exp.data.segment_dataset.SegmentDataset (or a subclass)")
+    if task == "detect" and gives_masks:
+        raise ConfigError(f"data.dataset builds {cls.__name__}, whose batches carry masks: a detect model trains "
+                          "on yolo_exp.data.dataset.YoloDataset (polygon labels give it their boxes)")
+    return chosen
+
+
+def check_polygons(dataset: Any, task: str, split: str) -> None:
+    """A segment model cannot learn masks from box-only labels (YOLOv5-seg fails on them further in)."""
+    if task == "segment" and not any(len(s) for s in dataset.segments):
+        raise ConfigError(f"model.task=segment: the {split} labels have no polygons (segmentation rows are "
+                          "`class x1 y1 x2 y2 x3 y3 ...`); use a segmentation dataset or a detect model")
 
 
 def describe_weights(ckpt: object, path: str | Path) -> tuple[dict[str, Any], int, list[str] | None]:
@@ -107,7 +139,8 @@ def train_model(cfg: DictConfig, data: RunData, resuming: bool, log: logging.Log
     return model
 
 
-def train_loaders(cfg: DictConfig, run: RunData, imgsz: int, stride: int, hyp: dict[str, Any]) -> tuple[Any, ...]:
+def train_loaders(cfg: DictConfig, run: RunData, imgsz: int, stride: int, hyp: dict[str, Any],
+                  task: str = "detect") -> tuple[Any, ...]:
     """(train loader, train set, val loader, val set): this rank's share of the batch with YOLOv5's augmentation;
     on rank 0 the validation loader (twice the batch, rectangular). Rank 0 builds the label caches first."""
     from yolo_exp import dist
@@ -115,7 +148,10 @@ def train_loaders(cfg: DictConfig, run: RunData, imgsz: int, stride: int, hyp: d
 
     rank_batch = cfg.batch_size // dist.world_size()
     common = {"workers": cfg.workers, "seed": cfg.seed, "single_cls": cfg.single_cls, "cache_dir": run.cache_dir,
-              "dataset_class": run.spec.dataset}
+              "dataset_class": task_dataset(run.spec, task)}
+    if task == "segment":
+        common["dataset_class"] = functools.partial(common["dataset_class"], mask_ratio=cfg.mask_ratio,
+                                                    overlap=cfg.overlap_mask)
     with dist.main_first():
         train_loader, train_set = create_dataloader(
             run.spec.train, imgsz, rank_batch, stride, run.nc, hyp=hyp, augment=True, rect=cfg.rect,
@@ -168,7 +204,7 @@ class Training:
     train_set: Any
     val_loader: Any          # None on ranks other than 0
     val_set: Any
-    loss: Any                # DetectionLoss
+    loss: Any                # DetectionLoss, or SegmentationLoss (batches with masks)
     opt: Optimization
     resume_ckpt: dict | None  # weights/last.pt of the run being resumed
 
@@ -213,6 +249,7 @@ def build_training(cfg: DictConfig, folder: Any, log: logging.Logger) -> Trainin
     from yolo_exp.engine.optim import freeze_layers
     from yolo_exp.loss import DetectionLoss, scale_hyp_gains
     from yolo_exp.models.summary import layer_table
+    from yolo_exp.segment_loss import SegmentationLoss
 
     accel = accelerator(cfg)
     accel.device = dist.setup(accel.device)
@@ -220,8 +257,9 @@ def build_training(cfg: DictConfig, folder: Any, log: logging.Logger) -> Trainin
     resume_ckpt = load_checkpoint(folder.path / "weights" / "last.pt") if cfg.resume else None
     if not resume_ckpt and dist.is_main():
         folder.start_over()
+    task = str(getattr(cfg.model.task, "value", cfg.model.task))
     with dist.main_first():  # rank 0 generates the dataset, the others then find it
-        data = run_data(cfg)
+        data = run_data(cfg, task)
     model = accel.place(train_model(cfg, data, bool(resume_ckpt), log))
     gs = int(model.stride.max())
     imgsz = round_imgsz(cfg.imgsz, gs, log)
@@ -231,14 +269,13 @@ def build_training(cfg: DictConfig, folder: Any, log: logging.Logger) -> Trainin
         freeze = cfg.freeze if isinstance(cfg.freeze, int) else list(cfg.freeze)
         log.info("freezing %d parameter tensors", len(freeze_layers(model, freeze)))
     hyp = OmegaConf.to_container(cfg.hyp, resolve=True)
-    loaders = train_loaders(cfg, data, imgsz, gs, hyp)
-    if hasattr(loaders[1], "collate_fn") and model.task == "detect":  # e.g. SegmentDataset: masks in each batch
-        raise ConfigError(f"data.dataset._target_={cfg.data.dataset._target_!r}: its batches carry masks, which "
-                          "a detect model does not train on (segmentation training is not built yet)")
+    loaders = train_loaders(cfg, data, imgsz, gs, hyp, model.task)
+    check_polygons(loaders[1], model.task, "train")
     first_look(cfg, model, data, loaders[1], loaders[3], imgsz, hyp, fresh=not resume_ckpt, folder=folder,
                accel=accel, log=log)
-    loss = DetectionLoss(model.detect.anchors, data.nc,
-                         scale_hyp_gains(hyp, nc=data.nc, nl=model.detect.nl, imgsz=imgsz))
+    gains = scale_hyp_gains(hyp, nc=data.nc, nl=model.detect.nl, imgsz=imgsz)
+    loss = SegmentationLoss(model.detect.anchors, data.nc, gains, overlap=loaders[1].overlap) \
+        if model.task == "segment" else DetectionLoss(model.detect.anchors, data.nc, gains)
     opt = optimization(cfg, model, hyp, accel, log)
     step_model = dist.wrap(model, accel.device, cfg.sync_bn, log)  # DDP after AutoAnchor and EMA
     step_model = accel.compiled(step_model)

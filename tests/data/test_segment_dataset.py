@@ -102,20 +102,23 @@ def test_a_detect_run_on_the_segment_dataset_is_one_line(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "train.py"), *TINY, "epochs=1",
                            "data.dataset._target_=yolo_exp.data.segment_dataset.SegmentDataset"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
-    assert proc.returncode != 0 and "its batches carry masks" in proc.stderr
+    assert proc.returncode != 0 and "whose batches carry masks: a detect model" in proc.stderr
 
 
 def test_the_shapes_seg_option_gives_batches_with_masks(tmp_path):
-    """The embedded twin: `data=shapes-seg` generates polygons, verifies clean and loads through SegmentDataset."""
-    from yolo_exp.build import run_data
+    """The embedded twin: `data=shapes-seg` generates polygons, verifies clean and loads through SegmentDataset
+    for a segment model (YoloDataset, boxes of the polygons, for a detect model)."""
+    from yolo_exp.build import run_data, task_dataset
+    from yolo_exp.data.dataset import YoloDataset
     from yolo_exp.config.cli import compose_checked
     from yolo_exp.data.verify import CORRUPT
 
     cfg = compose_checked(["data=shapes-seg", "data.shapes.n_train=8", "data.shapes.n_val=4",
                            "data.shapes.img_size=96", f"cache_dir={tmp_path}"], check_paths=False)
     run = run_data(cfg)
+    assert task_dataset(run.spec, "detect").func is YoloDataset
     loader, ds = create_dataloader(run.spec.train, 96, 4, 32, run.nc, hyp=asdict(HypConfig()), augment=True,
-                                   workers=0, cache_dir=tmp_path, dataset_class=run.spec.dataset)
+                                   workers=0, cache_dir=tmp_path, dataset_class=task_dataset(run.spec, "segment"))
     assert isinstance(ds, SegmentDataset) and ds.stats[CORRUPT] == 0 and all(len(s) for s in ds.segments if len(s))
     imgs, targets, _, _, masks = next(iter(loader))
     assert imgs.shape[0] == 4 and masks.shape == (4, 24, 24) and int(masks.max()) >= 1

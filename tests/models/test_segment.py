@@ -60,9 +60,25 @@ def _learned(key: str) -> bool:
     return not key.endswith(("num_batches_tracked", "anchors", "stride"))
 
 
-def test_train_py_refuses_a_segment_model_in_one_line():
+def test_a_segment_model_refuses_box_only_labels_and_detect_datasets_in_one_line(tmp_path):
+    """The demo switches to its segmentation twin for a segment model; other box-only data is refused."""
+    from yolo_exp.build import check_polygons, run_data, task_dataset
     from yolo_exp.config.cli import compose_checked
     from yolo_exp.config.validate import ConfigError
+    from yolo_exp.data.loader import create_dataloader
 
-    with pytest.raises(ConfigError, match="^model.task='segment': train.py trains detect models so far"):
-        compose_checked(["model=yolov5n-seg"], check_paths=False)
+    cfg = compose_checked(["model=yolov5n-seg", "data.shapes.n_train=4", "data.shapes.n_val=2",
+                           "data.shapes.img_size=64", f"cache_dir={tmp_path}"], check_paths=False)
+    seg, det = run_data(cfg, "segment"), run_data(cfg, "detect")
+    assert seg.spec.train != det.spec.train and "-seg" in str(seg.spec.train)
+    _, boxes_only = create_dataloader(det.spec.train, 64, 2, 32, det.nc, workers=0, cache_dir=tmp_path)
+    with pytest.raises(ConfigError, match="^model.task=segment: the train labels have no polygons"):
+        check_polygons(boxes_only, "segment", "train")
+    check_polygons(boxes_only, "detect", "train")
+    seg.spec.dataset = _NoMasks
+    with pytest.raises(ConfigError, match="^data.dataset builds _NoMasks, which gives no masks"):
+        task_dataset(seg.spec, "segment")
+
+
+class _NoMasks:  # a user's dataset class that is no SegmentDataset
+    pass

@@ -165,6 +165,11 @@ class FitnessWeights:
     recall: float = 0.0
     map50: float = 0.1
     map: float = 0.9
+    # segmentation: the mask metrics' weights; unset, each is its box metric's (YOLOv5-seg sums both alike)
+    mask_precision: Optional[float] = None
+    mask_recall: Optional[float] = None
+    mask_map50: Optional[float] = None
+    mask_map: Optional[float] = None
 
 
 @dataclass
@@ -250,6 +255,8 @@ class TrainConfig:
     autoanchor: bool = True
     close_mosaic: int = 0
     image_weights: bool = False
+    overlap_mask: bool = True  # segmentation: one index mask per image (YOLOv5's default), else one per instance
+    mask_ratio: int = 4  # segmentation: masks at 1/mask_ratio of the image
     keep_optimizer: bool = False
     sync_bn: bool = False
     deterministic: bool = True

@@ -47,14 +47,13 @@ def validate(cfg: DictConfig, check_paths: bool = True) -> None:
                 "translate", "scale", "shear", "perspective"):
         _require(hyp[key] >= 0, f"hyp.{key}", "must be >= 0", hyp[key])
 
-    weights = {k: float(v) for k, v in cfg.fitness.items()}
+    weights = {k: float(v) for k, v in cfg.fitness.items() if v is not None}
     _require(all(w >= 0 for w in weights.values()) and any(w > 0 for w in weights.values()), "fitness",
              "weights must be >= 0 and not all 0 (YOLOv5's: fitness.map50=0.1 fitness.map=0.9)", weights)
     _require(cfg.optimizer._target_ in ALLOWED_OPTIMIZERS, "optimizer._target_",
              f"must be one of {', '.join(ALLOWED_OPTIMIZERS)}", cfg.optimizer._target_)
-    task = str(getattr(cfg.model.task, "value", cfg.model.task))
-    _require(task == "detect", "model.task", "train.py trains detect models so far (a segment model builds and takes "
-             "detection weights; its data, loss and metrics are not built yet)", task)
+    _require(cfg.mask_ratio >= 1, "mask_ratio", "must be >= 1 (YOLOv5's 4: masks at a quarter of the image)",
+             cfg.mask_ratio)
     _require(0 < cfg.val.iou_thres <= 1, "val.iou_thres", "must be in (0, 1]", cfg.val.iou_thres)
     _require(0 <= cfg.val.conf_thres < 1, "val.conf_thres", "must be in [0, 1)", cfg.val.conf_thres)
     if check_paths:  # the environment: files and devices

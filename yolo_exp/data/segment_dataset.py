@@ -66,6 +66,16 @@ class SegmentDataset(YoloDataset):
         chw = np.ascontiguousarray(img[..., ::-1].transpose(2, 0, 1))
         return torch.from_numpy(chw), targets, self.im_files[index], shapes, masks
 
+    def instance_masks(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(classes (m,), masks (m, h0, w0) uint8) of image ``index``'s labels at its original size, from the label
+        polygons (a label without one: its box): the ground truth that mask metrics are scored against."""
+        w0, h0 = (int(v) for v in self.shapes[index])  # (w, h), as YOLOv5 keeps them
+        labels, segs = self.labels[index], self.segments[index]
+        if len(segs) != len(labels):
+            segs = A.box_polygons(labels[:, 1:5]) if len(labels) else []
+        polygons = [np.asarray(s, np.float64) * (w0, h0) for s in segs]
+        return labels[:, 0].copy(), polygon_masks((h0, w0), polygons)
+
     @staticmethod
     def collate_fn(batch: Sequence[SegSample]) -> tuple[Any, ...]:
         """YoloDataset's batch plus the masks: (B, h, w) index masks with ``overlap``, else (N, h, w) aligned with

@@ -58,6 +58,7 @@ class Trainer:
         self.accel, self.device = parts.accel, parts.accel.device
         self.nc, self.names = parts.data.nc, parts.data.names
         self.model, self.step_model, self.compute_loss = parts.model, parts.step_model, parts.loss
+        self.loss_names = results_csv.loss_names(4 if parts.model.task == "segment" else 3)
         self.imgsz, self.gs, self.hyp = parts.imgsz, int(parts.model.stride.max()), parts.hyp
         self.train_loader, self.train_set, self.val_loader = parts.train_loader, parts.train_set, parts.val_loader
         opt = parts.opt
@@ -139,8 +140,8 @@ class Trainer:
                 t_epoch = time.time()
                 train_items, lrs = self.train_epoch(epoch, nb, batches)
                 if dist.is_main():  # the bar is off without a terminal and never reaches train.log
-                    LOG.info("Epoch %d/%d: box_loss %.4g, obj_loss %.4g, cls_loss %.4g (%.1f s)", epoch + 1,
-                             cfg.epochs, *train_items.tolist(), time.time() - t_epoch)
+                    losses = ", ".join(f"{k}_loss {v:.4g}" for k, v in zip(self.loss_names, train_items.tolist()))
+                    LOG.info("Epoch %d/%d: %s (%.1f s)", epoch + 1, cfg.epochs, losses, time.time() - t_epoch)
                     self.watch_divergence(float(train_items.sum()))
                 final_epoch = epoch + 1 == cfg.epochs
                 # image weights are redrawn from this epoch's validation, so only then can the next epoch start
@@ -225,7 +226,7 @@ class Trainer:
         if cfg.close_mosaic and epoch == max(cfg.epochs - cfg.close_mosaic, 0) and self.train_set.augment \
                 and not cfg.rect:
             LOG.info("closing mosaic for the last %d epochs", cfg.close_mosaic)
-        mloss = torch.zeros(3, device=device)
+        mloss = torch.zeros(len(self.loss_names), device=device)
         start = 0
         if self.partial and self.partial["epoch"] == epoch:  # resuming in the middle of this epoch
             start = self.partial["batches"]
@@ -235,7 +236,7 @@ class Trainer:
         pbar = tqdm(batches, total=nb, initial=start, bar_format="{l_bar}{bar:10}{r_bar}",
                     disable=None if dist.is_main() else True)
         try:
-            for i, (imgs, targets, paths, _) in enumerate(pbar, start):
+            for i, (imgs, targets, paths, _, *masks) in enumerate(pbar, start):  # masks: segmentation
                 ni = i + nb * epoch
                 imgs = self.accel.images(imgs)
                 if ni <= self.nw:
@@ -245,7 +246,7 @@ class Trainer:
                     imgs = self.rescale_batch(imgs)
                 with self.accel.autocast():
                     preds = model(imgs)
-                loss, items = self.compute_loss([p.float() for p in preds], targets.to(device))
+                loss, items = self.compute_loss(preds, targets.to(device), *(m.to(device) for m in masks))
                 loss = loss * dist.world_size()  # DDP averages gradients over ranks; YOLOv5 sums them
                 finite = torch.isfinite(loss.detach()).all()  # stays on the device: read at display intervals
                 self.bad_run = (self.bad_run + 1) * ~finite
@@ -261,7 +262,8 @@ class Trainer:
                     self.check_losses(epoch, i)
                     self.show(pbar, epoch, mloss, targets.shape[0], imgs.shape[-1])
                 if ni < 3 and dist.is_main():  # also when a resume repeats them
-                    self.folder.train_batch(ni, imgs, targets, paths, self.names)
+                    self.folder.train_batch(ni, imgs, targets, paths, self.names, *masks,
+                                            overlap=getattr(self.train_set, "overlap", True))
         finally:
             pbar.close()
         if self.stop.requested:  # Ctrl-C after the epoch's last step: its state is complete, save it there
@@ -284,10 +286,9 @@ class Trainer:
         self.bad_seen = bad
 
     def show(self, pbar: tqdm, epoch: int, mloss: torch.Tensor, instances: int, size: int) -> None:
-        ml = mloss.tolist()
+        losses = " ".join(f"{k} {v:.4f}" for k, v in zip(self.loss_names, mloss.tolist()))
         mem = f"{torch.cuda.memory_reserved() / 1e9:.3g}G" if self.accel.cuda else "0G"
-        pbar.set_description(f"{epoch + 1}/{self.s.epochs} {mem} box {ml[0]:.4f} obj {ml[1]:.4f} cls {ml[2]:.4f} "
-                             f"inst {instances} size {size}")
+        pbar.set_description(f"{epoch + 1}/{self.s.epochs} {mem} {losses} inst {instances} size {size}")
 
     def optimizer_step(self) -> None:
         if not clipped_step(self.optimizer, self.scaler, self.model, self.ema):
@@ -305,7 +306,7 @@ class Trainer:
     def validate_epoch(self, epoch: int, final_epoch: bool) -> tuple[dict[str, float], list[float]]:
         cfg = self.s
         if cfg.noval and not final_epoch or self.val_loader is None:
-            return {}, [0.0, 0.0, 0.0]
+            return {}, [0.0] * len(self.loss_names)
         res = validate(self.ema.ema, self.val_loader, self.names, self.device,
                        cfg.val, loss_fn=self.compute_loss,
                        log=LOG)

@@ -15,12 +15,14 @@ import numpy as np
 import torch
 
 from yolo_exp.metrics.ap import APResult, ap_per_class
-from yolo_exp.metrics.coco import coco_eval, predictions_to_coco
+from yolo_exp.metrics.coco import coco_eval, predictions_to_coco, rle_encode
 from yolo_exp.metrics.confusion import ConfusionMatrix
 from yolo_exp.metrics.matching import IOU_THRESHOLDS, match_predictions
 from yolo_exp.metrics.plots import plot_curves
 from yolo_exp.ops.boxes import scale_boxes, xywh2xyxy, xyxy2xywh
+from yolo_exp.ops.masks import masks_from_protos, original_masks, paste, patches_iou
 from yolo_exp.ops.nms import non_max_suppression
+from yolo_exp.report.results import loss_names
 
 LOGGER = logging.getLogger(__name__)
 LossFn = Callable[[list[torch.Tensor], torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -47,24 +49,27 @@ class ValResult:
     map: float
     maps: np.ndarray  # (nc,) mAP@0.5:0.95 per class, unlabelled classes get the overall map
     classes: list[ClassMetrics]  # classes with labels
-    losses: tuple[float, float, float] | None  # (box, obj, cls) means over batches when a loss_fn was given
+    losses: tuple[float, ...] | None  # (box, obj, cls) or (box, seg, obj, cls) means over batches with a loss_fn
     speed: dict[str, float]  # ms per image: preprocess, inference, nms, metrics
     nt: np.ndarray  # (nc,) labels per class
     seen: int  # images
     conf: float = 0.0  # the operating confidence P and R were read at
     coco: tuple[float, float] | None = None  # pycocotools (mAP@0.5:0.95, mAP@0.5) when requested
+    mask: ValResult | None = None  # segmentation: the same figures scored on masks
 
     @property
     def metrics(self) -> dict[str, float]:
-        """The four headline figures, keyed as ``fitness`` weights name them."""
-        return {"precision": self.precision, "recall": self.recall, "map50": self.map50, "map": self.map}
+        """The headline figures, keyed as ``fitness`` weights name them (mask_* for a segmentation model's)."""
+        box = {"precision": self.precision, "recall": self.recall, "map50": self.map50, "map": self.map}
+        return box if self.mask is None else {**box, **{f"mask_{k}": v for k, v in self.mask.metrics.items()}}
 
     def to_json(self) -> dict:
         return {
             **self.metrics, "seen": self.seen, "instances": int(self.nt.sum()), "conf": self.conf,
-            "losses": None if self.losses is None else dict(zip(("box", "obj", "cls"), self.losses)),
+            "losses": None if self.losses is None else dict(zip(loss_names(len(self.losses)), self.losses)),
             "speed_ms_per_image": self.speed, "coco": self.coco, "maps": [float(m) for m in self.maps],
             "classes": [asdict(c) for c in self.classes],
+            **({} if self.mask is None else {"mask": self.mask.to_json()}),
         }
 
 
@@ -129,24 +134,39 @@ def _write_txt(path: Path, predn: torch.Tensor, shape: Sequence) -> None:
     path.write_text("".join(f"{int(r[0])} " + " ".join(f"{v:.6g}" for v in r[1:]) + "\n" for r in rows))
 
 
-def _plot_batch(imgs, targets, outputs, paths, names, save_dir: Path, batch_i: int) -> None:
-    from yolo_exp.report.images import plot_batch  # lazy: pulls in cv2 drawing only when pictures are wanted
+def _plot_batch(imgs, targets, outputs, paths, names, save_dir: Path, batch_i: int, masks=None, protos=None,
+                overlap: bool = True, conf_thres: float = 0.25) -> None:
+    """val_batch{i}_labels.jpg and val_batch{i}_pred.jpg (detections from ``conf_thres``), with masks for a
+    segmentation model (the batch's ``masks``; the detections' from ``protos``)."""
+    from yolo_exp.report.images import instance_masks, plot_batch  # lazy: cv2 drawing only when pictures are wanted
 
-    plot_batch(imgs, targets, paths, names, save_dir / f"val_batch{batch_i}_labels.jpg")
+    plot_batch(imgs, targets, paths, names, save_dir / f"val_batch{batch_i}_labels.jpg",
+               masks=None if masks is None else instance_masks(targets, masks, overlap))
+    outputs = [o[o[:, 4] >= conf_thres] for o in outputs]
     preds = [torch.cat((torch.full_like(o[:, :1], i), o[:, 5:6], o[:, :5]), 1) for i, o in enumerate(outputs)]
+    pred_masks = None if protos is None else torch.cat(
+        [masks_from_protos(protos[i], o[:, 6:], o[:, :4], imgs.shape[2:]).cpu() for i, o in enumerate(outputs)])
     plot_batch(imgs, torch.cat(preds).cpu().float(), paths, names, save_dir / f"val_batch{batch_i}_pred.jpg",
-               xyxy=True)
+               xyxy=True, conf_thres=conf_thres, masks=pred_masks)
+
+
+def figures(r: ValResult | ClassMetrics) -> tuple[float, float, float, float]:
+    return r.precision, r.recall, r.map50, r.map
 
 
 def _log_table(log: logging.Logger, res: ValResult, verbose: bool, nc: int) -> None:
-    log.info(("%22s" + "%11s" * 6) % HEADER)
-    row = "%22s" + "%11i" * 2 + "%11.3g" * 4
-    log.info(row % ("all", res.seen, res.nt.sum(), res.precision, res.recall, res.map50, res.map))
+    """YOLOv5's table; a segmentation model's has the mask figures after the box ones, as YOLOv5-seg's."""
+    m = res.mask
+    header = HEADER if m is None else (*HEADER[:3], "Box(P", *HEADER[4:6], "mAP50-95)", "Mask(P", *HEADER[4:6],
+                                       "mAP50-95)")
+    log.info(("%22s" + "%11s" * (len(header) - 1)) % header)
+    row = "%22s" + "%11i" * 2 + "%11.3g" * (len(header) - 3)
+    log.info(row % ("all", res.seen, res.nt.sum(), *figures(res), *(figures(m) if m else ())))
     if res.nt.sum() == 0:
         log.warning("no labels found in the validation set, metrics cannot be computed without labels")
     if verbose and nc > 1:
-        for c in res.classes:
-            log.info(row % (c.name, c.images, c.instances, c.precision, c.recall, c.map50, c.map))
+        for i, c in enumerate(res.classes):
+            log.info(row % (c.name, c.images, c.instances, *figures(c), *(figures(m.classes[i]) if m else ())))
     (log.info if verbose else log.debug)(
         "Speed: %.1fms pre-process, %.1fms inference, %.1fms NMS, %.1fms metrics per image",
         *(res.speed[k] for k in ("preprocess", "inference", "nms", "metrics")))
@@ -231,33 +251,43 @@ def validate(
     net = model if exported else inference_copy(model, half, s.channels_last)
     half = half and not exported  # an exported model takes float input and casts it itself
     timer, acc, confusion = _StageTimer(device), _Accumulator(nc), ConfusionMatrix(nc) if plots else None
-    loss_sum, batches = torch.zeros(3, device=device), 0
+    masks = _MaskScoring(dataloader.dataset, nc) if _gives_masks(dataloader) else None
+    loss_sum, batches = None, 0
     memory_format = torch.channels_last if s.channels_last else torch.contiguous_format
-    for batch_i, (imgs, targets, paths, shapes) in enumerate(dataloader):
+    for batch_i, (imgs, targets, paths, shapes, *batch_masks) in enumerate(dataloader):
         with timer("preprocess"):
             im = imgs.to(device, non_blocking=True).contiguous(memory_format=memory_format)
             im = (im.half() if half else im.float()) / 255
             targets = targets.to(device)
         with timer("inference"):
-            preds, raw = net(im)
+            out = net(im)
+        preds, protos, raw = out if len(out) == 3 else (out[0], None, out[1])  # a Segment head adds prototypes
         if loss_fn is not None:
-            loss_sum += loss_fn(raw, targets)[1].to(device)
-            batches += 1
+            items = loss_fn(raw if protos is None else (raw, protos), targets,
+                            *(m.to(device) for m in batch_masks))[1].to(device)
+            loss_sum, batches = items if loss_sum is None else loss_sum + items, batches + 1
         with timer("nms"):
             outputs = non_max_suppression(preds, s.conf_thres, s.iou_thres, multi_label=True, agnostic=single_cls,
-                                          max_det=s.max_det)
+                                          max_det=s.max_det, nm=0 if protos is None else protos.shape[1])
         with timer("metrics"):
             _score_batch(outputs, targets, im.shape[2:], paths, shapes, single_cls, acc, confusion,
-                         save_dir if save_txt else None, save_json, class_map)
+                         save_dir if save_txt else None, save_json, class_map,
+                         None if protos is None or masks is None else (masks, protos))
         if plots and batch_i < PLOTTED_BATCHES:
-            _plot_batch(imgs, targets.cpu(), outputs, paths, names, save_dir, batch_i)
+            _plot_batch(imgs, targets.cpu(), outputs, paths, names, save_dir, batch_i,
+                        masks=batch_masks[0] if batch_masks else None, protos=protos,
+                        overlap=getattr(getattr(dataloader, "dataset", None), "overlap", True))
 
     ap, rows = _summarise(acc, names, nc)
     res = ValResult(
         ap.mp, ap.mr, ap.map50, ap.map, ap.maps(nc), rows,
-        None if loss_fn is None else tuple(float(v) for v in (loss_sum / max(batches, 1)).cpu()),
+        None if loss_sum is None else tuple(float(v) for v in (loss_sum / max(batches, 1)).cpu()),
         timer.per_image_ms(acc.seen), np.bincount(acc.arrays()[3].astype(int), minlength=nc), acc.seen, ap.conf,
     )
+    if masks is not None:
+        mask_ap, mask_rows = _summarise(masks.acc, names, nc)
+        res.mask = ValResult(mask_ap.mp, mask_ap.mr, mask_ap.map50, mask_ap.map, mask_ap.maps(nc), mask_rows, None,
+                             {}, res.nt, res.seen, mask_ap.conf)
     _log_table(log, res, s.verbose, nc)
     if save_dir is not None:
         _write_outputs(res, ap, acc, confusion, names, save_dir, plots, save_json, anno_json, log)
@@ -265,8 +295,9 @@ def validate(
 
 
 def _score_batch(outputs, targets, img_shape, paths, shapes, single_cls, acc, confusion, txt_dir, save_json,
-                 class_map) -> None:
-    """Match each image's detections against its labels, both in original-image pixels."""
+                 class_map, masks=None) -> None:
+    """Match each image's detections against its labels, both in original-image pixels; with ``masks``
+    (_MaskScoring, the batch's prototypes) their masks too."""
     h, w = img_shape
     scale = torch.tensor([w, h, w, h], device=targets.device, dtype=torch.float32)
     for si, pred in enumerate(outputs):
@@ -279,12 +310,41 @@ def _score_batch(outputs, targets, img_shape, paths, shapes, single_cls, acc, co
         boxes = _to_original(xywh2xyxy(labels[:, 1:5] * scale), img_shape, shapes[si])
         labelsn = torch.cat((labels[:, :1], boxes), 1)
         acc.add(match_predictions(predn, labelsn, IOU_THRESHOLDS), pred, labels)
+        patches = masks[0].score(pred, predn, masks[1][si], img_shape, paths[si], shapes[si], single_cls) \
+            if masks is not None else None
         if confusion is not None:
             confusion.process_batch(predn, labelsn)
         if save_json:
-            acc.coco += predictions_to_coco(predn, paths[si], class_map)
+            records = predictions_to_coco(predn, paths[si], class_map)
+            if patches is not None:
+                for r, p in zip(records, patches):
+                    r["segmentation"] = rle_encode(paste(p, shapes[si][0]).cpu().numpy())
+            acc.coco += records
         if txt_dir is not None and len(predn):
             _write_txt(txt_dir / "labels" / f"{Path(paths[si]).stem}.txt", predn, shapes[si])
+
+
+def _gives_masks(dataloader: Iterable) -> bool:
+    return hasattr(getattr(dataloader, "dataset", None), "instance_masks")
+
+
+class _MaskScoring:
+    """Mask metrics: each detection's mask at the original image size (ops.masks.original_masks) against the
+    label polygons filled at that size (SegmentDataset.instance_masks), matched as boxes are but by mask IoU."""
+
+    def __init__(self, dataset: Any, nc: int) -> None:
+        self.dataset, self.acc = dataset, _Accumulator(nc)
+        self.index = {f: i for i, f in enumerate(dataset.im_files)}
+
+    def score(self, pred: torch.Tensor, predn: torch.Tensor, protos: torch.Tensor, img_shape: Sequence[int],
+              path: str, shape: Sequence, single_cls: bool) -> list:
+        cls, gt = self.dataset.instance_masks(self.index[path])
+        labels = torch.zeros((len(cls), 5), device=pred.device)
+        labels[:, 0] = 0 if single_cls else torch.from_numpy(cls).to(pred.device)
+        patches = original_masks(protos, pred[:, 6:], predn[:, :4], img_shape, shape[0], shape[1])
+        iou = patches_iou(torch.from_numpy(gt).to(pred.device), patches)
+        self.acc.add(match_predictions(predn, labels, IOU_THRESHOLDS, iou=iou), pred, labels)
+        return patches
 
 
 def _write_outputs(res: ValResult, ap: APResult, acc: _Accumulator, confusion: ConfusionMatrix | None,
@@ -302,4 +362,9 @@ def _write_outputs(res: ValResult, ap: APResult, acc: _Accumulator, confusion: C
             res.coco = coco_eval(anno_json, acc.coco)
             log.info("pycocotools: mAP50-95 %.4f, mAP50 %.4f (ours %.4f, %.4f)", *res.coco, res.map, res.map50)
             res.map, res.map50 = res.coco
+            if res.mask is not None:
+                m = res.mask
+                m.coco = coco_eval(anno_json, acc.coco, iou_type="segm")
+                log.info("pycocotools masks: mAP50-95 %.4f, mAP50 %.4f (ours %.4f, %.4f)", *m.coco, m.map, m.map50)
+                m.map, m.map50 = m.coco
     (save_dir / "metrics.json").write_text(json.dumps(res.to_json(), indent=2))

@@ -6,6 +6,7 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from yolo_exp.ops.boxes import xyxy2xywh
@@ -39,10 +40,25 @@ def predictions_to_coco(
     ]
 
 
+def rle_encode(mask: np.ndarray) -> dict:
+    """COCO's uncompressed RLE of a binary (h, w) mask: run lengths in column-major order, starting with a run of
+    zeros (pycocotools reads it as it reads its own compressed strings; no pycocotools needed to write it)."""
+    h, w = mask.shape
+    flat = np.asarray(mask, bool).ravel(order="F")
+    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    bounds = np.concatenate(([0], change, [flat.size]))
+    counts = np.diff(bounds).tolist()
+    if flat.size and flat[0]:
+        counts = [0] + counts
+    return {"size": [int(h), int(w)], "counts": [int(c) for c in counts]}
+
+
 def coco_eval(
-    anno_json: str | Path, predictions: str | Path | list[dict], max_dets: int = 100, verbose: bool = False
+    anno_json: str | Path, predictions: str | Path | list[dict], max_dets: int = 100, verbose: bool = False,
+    iou_type: str = "bbox",
 ) -> tuple[float, float]:
-    """(mAP@0.5:0.95, mAP@0.5) from pycocotools' COCOeval on boxes; needs the optional pycocotools package.
+    """(mAP@0.5:0.95, mAP@0.5) from pycocotools' COCOeval on boxes (``iou_type="segm"``: on the predictions'
+    RLE masks); needs the optional pycocotools package.
 
     COCO scores the top ``max_dets`` detections per image (100 in the official protocol; YOLOv5 saves up to 300,
     so pass its ``max_det`` to score the same set as our own metrics). An empty prediction set scores 0.
@@ -57,7 +73,7 @@ def coco_eval(
             predictions = str(predictions)
         elif not predictions:
             return 0.0, 0.0
-        evaluator = COCOeval(gt, gt.loadRes(predictions), "bbox")
+        evaluator = COCOeval(gt, gt.loadRes(predictions), iou_type)
         evaluator.params.maxDets = [1, 10, max_dets]
         evaluator.evaluate()
         evaluator.accumulate()

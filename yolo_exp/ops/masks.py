@@ -74,3 +74,55 @@ def mask_iou(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-7) -> torch.Tenso
     a, b = a.flatten(1).float(), b.flatten(1).float()
     inter = a @ b.T
     return inter / (a.sum(1)[:, None] + b.sum(1)[None] - inter + eps)
+
+
+def original_masks(protos: torch.Tensor, coeffs: torch.Tensor, boxes: torch.Tensor, input_shape: Sequence[int],
+                   shape: Sequence[int], ratio_pad: Sequence) -> list[tuple[int, int, torch.Tensor]]:
+    """Each detection's binary mask at the original image's size, as (top, left, patch) inside its box.
+
+    sigmoid(coefficients @ prototypes) is sampled bilinearly at every original pixel's centre mapped through the
+    letterbox (``ratio_pad`` = ((gain_h, gain_w), (pad_w, pad_h)) of the ``input_shape`` (H, W) batch image),
+    kept inside the detection's box (``boxes`` (n, 4) xyxy in original pixels; pixel c is inside when
+    x1 <= c < x2) and thresholded at 0.5: YOLOv5's native-resolution masks (``--retina-masks``). Only the box is
+    sampled, so the cost follows the boxes' area, not detections x image size.
+    """
+    h, w = int(shape[0]), int(shape[1])
+    (gain_h, gain_w), (pad_w, pad_h) = ratio_pad
+    nm, ph, pw = protos.shape
+    probs = (coeffs.float() @ protos.float().view(nm, -1)).sigmoid().view(-1, 1, ph, pw)
+    # grid_sample's coordinates (align_corners=False): -1 and 1 are the outer edges of the input image
+    gx = ((torch.arange(w, device=protos.device) + 0.5) * float(gain_w) + float(pad_w)) * 2 / input_shape[1] - 1
+    gy = ((torch.arange(h, device=protos.device) + 0.5) * float(gain_h) + float(pad_h)) * 2 / input_shape[0] - 1
+    x1, y1, x2, y2 = boxes.float().ceil().clamp(min=0).long().T.tolist() if len(boxes) else ([],) * 4
+    out = []
+    for i, (l, t, r, b) in enumerate(zip(x1, y1, x2, y2)):
+        r, b = min(max(r, l), w), min(max(b, t), h)
+        l, t = min(l, r), min(t, b)
+        grid = torch.stack(torch.meshgrid(gy[t:b], gx[l:r], indexing="ij")[::-1], -1)[None]
+        patch = F.grid_sample(probs[i:i + 1], grid, mode="bilinear", padding_mode="border", align_corners=False)
+        out.append((t, l, patch[0, 0] > 0.5))
+    return out
+
+
+def patches_iou(gt: torch.Tensor, patches: Sequence[tuple[int, int, torch.Tensor]],
+                eps: float = 1e-7) -> torch.Tensor:
+    """IoU matrix (m, n) of full-size binary masks ``gt`` (m, h, w) and detections' masks as ``original_masks``
+    gives them."""
+    gt = gt.bool()
+    gt_area = gt.flatten(1).sum(1).float()
+    iou = torch.zeros((len(gt), len(patches)), device=gt.device)
+    if not len(gt):
+        return iou
+    for j, (t, l, patch) in enumerate(patches):
+        ph, pw = patch.shape
+        inter = (gt[:, t:t + ph, l:l + pw] & patch).flatten(1).sum(1).float()
+        iou[:, j] = inter / (gt_area + patch.sum() - inter + eps)
+    return iou
+
+
+def paste(patch: tuple[int, int, torch.Tensor], shape: Sequence[int]) -> torch.Tensor:
+    """A patch of ``original_masks`` as a full (h, w) bool mask."""
+    t, l, m = patch
+    full = torch.zeros(tuple(int(s) for s in shape[:2]), dtype=torch.bool, device=m.device)
+    full[t:t + m.shape[0], l:l + m.shape[1]] = m
+    return full

@@ -13,17 +13,19 @@ from torchvision.ops import batched_nms
 from yolo_exp.ops.boxes import xywh2xyxy
 
 
-def _candidates(x: torch.Tensor, conf_thres: float, multi_label: bool) -> torch.Tensor:
-    """(N, 5+nc) rows of one image -> (n, 6) [x1, y1, x2, y2, conf, cls] above the threshold."""
+def _candidates(x: torch.Tensor, conf_thres: float, multi_label: bool, nm: int = 0) -> torch.Tensor:
+    """(N, 5+nc+nm) rows of one image -> (n, 6+nm) [x1, y1, x2, y2, conf, cls, mask coefficients...] above the
+    threshold."""
     x = x[x[:, 4] > conf_thres]
     boxes = xywh2xyxy(x[:, :4])
-    scores = x[:, 5:] * x[:, 4:5]
+    scores = x[:, 5:x.shape[1] - nm] * x[:, 4:5]
+    extra = x[:, x.shape[1] - nm:]
     if multi_label:
         i, j = (scores > conf_thres).nonzero(as_tuple=True)
-        return torch.cat((boxes[i], scores[i, j, None], j[:, None].to(x.dtype)), 1)
+        return torch.cat((boxes[i], scores[i, j, None], j[:, None].to(x.dtype), extra[i]), 1)
     conf, j = scores.max(1, keepdim=True)
     keep = conf[:, 0] > conf_thres
-    return torch.cat((boxes, conf, j.to(x.dtype)), 1)[keep]
+    return torch.cat((boxes, conf, j.to(x.dtype), extra), 1)[keep]
 
 
 def non_max_suppression(
@@ -35,8 +37,10 @@ def non_max_suppression(
     multi_label: bool = True,
     max_det: int = 300,
     max_nms: int = 30000,
+    nm: int = 0,
 ) -> list[torch.Tensor]:
-    """Per image (n, 6) = x1, y1, x2, y2, conf, cls, sorted by conf descending.
+    """Per image (n, 6) = x1, y1, x2, y2, conf, cls, sorted by conf descending (then ``nm`` mask coefficients,
+    carried through for a segmentation model's rows).
 
     ``pred`` is (bs, N, 5+nc) with xywh pixel boxes and sigmoided objectness/class scores; conf = obj * cls.
     With ``multi_label`` (effective only when nc > 1) every class above ``conf_thres`` yields its own box, which is
@@ -44,11 +48,11 @@ def non_max_suppression(
     """
     if not 0 <= conf_thres <= 1 or not 0 <= iou_thres <= 1:
         raise ValueError(f"conf_thres {conf_thres} and iou_thres {iou_thres} must lie in [0, 1]")
-    multi_label = multi_label and pred.shape[2] > 6
+    multi_label = multi_label and pred.shape[2] - nm > 6
     wanted = None if classes is None else torch.as_tensor(classes, dtype=pred.dtype, device=pred.device)
     out = []
     for x in pred:
-        det = _candidates(x, conf_thres, multi_label)
+        det = _candidates(x, conf_thres, multi_label, nm)
         if wanted is not None:
             det = det[torch.isin(det[:, 5], wanted)]
         det = det[det[:, 4].argsort(descending=True)[:max_nms]]

@@ -61,6 +61,28 @@ def _as_numpy(x: np.ndarray | torch.Tensor) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
+def blend_masks(im: np.ndarray, masks: np.ndarray, classes: np.ndarray, colours: np.ndarray,
+                alpha: float = 0.5) -> np.ndarray:
+    """Blend binary masks (n, h', w'), resized to the image (nearest), in their class colours, in place."""
+    h, w = im.shape[:2]
+    for m, c in zip(masks, classes.astype(int)):
+        on = cv2.resize(np.asarray(m, np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+        im[on] = (im[on] * (1 - alpha) + colours[c] * alpha).astype(np.uint8)
+    return im
+
+
+def instance_masks(targets: np.ndarray | torch.Tensor, masks: np.ndarray | torch.Tensor,
+                   overlap: bool) -> np.ndarray:
+    """A batch's masks one per target row: YOLOv5's overlap index masks (B, h, w) split by the row's position in its
+    image (value k+1 = its k-th row), or the per-instance masks as they are."""
+    masks, t = _as_numpy(masks), _as_numpy(targets)
+    if not overlap:
+        return masks
+    image = t[:, 0].astype(int)
+    k = np.arange(len(t)) - np.searchsorted(image, image)  # rows of an image are consecutive
+    return np.stack([masks[b] == j + 1 for b, j in zip(image, k)]) if len(t) else masks[:0]
+
+
 def draw_boxes(im: np.ndarray, boxes: np.ndarray, classes: np.ndarray, confs: np.ndarray | None,
                names: Sequence[str], lw: int, colours: np.ndarray | None = None) -> np.ndarray:
     """Draw pixel xyxy boxes with class names (and confidences) onto a BGR image, in place."""
@@ -78,12 +100,13 @@ def draw_boxes(im: np.ndarray, boxes: np.ndarray, classes: np.ndarray, confs: np
 def plot_batch(
     imgs: np.ndarray | torch.Tensor, targets: np.ndarray | torch.Tensor, paths: Sequence[str] | None,
     names: Sequence[str], path: Path | str, max_images: int = 16, xyxy: bool = False, max_size: int = 1920,
-    conf_thres: float = 0.25,
+    conf_thres: float = 0.25, masks: np.ndarray | torch.Tensor | None = None,
 ) -> Path:
     """Tile up to ``max_images`` RGB images with their boxes, class names and (for predictions) confidences.
 
     ``targets`` rows are ``[img_idx, cls, cx, cy, w, h(, conf)]`` normalised, or pixel x1y1x2y2 with ``xyxy=True``;
-    predictions below ``conf_thres`` are not drawn.
+    predictions below ``conf_thres`` are not drawn. ``masks`` (n, h', w'), one per row of ``targets`` at any
+    resolution of the image, are blended in their class colour.
     """
     imgs, t = _as_numpy(imgs), _as_numpy(targets).reshape(-1, _as_numpy(targets).shape[-1] if len(targets) else 6)
     bs, _, h, w = imgs.shape
@@ -98,9 +121,12 @@ def plot_batch(
         x0, y0 = (i % ns) * tw, (i // ns) * th
         im = cv2.cvtColor(np.ascontiguousarray(imgs[i].transpose(1, 2, 0)), cv2.COLOR_RGB2BGR)
         tile = cv2.resize(im, (tw, th), interpolation=cv2.INTER_AREA) if scale < 1 else im.copy()
-        rows = t[t[:, 0] == i]
-        if rows.shape[1] > 6:
-            rows = rows[rows[:, 6] >= conf_thres]
+        sel = np.flatnonzero(t[:, 0] == i)
+        if t.shape[1] > 6:
+            sel = sel[t[sel, 6] >= conf_thres]
+        rows = t[sel]
+        if masks is not None:
+            blend_masks(tile, _as_numpy(masks)[sel], rows[:, 1], colours)
         boxes = rows[:, 2:6].astype(np.float64)
         boxes = boxes * scale if xyxy else xywh2xyxy(boxes) * (tw, th, tw, th)
         draw_boxes(tile, boxes, rows[:, 1], rows[:, 6] if rows.shape[1] > 6 else None, names, lw, colours)

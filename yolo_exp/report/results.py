@@ -12,22 +12,42 @@ from yolo_exp.metrics.fitness import METRICS
 METRIC_COLUMNS = dict(zip(METRICS, ("metrics/precision", "metrics/recall", "metrics/mAP_0.5",
                                     "metrics/mAP_0.5:0.95")))
 LOSSES = ("box", "obj", "cls")
-COLUMNS = ("epoch", *(f"train/{k}_loss" for k in LOSSES), *METRIC_COLUMNS.values(),
-           *(f"val/{k}_loss" for k in LOSSES), "x/lr0", "x/lr1", "x/lr2")
+SEG_LOSSES = ("box", "seg", "obj", "cls")  # a segmentation model's loss items
+# segmentation: YOLOv5-seg's columns, box metrics marked (B) and mask metrics (M)
+SEG_METRIC_COLUMNS = {**{m: f"{c}(B)" for m, c in METRIC_COLUMNS.items()},
+                      **{f"mask_{m}": f"{c}(M)" for m, c in METRIC_COLUMNS.items()}}
+
+
+def loss_names(n: int) -> tuple[str, ...]:
+    """The names of a loss's ``n`` items: detection's three or segmentation's four."""
+    return SEG_LOSSES if n == len(SEG_LOSSES) else LOSSES
+
+
+def _columns(losses: Sequence[str], metric_columns: Mapping[str, str]) -> tuple[str, ...]:
+    return ("epoch", *(f"train/{k}_loss" for k in losses), *metric_columns.values(),
+            *(f"val/{k}_loss" for k in losses), "x/lr0", "x/lr1", "x/lr2")
+
+
+COLUMNS = _columns(LOSSES, METRIC_COLUMNS)
+SEG_COLUMNS = _columns(SEG_LOSSES, SEG_METRIC_COLUMNS)
 
 
 def epoch_row(epoch: int, train_losses: Sequence[float], metrics: Mapping[str, float], val_losses: Sequence[float],
               lrs: Sequence[float]) -> dict[str, float]:
-    """An epoch's results.csv row (metrics by their one name; 0 when the epoch was not validated, as YOLOv5)."""
-    return {"epoch": float(epoch), **{f"train/{k}_loss": float(v) for k, v in zip(LOSSES, train_losses)},
-            **{c: float(metrics.get(m, 0.0)) for m, c in METRIC_COLUMNS.items()},
-            **{f"val/{k}_loss": float(v) for k, v in zip(LOSSES, val_losses)},
+    """An epoch's results.csv row (metrics by their one name; 0 when the epoch was not validated, as YOLOv5).
+    Four loss items mean a segmentation run: YOLOv5-seg's columns."""
+    losses = loss_names(len(train_losses))
+    columns = SEG_METRIC_COLUMNS if losses == SEG_LOSSES else METRIC_COLUMNS
+    return {"epoch": float(epoch), **{f"train/{k}_loss": float(v) for k, v in zip(losses, train_losses)},
+            **{c: float(metrics.get(m, 0.0)) for m, c in columns.items()},
+            **{f"val/{k}_loss": float(v) for k, v in zip(losses, val_losses)},
             **{f"x/lr{i}": float(lr) for i, lr in enumerate(lrs[:3])}}
 
 
 def row_metrics(row: Mapping[str, float]) -> dict[str, float]:
     """The metrics of a results.csv row (or of a mapping already keyed by the metrics' names)."""
-    return {m: row[c] if c in row else row[m] for m, c in METRIC_COLUMNS.items() if c in row or m in row}
+    columns = SEG_METRIC_COLUMNS if "train/seg_loss" in row or "mask_map" in row else METRIC_COLUMNS
+    return {m: row[c] if c in row else row[m] for m, c in columns.items() if c in row or m in row}
 
 
 def _line(cells: Sequence[str]) -> str:
@@ -38,7 +58,8 @@ def append_row(path: Path, row: Mapping[str, float]) -> None:
     """One epoch per line, fixed width like YOLOv5 (readers strip the padding). YOLOv5's columns come first; a
     column a callback adds goes after them, and a column first seen in a later epoch widens the header (earlier
     rows get an empty cell)."""
-    header = list(COLUMNS) + [c for c in row if c not in COLUMNS]
+    base = SEG_COLUMNS if "train/seg_loss" in row else COLUMNS
+    header = list(base) + [c for c in row if c not in base]
     if path.exists():
         lines = path.read_text().splitlines(keepends=True)
         old = [h.strip() for h in lines[0].split(",")] if lines else []
@@ -72,8 +93,9 @@ def truncate_after(path: Path, epoch: int) -> None:
         atomic_write_text(path, "".join(kept))
 
 
-def plot_results(csv_path: Path, out: Path | None = None, panels: Sequence[str] = COLUMNS[1:11]) -> Path:
-    """results.png: 2x5 panels (train losses, P, R, val losses, mAPs) against epoch."""
+def plot_results(csv_path: Path, out: Path | None = None) -> Path:
+    """results.png: 2x5 panels (train losses, P, R, val losses, mAPs) against epoch; a segmentation run's 2x8
+    (box and mask metrics), as YOLOv5's."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -81,8 +103,12 @@ def plot_results(csv_path: Path, out: Path | None = None, panels: Sequence[str] 
 
     rows = read_results(csv_path)
     out = out or csv_path.with_name("results.png")
-    order = [panels[i] for i in (0, 1, 2, 3, 4, 7, 8, 9, 5, 6)]  # YOLOv5's panel order
-    fig, axes = plt.subplots(2, 5, figsize=(12, 6), tight_layout=True)
+    if rows and "train/seg_loss" in rows[0]:
+        order = [SEG_COLUMNS[i] for i in (1, 2, 3, 4, 5, 6, 9, 10, 13, 14, 15, 16, 7, 8, 11, 12)]
+        fig, axes = plt.subplots(2, 8, figsize=(18, 6), tight_layout=True)
+    else:
+        order = [COLUMNS[i] for i in (1, 2, 3, 4, 5, 8, 9, 10, 6, 7)]  # YOLOv5's panel order
+        fig, axes = plt.subplots(2, 5, figsize=(12, 6), tight_layout=True)
     epochs = [r["epoch"] for r in rows]
     for ax, key in zip(axes.ravel(), order):
         ax.plot(epochs, [r.get(key, float("nan")) for r in rows], marker=".", linewidth=2, markersize=8)

@@ -38,13 +38,16 @@ class RunFolder:
 
             plot_labels(labels, names, self.path / "labels.jpg")
 
-    def train_batch(self, index: int, imgs: Any, targets: Any, paths: Sequence[str], names: Sequence[str]) -> None:
-        """train_batch{index}.jpg from a batch as the model saw it (float 0-1 or uint8)."""
+    def train_batch(self, index: int, imgs: Any, targets: Any, paths: Sequence[str], names: Sequence[str],
+                    masks: Any = None, overlap: bool = True) -> None:
+        """train_batch{index}.jpg from a batch as the model saw it (float 0-1 or uint8), with its masks (as the
+        batch carries them: ``overlap`` index masks or one per target)."""
         if self.plots:
-            from yolo_exp.report.images import plot_batch
+            from yolo_exp.report.images import instance_masks, plot_batch
 
             pixels = imgs.mul(255).byte().cpu().numpy() if imgs.is_floating_point() else imgs
-            plot_batch(pixels, targets.numpy(), paths, names, self.path / f"train_batch{index}.jpg")
+            plot_batch(pixels, targets.numpy(), paths, names, self.path / f"train_batch{index}.jpg",
+                       masks=None if masks is None else instance_masks(targets, masks, overlap))
 
     def epoch(self, epoch: int, row: Mapping[str, float], metrics: Mapping[str, float], fitness: float,
               best_epoch: int, best: Mapping[str, float]) -> None:

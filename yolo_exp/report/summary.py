@@ -21,12 +21,11 @@ from typing import Any, Mapping
 import yaml
 
 from yolo_exp.atomic import atomic_write_text
-from yolo_exp.metrics.fitness import METRICS, fitness
+from yolo_exp.metrics.fitness import MASK_METRICS, METRICS, fitness
 from yolo_exp.report.results import row_metrics
 
 SUMMARY_FILE = "summary.json"
 TRACEBACK_FILE = "traceback.txt"
-RESULT_KEYS = (*METRICS, "fitness")
 # A run that ended as planned: trained its epochs (or stopped early), or was stopped by a search's pruner. Either
 # is left as it is by a rerun sweep and extended with resume=DIR epochs=N; neither is a failure.
 DONE = ("completed", "pruned")
@@ -50,14 +49,16 @@ def fitness_of(metrics: Mapping[str, Any], weights: Mapping[str, float] | None =
     is unknown."""
     if _finite(metrics.get("map50")) is None or _finite(metrics.get("map")) is None:
         return None
-    values = {k: _finite(metrics.get(k)) or 0.0 for k in METRICS}
+    keys = (*METRICS, *MASK_METRICS) if _finite(metrics.get("mask_map")) is not None else METRICS
+    values = {k: _finite(metrics.get(k)) or 0.0 for k in keys}
     return fitness(values, weights) if weights is not None else fitness(values)
 
 
 def short_metrics(metrics: Mapping[str, Any], fitness: Any = None) -> dict[str, float | None]:
-    """{precision, recall, map50, map, fitness} of a results.csv row or of metrics keyed by their names."""
+    """{precision, recall, map50, map, (segmentation: mask_*,) fitness} of a results.csv row or of metrics keyed by
+    their names."""
     out = {k: _finite(v) for k, v in row_metrics(metrics).items()}
-    out = {k: out.get(k) for k in METRICS}
+    out = {k: out.get(k) for k in (*METRICS, *(MASK_METRICS if "mask_map" in out else ()))}
     fit = fitness if fitness is not None else metrics.get("fitness")
     out["fitness"] = _finite(fit) if fit is not None else fitness_of(out)
     return out

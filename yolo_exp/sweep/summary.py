@@ -58,7 +58,7 @@ def summarize(paths: Iterable[str | Path], out_dir: str | Path | None = None, so
     if aggregate:
         rows, table_keys = aggregate_seeds(rows, keys)
     rows = sort_rows(rows, sort)
-    columns = columns_for(table_keys, aggregate)
+    columns = columns_for(table_keys, aggregate, rows)
     report = SweepReport(rows, table_keys, columns, to_markdown(rows, table_keys, aggregate), to_csv(rows, columns),
                          failed=[str(r.run_dir) for r in records if r.status == FAILED],
                          warnings=provenance_warnings(records))

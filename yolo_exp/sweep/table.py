@@ -8,10 +8,11 @@ import statistics
 from collections import Counter
 from typing import Any
 
+from yolo_exp.metrics.fitness import MASK_METRICS
 from yolo_exp.metrics.fitness import METRICS as METRIC_NAMES
 from yolo_exp.sweep.runs import RunRecord
 
-METRICS = (*METRIC_NAMES, "fitness")
+METRICS = (*METRIC_NAMES, *MASK_METRICS, "fitness")  # mask_* columns are shown only where some run has them
 # Higher is better for these; every other column sorts ascending.
 DESCENDING = frozenset(METRICS)
 SEED_KEY = "seed"
@@ -62,7 +63,7 @@ def aggregate_seeds(rows: list[dict[str, Any]], keys: list[str]) -> tuple[list[d
                                **{k: members[0].get(k, "") for k in group_keys}, "n": len(members),
                                "status": _status_of([m["status"] for m in members]), "best_epoch": None}
         for col in (*METRICS, "wall_time_s"):
-            vals = [m[col] for m in members if not math.isnan(m[col]) and m["status"] != "failed"]
+            vals = [m[col] for m in members if not math.isnan(m.get(col, math.nan)) and m["status"] != "failed"]
             agg[col] = statistics.fmean(vals) if vals else math.nan
             agg[f"{col}_std"] = statistics.stdev(vals) if len(vals) > 1 else (0.0 if vals else math.nan)
         agg["run_dir"] = ";".join(m["run_dir"] for m in members)
@@ -92,11 +93,17 @@ def best_index(rows: list[dict[str, Any]]) -> int | None:
     return min(scored)[1] if scored else None
 
 
-def columns_for(keys: list[str], aggregated: bool) -> list[str]:
-    cols = ["best", "job", *keys]
+def shown_metrics(rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The metric columns: the mask metrics only when some run is a segmentation run."""
+    masks = any(not math.isnan(_num(r.get("mask_map"))) for r in rows)
+    return tuple(m for m in METRICS if masks or m not in MASK_METRICS)
+
+
+def columns_for(keys: list[str], aggregated: bool, rows: list[dict[str, Any]] = ()) -> list[str]:
+    cols, metrics = ["best", "job", *keys], shown_metrics(list(rows))
     if aggregated:
-        return [*cols, "n", "status", *(c for m in (*METRICS, "wall_time_s") for c in (m, f"{m}_std")), "run_dir"]
-    return [*cols, "status", "epochs", "best_epoch", *METRICS, "wall_time_s", "run_dir"]
+        return [*cols, "n", "status", *(c for m in (*metrics, "wall_time_s") for c in (m, f"{m}_std")), "run_dir"]
+    return [*cols, "status", "epochs", "best_epoch", *metrics, "wall_time_s", "run_dir"]
 
 
 def _cell(value: Any) -> str:
@@ -136,7 +143,7 @@ def _md_value(row: dict[str, Any], col: str) -> str:
 def to_markdown(rows: list[dict[str, Any]], keys: list[str], aggregated: bool) -> str:
     """A readable table: no run_dir, no separate std columns (shown as mean ± std)."""
     cols = ["job", *keys, *(["n"] if aggregated else []), "status", *([] if aggregated else ["epochs", "best_epoch"]),
-            *METRICS, "wall_time_s"]
+            *shown_metrics(rows), "wall_time_s"]
     heads = ["", *cols[:-1], "wall time (s)"]
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     best = best_index(rows)
