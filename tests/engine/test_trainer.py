@@ -31,6 +31,20 @@ def train(cwd: Path, *args: str, wait: bool = True, env_extra: dict | None = Non
     return proc
 
 
+def kill_once_recorded(proc: subprocess.Popen, cwd: Path, epochs: int) -> Path:
+    """SIGKILL a training run as soon as results.csv holds ``epochs`` rows; its run folder."""
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        runs = list((cwd / "outputs").glob("*/*/results.csv"))
+        if runs and len(read_results(runs[0])) >= epochs:
+            break
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return only_run(cwd)
+
+
 def only_run(cwd: Path) -> Path:
     runs = list((cwd / "outputs").glob("*/*"))
     assert len(runs) == 1, runs
@@ -67,17 +81,7 @@ def test_run_folder_and_resume_after_sigkill_is_bitwise_identical(tmp_path):
     assert not list(a.glob("*.pt")) and sorted(p.name for p in a.iterdir()) == ["outputs"]  # nothing in the cwd
 
     # Same run, killed with SIGKILL once epoch 1 is recorded, then resumed in place.
-    proc = train(b, *args, wait=False)
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        runs = list((b / "outputs").glob("*/*/results.csv"))
-        if runs and len(read_results(runs[0])) >= 2:
-            break
-        assert proc.poll() is None, proc.stderr.read()
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    run_b = only_run(b)
+    run_b = kill_once_recorded(train(b, *args, wait=False), b, epochs=2)
     assert json.loads((run_b / "summary.json").read_text())["epochs_done"] < 3
     load_checkpoint(run_b / "weights" / "last.pt")  # loadable whatever moment the kill hit
     train(b, f"resume={run_b}")

@@ -108,3 +108,16 @@ def test_coco_eval_scores_ground_truth_as_perfect():
     perfect = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0}
                for a in data["annotations"]]
     assert coco_eval(anno, perfect) == pytest.approx((1.0, 1.0))
+
+
+def test_rle_encode_is_what_pycocotools_decodes():
+    from pycocotools import mask as coco_mask
+
+    from yolo_exp.metrics.coco import rle_encode
+
+    rng = np.random.default_rng(0)
+    for m in (rng.random((7, 5)) > 0.5, np.ones((4, 6), bool), np.zeros((3, 3), bool)):
+        rle = rle_encode(m)
+        assert rle["size"] == list(m.shape) and sum(rle["counts"]) == m.size
+        compressed = coco_mask.frPyObjects(rle, *m.shape)
+        assert np.array_equal(coco_mask.decode(compressed), m.astype(np.uint8))

@@ -52,3 +52,54 @@ def test_mask_iou():
     a[0, :2], a[1] = True, True
     iou = mask_iou(a, a[:1])
     assert torch.allclose(iou, torch.tensor([[1.0], [0.5]]), atol=1e-6)
+
+
+def _bilinear_reference(probs: np.ndarray, x: float, y: float) -> float:
+    """Bilinear sample at pixel-centre coordinates (x, y) of a (h, w) map, clamped at the border (float64)."""
+    h, w = probs.shape
+    x, y = min(max(x - 0.5, 0.0), w - 1.0), min(max(y - 0.5, 0.0), h - 1.0)
+    x0, y0 = int(np.floor(x)), int(np.floor(y))
+    x1, y1 = min(x0 + 1, w - 1), min(y0 + 1, h - 1)
+    fx, fy = x - x0, y - y0
+    top = probs[y0, x0] * (1 - fx) + probs[y0, x1] * fx
+    bottom = probs[y1, x0] * (1 - fx) + probs[y1, x1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def test_original_masks_sample_the_prototypes_through_the_letterbox():
+    """A 100 x 60 original letterboxed into 64 x 64 (gain 0.64, 12.8 px of padding above and below), protos at
+    1/4: every pixel of every box equals a float64 bilinear reference at the mapped point, thresholded."""
+    from yolo_exp.ops.masks import original_masks, paste
+
+    rng = np.random.default_rng(0)
+    protos, coeffs = torch.randn(4, 16, 16), torch.randn(3, 4)
+    boxes = torch.tensor([[10.3, 5.5, 60.0, 40.2], [0.0, 0.0, 100.0, 60.0], [99.5, 59.5, 100.0, 60.0]])
+    ratio_pad = ((0.64, 0.64), (0.0, 12.8))
+    patches = original_masks(protos, coeffs, boxes, (64, 64), (60, 100), ratio_pad)
+    probs = torch.sigmoid(torch.einsum("nc,chw->nhw", coeffs.double(), protos.double())).numpy()
+    for i, p in enumerate(patches):
+        full = paste(p, (60, 100)).numpy()
+        x1, y1, x2, y2 = boxes[i].tolist()
+        for r, c in zip(rng.integers(0, 60, 400), rng.integers(0, 100, 400)):
+            inside = x1 <= c < x2 and y1 <= r < y2
+            u = ((c + 0.5) * 0.64 + 0.0) / 4  # original pixel centre -> input -> prototype coordinates
+            v = ((r + 0.5) * 0.64 + 12.8) / 4
+            assert full[r, c] == (inside and _bilinear_reference(probs[i], u, v) > 0.5), (i, r, c)
+
+
+def test_patch_iou_and_mask_boxes_agree_with_full_masks():
+    from yolo_exp.ops.masks import mask_boxes, paste, patches_iou
+
+    rng = np.random.default_rng(1)
+    gt = torch.from_numpy(rng.random((3, 30, 40)) > 0.6)
+    gt[2] = False
+    patches = [(2, 5, torch.from_numpy(rng.random((10, 12)) > 0.3)), (0, 0, torch.ones(30, 40, dtype=torch.bool)),
+               (29, 39, torch.zeros(1, 1, dtype=torch.bool))]
+    full = torch.stack([paste(p, (30, 40)) for p in patches])
+    assert torch.allclose(patches_iou(gt, patches), mask_iou(gt, full), atol=1e-6)
+    pairs = torch.tensor([[True, False, True], [False, True, False], [True, True, True]])
+    assert torch.equal(patches_iou(gt, patches, pairs) > 0, (mask_iou(gt, full) > 0) & pairs)
+    boxes = mask_boxes(gt)
+    ys, xs = torch.nonzero(gt[0], as_tuple=True)
+    assert boxes[0].tolist() == [xs.min().item(), ys.min().item(), xs.max().item() + 1, ys.max().item() + 1]
+    assert boxes[2].tolist() == [0, 0, 0, 0]

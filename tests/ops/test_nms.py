@@ -84,3 +84,17 @@ def test_batch_images_are_independent_and_bad_thresholds_rejected():
     assert [len(o) for o in out] == [1, 0]
     with pytest.raises(ValueError):
         non_max_suppression(pred, conf_thres=1.5)
+
+
+def test_mask_coefficients_travel_with_their_rows():
+    """A segmentation head's rows end in nm coefficients: they are not class scores, and each survivor keeps its
+    own (multi-label copies included)."""
+    pred = _pred(_row(50, 50, 20, 20, 0.9, 0.6, 0.5, 7.0, -3.0), _row(51, 50, 20, 20, 0.8, 0.9, 0.1, 1.0, 2.0),
+                 _row(200, 200, 20, 20, 0.7, 0.1, 0.9, -5.0, 0.5))
+    (out,) = non_max_suppression(pred, conf_thres=0.1, iou_thres=0.5, nm=2)
+    assert out.shape[1] == 8 and set(out[:, 5].tolist()) <= {0, 1}  # 7.0 and 2.0 are never read as classes
+    for row in out.tolist():
+        source = [r for r in pred[0].tolist() if abs(r[0] - (row[0] + row[2]) / 2) < 1e-4 and r[1] == 50 or
+                  r[0] == 200 and row[0] == 190]
+        assert row[6:] == source[0][7:]
+    assert len(non_max_suppression(pred, conf_thres=0.1, multi_label=False, nm=2)[0][0]) == 8

@@ -1,3 +1,5 @@
+import pytest
+
 from yolo_exp.report.results import COLUMNS, append_row, plot_results, read_results, truncate_after
 
 
@@ -11,4 +13,21 @@ def test_results_csv_layout_and_round_trip(tmp_path):
     assert [r["epoch"] for r in rows] == [0, 1, 2] and rows[1]["metrics/mAP_0.5"] == 1.5
     truncate_after(path, 0)
     assert [r["epoch"] for r in read_results(path)] == [0]
+    assert plot_results(path).stat().st_size > 10_000
+
+
+def test_a_segmentation_row_has_yolov5_segs_columns(tmp_path):
+    """Four loss items mean a segmentation run: box metrics marked (B), mask metrics (M), YOLOv5-seg's order."""
+    from yolo_exp.report.results import SEG_COLUMNS, epoch_row, row_metrics
+
+    metrics = {"precision": 0.1, "recall": 0.2, "map50": 0.3, "map": 0.4, "mask_precision": 0.5,
+               "mask_recall": 0.6, "mask_map50": 0.7, "mask_map": 0.8}
+    row = epoch_row(3, [1.0, 2.0, 3.0, 4.0], metrics, [5.0, 6.0, 7.0, 8.0], [0.01, 0.02, 0.03])
+    assert list(row) == list(SEG_COLUMNS) and len(SEG_COLUMNS) == 20
+    assert row["train/seg_loss"] == 2.0 and row["metrics/mAP_0.5:0.95(M)"] == 0.8 and row["val/cls_loss"] == 8.0
+    path = tmp_path / "results.csv"
+    append_row(path, row)
+    back = read_results(path)[0]
+    assert row_metrics(back) == pytest.approx(metrics)
+    assert [h.strip() for h in path.read_text().splitlines()[0].split(",")] == list(SEG_COLUMNS)
     assert plot_results(path).stat().st_size > 10_000

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torchvision.ops import box_iou
 
 from yolo_exp.metrics.ap import APResult, ap_per_class
 from yolo_exp.metrics.coco import coco_eval, predictions_to_coco, rle_encode
@@ -20,7 +21,7 @@ from yolo_exp.metrics.confusion import ConfusionMatrix
 from yolo_exp.metrics.matching import IOU_THRESHOLDS, match_predictions
 from yolo_exp.metrics.plots import plot_curves
 from yolo_exp.ops.boxes import scale_boxes, xywh2xyxy, xyxy2xywh
-from yolo_exp.ops.masks import masks_from_protos, original_masks, paste, patches_iou
+from yolo_exp.ops.masks import mask_boxes, masks_from_protos, original_masks, paste, patches_iou
 from yolo_exp.ops.nms import non_max_suppression
 from yolo_exp.report.results import loss_names
 
@@ -251,7 +252,7 @@ def validate(
     net = model if exported else inference_copy(model, half, s.channels_last)
     half = half and not exported  # an exported model takes float input and casts it itself
     timer, acc, confusion = _StageTimer(device), _Accumulator(nc), ConfusionMatrix(nc) if plots else None
-    masks = _MaskScoring(dataloader.dataset, nc) if _gives_masks(dataloader) else None
+    masks = _MaskScoring(dataloader.dataset, nc, all_masks=save_json) if _gives_masks(dataloader) else None
     loss_sum, batches = None, 0
     memory_format = torch.channels_last if s.channels_last else torch.contiguous_format
     for batch_i, (imgs, targets, paths, shapes, *batch_masks) in enumerate(dataloader):
@@ -330,20 +331,31 @@ def _gives_masks(dataloader: Iterable) -> bool:
 
 class _MaskScoring:
     """Mask metrics: each detection's mask at the original image size (ops.masks.original_masks) against the
-    label polygons filled at that size (SegmentDataset.instance_masks), matched as boxes are but by mask IoU."""
+    label polygons filled at that size (SegmentDataset.instance_masks), matched as boxes are but by mask IoU.
+    A mask is only computed where it can match (a same-class label whose box meets the detection's box), unless
+    ``all_masks`` (the COCO JSON needs every one)."""
 
-    def __init__(self, dataset: Any, nc: int) -> None:
-        self.dataset, self.acc = dataset, _Accumulator(nc)
+    def __init__(self, dataset: Any, nc: int, all_masks: bool = False) -> None:
+        self.dataset, self.acc, self.all_masks = dataset, _Accumulator(nc), all_masks
         self.index = {f: i for i, f in enumerate(dataset.im_files)}
 
     def score(self, pred: torch.Tensor, predn: torch.Tensor, protos: torch.Tensor, img_shape: Sequence[int],
               path: str, shape: Sequence, single_cls: bool) -> list:
+        """Add one image's mask evidence; return the detections' masks (None where not computed)."""
         cls, gt = self.dataset.instance_masks(self.index[path])
+        gt = torch.from_numpy(gt).to(pred.device)
         labels = torch.zeros((len(cls), 5), device=pred.device)
         labels[:, 0] = 0 if single_cls else torch.from_numpy(cls).to(pred.device)
-        patches = original_masks(protos, pred[:, 6:], predn[:, :4], img_shape, shape[0], shape[1])
-        iou = patches_iou(torch.from_numpy(gt).to(pred.device), patches)
+        pairs = (box_iou(mask_boxes(gt), predn[:, :4].float()) > 0) & (labels[:, :1] == predn[:, 5])
+        wanted = torch.ones(len(pred), dtype=torch.bool) if self.all_masks else pairs.any(0).cpu()
+        idx = wanted.nonzero()[:, 0].tolist()
+        found = original_masks(protos, pred[idx, 6:], predn[idx, :4], img_shape, shape[0], shape[1])
+        iou = torch.zeros((len(gt), len(pred)), device=pred.device)
+        iou[:, idx] = patches_iou(gt, found, pairs[:, idx])
         self.acc.add(match_predictions(predn, labels, IOU_THRESHOLDS, iou=iou), pred, labels)
+        patches: list = [None] * len(pred)
+        for i, p in zip(idx, found):
+            patches[i] = p
         return patches
 
 

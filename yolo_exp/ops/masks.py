@@ -105,19 +105,33 @@ def original_masks(protos: torch.Tensor, coeffs: torch.Tensor, boxes: torch.Tens
 
 
 def patches_iou(gt: torch.Tensor, patches: Sequence[tuple[int, int, torch.Tensor]],
-                eps: float = 1e-7) -> torch.Tensor:
+                pairs: torch.Tensor | None = None, eps: float = 1e-7) -> torch.Tensor:
     """IoU matrix (m, n) of full-size binary masks ``gt`` (m, h, w) and detections' masks as ``original_masks``
-    gives them."""
+    gives them; only the (m, n) bool ``pairs`` are computed (the rest are 0)."""
     gt = gt.bool()
     gt_area = gt.flatten(1).sum(1).float()
     iou = torch.zeros((len(gt), len(patches)), device=gt.device)
     if not len(gt):
         return iou
     for j, (t, l, patch) in enumerate(patches):
+        rows = torch.arange(len(gt), device=gt.device) if pairs is None else pairs[:, j].nonzero()[:, 0]
+        if not len(rows):
+            continue
         ph, pw = patch.shape
-        inter = (gt[:, t:t + ph, l:l + pw] & patch).flatten(1).sum(1).float()
-        iou[:, j] = inter / (gt_area + patch.sum() - inter + eps)
+        inter = (gt[rows, t:t + ph, l:l + pw] & patch).flatten(1).sum(1).float()
+        iou[rows, j] = inter / (gt_area[rows] + patch.sum() - inter + eps)
     return iou
+
+
+def mask_boxes(masks: torch.Tensor) -> torch.Tensor:
+    """(m, 4) xyxy boxes of binary masks (m, h, w): pixel c inside means x1 <= c < x2 (empty masks: zeros)."""
+    out = torch.zeros((len(masks), 4), device=masks.device)
+    for axis, (lo, hi) in ((1, (0, 2)), (2, (1, 3))):  # any over rows: the columns hit (x); over columns: y
+        hit = masks.bool().any(dim=axis)
+        idx = torch.arange(hit.shape[1], device=masks.device).float()
+        out[:, lo] = torch.where(hit, idx, float("inf")).min(1).values
+        out[:, hi] = torch.where(hit, idx + 1, -1.0).max(1).values
+    return torch.where(torch.isfinite(out) & (out >= 0), out, torch.zeros_like(out))
 
 
 def paste(patch: tuple[int, int, torch.Tensor], shape: Sequence[int]) -> torch.Tensor:
