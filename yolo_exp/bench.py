@@ -265,7 +265,7 @@ def bench_predict(cfg, source: str | None, formats: list[str]) -> list[dict[str,
             n, t0 = 0, time.perf_counter()
             for frame in frames(source):
                 if frame.image is not None:
-                    outputs.add(frame, detector([frame.image])[0])
+                    outputs.add(frame, *detector([frame.image])[0])
                     n += 1
             wall = time.perf_counter() - t0
             rows.append({"bench": "predict", "format": fmt, "images": n, "images_per_s": n / wall,

@@ -1,7 +1,8 @@
 """One inference interface over .pt (ours or YOLOv5's), .onnx (onnxruntime) and .torchscript files.
 
-A backend takes a float BCHW batch in [0, 1] and returns ``(predictions (B, N, 5 + nc) in input pixels, None)``,
-the shape of our model's eval output, so validation and prediction run every format with the same code. An
+A backend takes a float BCHW batch in [0, 1] and returns ``(predictions (B, N, 5 + nc) in input pixels, None)``
+(a segmentation model's: ``(predictions with mask coefficients, prototypes, None)``), the shape of our model's eval
+output, so validation and prediction run every format with the same code. An
 exported file carries what inference needs in its metadata (class names, stride, image size, task), so it is
 enough on its own.
 """
@@ -52,14 +53,18 @@ class Exported:
         self.stride = int(meta["stride"])
         self.imgsz = int(meta["imgsz"])
         self.dynamic = str(meta.get("dynamic", "true")).lower() == "true"
+        self.task = meta.get("task", "detect")
         self.nc = len(self.names)
 
-    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         if self.session is not None:
             arr = x.cpu().numpy().astype("float16" if self.fp16 else "float32")
-            return torch.from_numpy(self.session.run(None, {self.input: arr})[0]).to(x.device).float(), None
-        with torch.no_grad():
-            return self.module(x.half() if self.fp16 else x.float()).float(), None
+            out = [torch.from_numpy(o).to(x.device) for o in self.session.run(None, {self.input: arr})]
+        else:
+            with torch.no_grad():
+                out = self.module(x.half() if self.fp16 else x.float())
+            out = list(out) if isinstance(out, (tuple, list)) else [out]
+        return (*(o.float() for o in out), None)
 
 
 def max_stride(model: Any) -> int:

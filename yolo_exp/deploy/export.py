@@ -27,14 +27,16 @@ FORMATS = ("onnx", "torchscript")
 
 
 class _Predictions(torch.nn.Module):
-    """The eval model's first output only: (B, N, 5 + nc) in input pixels (what every backend returns)."""
+    """The eval model's predictions (B, N, 5 + nc) in input pixels (what every backend returns); a segmentation
+    model's rows end in their mask coefficients and its prototypes (B, nm, H/4, W/4) are a second output."""
 
-    def __init__(self, net: torch.nn.Module) -> None:
+    def __init__(self, net: torch.nn.Module, segment: bool) -> None:
         super().__init__()
-        self.net = net
+        self.net, self.segment = net, segment
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)[0]
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        out = self.net(x)
+        return (out[0], out[1]) if self.segment else out[0]
 
 
 def sample_batch(source: str | None, imgsz: int, stride: int, n: int = 2) -> torch.Tensor:
@@ -65,10 +67,11 @@ def export(cfg: DictConfig, run_dir: Path) -> Path:
     stride = int(model.stride.max())
     imgsz = max(math.ceil(cfg.imgsz / stride) * stride, 2 * stride)
     half = bool(cfg.half) and device.type == "cuda"
-    net = _Predictions(inference_copy(model.to(device), half)).eval()
+    segment = model.task == "segment"
+    net = _Predictions(inference_copy(model.to(device), half), segment).eval()
     x = sample_batch(cfg.source, imgsz, stride, n=2 if cfg.dynamic else 1).to(device)  # static: batch of 1
     x = x.half() if half else x
-    meta = {"names": json.dumps(names), "stride": str(stride), "imgsz": str(imgsz), "task": "detect",
+    meta = {"names": json.dumps(names), "stride": str(stride), "imgsz": str(imgsz), "task": model.task,
             "dynamic": str(bool(cfg.dynamic)).lower(), "fp16": str(half).lower(),
             "source": Path(cfg.weights).name}
     out = run_dir / f"{Path(cfg.weights).stem}.{fmt}"
@@ -79,9 +82,9 @@ def export(cfg: DictConfig, run_dir: Path) -> Path:
         else:
             traced = torch.jit.trace(net, x[:1], check_trace=False)
             atomic_write(out, lambda f: torch.jit.save(traced, f, _extra_files={META_FILE: json.dumps(meta)}))
-        expected = net(x).float()
-    got = Exported(out, device)(x.float())[0]
-    diff = float((got - expected).abs().max())
+        expected = net(x) if segment else (net(x),)
+    got = Exported(out, device)(x.float())
+    diff = max(float((g - e.float()).abs().max()) for g, e in zip(got, expected))
     LOG.info("Exported %s (%.1f MB); largest difference to PyTorch on %d real images: %.3g (tolerance %g)", out,
              out.stat().st_size / 1e6, len(x), diff, cfg.tolerance)
     if not diff <= cfg.tolerance:
@@ -94,11 +97,13 @@ def export(cfg: DictConfig, run_dir: Path) -> Path:
 def _onnx(net: torch.nn.Module, x: torch.Tensor, out: Path, meta: dict[str, Any], cfg: DictConfig) -> None:
     import onnx
 
-    axes = {"images": {0: "batch", 2: "height", 3: "width"}, "output0": {0: "batch", 1: "anchors"}} \
-        if cfg.dynamic else None
+    outputs = ["output0", "output1"] if meta["task"] == "segment" else ["output0"]
+    axes = {"images": {0: "batch", 2: "height", 3: "width"}, "output0": {0: "batch", 1: "anchors"},
+            "output1": {0: "batch", 2: "mask_height", 3: "mask_width"}}
     tmp = out.with_suffix(".tmp.onnx")
     torch.onnx.export(net, (x,), str(tmp), dynamo=False, opset_version=int(cfg.opset), input_names=["images"],
-                      output_names=["output0"], dynamic_axes=axes)
+                      output_names=outputs,
+                      dynamic_axes={k: axes[k] for k in ("images", *outputs)} if cfg.dynamic else None)
     proto = onnx.load(str(tmp))
     for key, value in meta.items():
         entry = proto.metadata_props.add()

@@ -8,7 +8,7 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from yolo_exp.build import accelerator, run_data
+from yolo_exp.build import accelerator, run_data, task_dataset
 from yolo_exp.deploy.backends import load_backend, max_stride
 from yolo_exp.config.validate import ConfigError
 from yolo_exp.data.loader import create_dataloader
@@ -36,6 +36,10 @@ def _validate_weights(cfg: DictConfig) -> float:
     data = run_data(cfg)
     spec, nc, names, cache_dir = data.spec, data.nc, data.names, data.cache_dir
     model, _ = load_backend(cfg.weights, device, LOG, nc, names)  # .pt, .onnx or .torchscript
+    model_task = getattr(model, "task", "detect")
+    if model_task == "segment":  # the demo's segmentation twin (the same classes) when data is the demo
+        data = run_data(cfg, model_task)
+        spec = data.spec
     if getattr(model, "exported", False) and not model.dynamic:
         raise ConfigError(f"weights={cfg.weights}: exported with dynamic=false (one input size); val.py's "
                           "rectangular batches need an export with dynamic=true")
@@ -47,7 +51,7 @@ def _validate_weights(cfg: DictConfig) -> float:
     loader, _ = create_dataloader(split, cfg.imgsz, cfg.batch_size, stride, nc, rect=task != "speed",
                                   pad=0.5 if task != "speed" else 0.0, workers=cfg.workers,
                                   single_cls=cfg.single_cls, cache_dir=cache_dir, prefix=f"{task}: ",
-                                  dataset_class=spec.dataset)
+                                  dataset_class=task_dataset(spec, model_task))
     settings = ValSettings.of(cfg, accel.amp, plots=cfg.plots and task != "speed",
                               verbose=cfg.verbose)
     if task == "speed":  # YOLOv5's speed task: deployment thresholds

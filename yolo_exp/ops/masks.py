@@ -134,9 +134,23 @@ def mask_boxes(masks: torch.Tensor) -> torch.Tensor:
     return torch.where(torch.isfinite(out) & (out >= 0), out, torch.zeros_like(out))
 
 
-def paste(patch: tuple[int, int, torch.Tensor], shape: Sequence[int]) -> torch.Tensor:
-    """A patch of ``original_masks`` as a full (h, w) bool mask."""
+def paste(patch: tuple[int, int, torch.Tensor | np.ndarray], shape: Sequence[int]) -> torch.Tensor | np.ndarray:
+    """A patch of ``original_masks`` as a full (h, w) bool mask (a tensor or an array, as the patch)."""
     t, l, m = patch
-    full = torch.zeros(tuple(int(s) for s in shape[:2]), dtype=torch.bool, device=m.device)
+    size = tuple(int(s) for s in shape[:2])
+    full = np.zeros(size, bool) if isinstance(m, np.ndarray) else torch.zeros(size, dtype=torch.bool,
+                                                                                 device=m.device)
     full[t:t + m.shape[0], l:l + m.shape[1]] = m
     return full
+
+
+def patch_polygon(patch: tuple[int, int, np.ndarray | torch.Tensor]) -> np.ndarray:
+    """The outline (k, 2) of a mask patch's largest region, in image pixels (YOLOv5's masks2segments
+    'largest'); (0, 2) when the mask is empty."""
+    top, left, m = patch
+    m = m.cpu().numpy() if isinstance(m, torch.Tensor) else np.asarray(m)
+    contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return np.zeros((0, 2), np.float32)
+    largest = max(contours, key=lambda c: (len(c), cv2.contourArea(c)))
+    return largest.reshape(-1, 2).astype(np.float32) + (left, top)

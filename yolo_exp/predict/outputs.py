@@ -9,7 +9,9 @@ import numpy as np
 
 from yolo_exp.atomic import atomic_write_text
 from yolo_exp.data.files import write_image
-from yolo_exp.report.images import draw_boxes
+from yolo_exp.metrics.coco import rle_encode
+from yolo_exp.ops.masks import paste, patch_polygon
+from yolo_exp.report.images import blend_masks, draw_boxes, palette
 
 
 class Outputs:
@@ -35,21 +37,28 @@ class Outputs:
             self.stems[path] = unique
         return self.stems[path]
 
-    def add(self, frame: Any, det: np.ndarray) -> None:
-        """``det`` (n, 6): x1, y1, x2, y2, conf, class in the frame's own pixels."""
+    def add(self, frame: Any, det: np.ndarray, masks: list | None = None) -> None:
+        """``det`` (n, 6): x1, y1, x2, y2, conf, class in the frame's own pixels; ``masks`` (a segmentation
+        model's): per box (top, left, bool patch) at the frame's size, written as RLE in predictions.json, as
+        polygons in the labels (YOLO segmentation rows) and drawn."""
         h, w = frame.image.shape[:2]
         stem = self._stem(frame.path) + (f"_{frame.index}" if frame.index is not None else "")
-        self.records.append({
-            "file": frame.path, "frame": frame.index, "width": w, "height": h,
-            "boxes": [{"xyxy": [round(float(v), 2) for v in d[:4]], "conf": round(float(d[4]), 5),
-                       "class": int(d[5]), "name": self._name(int(d[5]))} for d in det]})
+        full = None if masks is None else [paste(p, (h, w)) for p in masks]
+        boxes = [{"xyxy": [round(float(v), 2) for v in d[:4]], "conf": round(float(d[4]), 5),
+                  "class": int(d[5]), "name": self._name(int(d[5]))} for d in det]
+        for box, m in zip(boxes, full or ()):
+            box["mask"] = rle_encode(m)
+        self.records.append({"file": frame.path, "frame": frame.index, "width": w, "height": h, "boxes": boxes})
         if self.save_txt:
-            self._labels(stem, det, w, h)
+            self._labels(stem, det, w, h, masks)
         if self.save_crop:
             self._crops(stem, frame.image, det)
         if self.save_img:
             lw = self.line_width or max(round((h + w) / 2 * 0.003), 2)
-            drawn = draw_boxes(frame.image.copy(), det[:, :4], det[:, 5], det[:, 4], self.names, lw)
+            drawn = frame.image.copy()
+            if full:
+                blend_masks(drawn, np.stack(full), det[:, 5], palette(max(len(self.names), 1)))
+            drawn = draw_boxes(drawn, det[:, :4], det[:, 5], det[:, 4], self.names, lw)
             if frame.index is None:
                 write_image(self.run_dir / Path(frame.path).name if not frame.path.isdigit() else
                             self.run_dir / f"{stem}.jpg", drawn)
@@ -59,13 +68,20 @@ class Outputs:
     def _name(self, c: int) -> str:
         return self.names[c] if c < len(self.names) else str(c)
 
-    def _labels(self, stem: str, det: np.ndarray, w: int, h: int) -> None:
+    def _labels(self, stem: str, det: np.ndarray, w: int, h: int, masks: list | None = None) -> None:
+        """YOLO rows ``class cx cy w h [conf]``, or with masks YOLO segmentation rows ``class x1 y1 x2 y2 ...
+        [conf]`` (the outline of each mask's largest region), normalised to the frame."""
         folder = self.run_dir / "labels"
         folder.mkdir(exist_ok=True)
         rows = []
-        for x1, y1, x2, y2, conf, c in det:
+        for k, (x1, y1, x2, y2, conf, c) in enumerate(det):
             cells = [f"{(x1 + x2) / 2 / w:.6f}", f"{(y1 + y2) / 2 / h:.6f}", f"{(x2 - x1) / w:.6f}",
                      f"{(y2 - y1) / h:.6f}"]
+            if masks is not None:
+                polygon = patch_polygon(masks[k]) / (w, h)
+                if len(polygon) < 3:
+                    continue  # nothing of the mask is left inside its box
+                cells = [f"{v:.6f}" for v in polygon.ravel()]
             rows.append(" ".join([str(int(c)), *cells, *([f"{conf:.5f}"] if self.save_conf else [])]))
         (folder / f"{stem}.txt").write_text("".join(r + "\n" for r in rows))
 

@@ -10,7 +10,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ from yolo_exp.engine.device import Accelerator
 from yolo_exp.engine.errors import exit_for, report_failure
 from yolo_exp.engine.validate import inference_copy
 from yolo_exp.ops.boxes import scale_boxes
+from yolo_exp.ops.masks import original_masks
 from yolo_exp.ops.nms import non_max_suppression
 from yolo_exp.predict.outputs import Outputs
 from yolo_exp.predict.sources import count_frames, expand, frames, is_stream
@@ -44,8 +45,14 @@ def predict_task(cfg: DictConfig) -> int:
         raise exit_for(exc) from None
 
 
+class Prediction(NamedTuple):
+    boxes: np.ndarray  # (n, 6): x1, y1, x2, y2, conf, class in the frame's own pixels
+    masks: list | None  # a segmentation model's: per box (top, left, bool patch) at the frame's size
+
+
 class Detector:
-    """A model with its NMS settings: BGR frames in, (n, 6) detections in each frame's own pixels out."""
+    """A model with its NMS settings: BGR frames in, detections (and a segmentation model's masks) in each frame's
+    own pixels out."""
 
     def __init__(self, cfg: DictConfig, accel: Accelerator) -> None:
         device = accel.device
@@ -59,13 +66,14 @@ class Detector:
             self.imgsz = model.imgsz
         self.half = bool(cfg.half) and device.type == "cuda" and not exported
         self.net = model if exported else inference_copy(model, self.half, accel.channels_last)
+        self.segment = getattr(model, "task", "detect") == "segment"
         self.nms = dict(conf_thres=cfg.conf_thres, iou_thres=cfg.iou_thres, max_det=cfg.max_det,
                         classes=list(cfg.classes) if cfg.classes is not None else None, agnostic=cfg.agnostic_nms)
 
     @torch.no_grad()
-    def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]:
+    def __call__(self, images: list[np.ndarray]) -> list[Prediction]:
         prepared = [prepare_image(im, self.imgsz, self.stride, square=self.square) for im in images]
-        out: list[np.ndarray] = []
+        out: list[Prediction] = []
         i = 0
         while i < len(prepared):  # consecutive frames of one shape go through the model together
             j = i + 1
@@ -73,11 +81,18 @@ class Detector:
                 j += 1
             x = torch.stack([p[0] for p in prepared[i:j]]).to(self.device)
             x = (x.half() if self.half else x.float()) / 255
-            preds, _ = self.net(x)
-            for det, (_, shapes) in zip(non_max_suppression(preds, **self.nms), prepared[i:j]):
+            result = self.net(x)  # (predictions, raw) or a segmentation model's (predictions, prototypes, raw)
+            preds, protos = result[0], result[1] if self.segment else None
+            nm = protos.shape[1] if self.segment else 0
+            for k, (det, (_, shapes)) in enumerate(zip(non_max_suppression(preds, nm=nm, **self.nms),
+                                                       prepared[i:j])):
                 det = det.float()
                 scale_boxes(x.shape[2:], det[:, :4], shapes[0], shapes[1])
-                out.append(det.cpu().numpy())
+                masks = None
+                if self.segment:
+                    masks = [(t, l, m.cpu().numpy()) for t, l, m in
+                             original_masks(protos[k], det[:, 6:], det[:, :4], x.shape[2:], shapes[0], shapes[1])]
+                out.append(Prediction(det[:, :6].cpu().numpy(), masks))
             i = j
         return out
 
@@ -97,8 +112,8 @@ def _predict(cfg: DictConfig) -> int:
     batch: list[Any] = []
 
     def flush() -> None:
-        for frame, det in zip(batch, detector([f.image for f in batch])):
-            outputs.add(frame, det)
+        for frame, pred in zip(batch, detector([f.image for f in batch])):
+            outputs.add(frame, *pred)
         pbar.update(len(batch))
         batch.clear()
 

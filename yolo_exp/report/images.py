@@ -16,7 +16,7 @@ from yolo_exp.ops.boxes import xywh2xyxy
 MAX_BOXES_DRAWN = 1000
 
 
-def _palette(n: int) -> np.ndarray:
+def palette(n: int) -> np.ndarray:
     """Distinct BGR colours per class from evenly spaced hues."""
     hsv = np.stack([np.arange(n) * 180 // max(n, 1) % 180, np.full(n, 200), np.full(n, 230)], 1).astype(np.uint8)
     return cv2.cvtColor(hsv[None], cv2.COLOR_HSV2BGR)[0].astype(int)
@@ -33,7 +33,7 @@ def plot_labels(labels: Sequence[np.ndarray], names: Sequence[str], path: Path |
     nc = max(len(names), int(lb[:, 0].max()) + 1 if len(lb) else 0)
     fig, ax = plt.subplots(2, 2, figsize=(8, 8), tight_layout=True)
     counts = np.bincount(lb[:, 0].astype(int), minlength=nc)
-    colours = _palette(nc)[:, ::-1] / 255
+    colours = palette(nc)[:, ::-1] / 255
     ax[0, 0].bar(range(nc), counts, color=colours)
     ax[0, 0].set_ylabel("instances")
     if 0 < nc <= 30:
@@ -43,7 +43,7 @@ def plot_labels(labels: Sequence[np.ndarray], names: Sequence[str], path: Path |
     if len(sel):
         b = xywh2xyxy(np.concatenate([np.full((len(sel), 2), 0.5), sel[:, 3:5]], 1)) * 500
         for (x1, y1, x2, y2), c in zip(b.astype(int), sel[:, 0].astype(int)):
-            cv2.rectangle(canvas, (x1, y1), (x2, y2), tuple(int(v) for v in _palette(nc)[c][::-1]), 1)
+            cv2.rectangle(canvas, (x1, y1), (x2, y2), tuple(int(v) for v in palette(nc)[c][::-1]), 1)
     ax[0, 1].imshow(canvas)
     ax[0, 1].axis("off")
     for a, (i, j, xl, yl) in zip((ax[1, 0], ax[1, 1]), ((1, 2, "x", "y"), (3, 4, "width", "height"))):
@@ -86,7 +86,7 @@ def instance_masks(targets: np.ndarray | torch.Tensor, masks: np.ndarray | torch
 def draw_boxes(im: np.ndarray, boxes: np.ndarray, classes: np.ndarray, confs: np.ndarray | None,
                names: Sequence[str], lw: int, colours: np.ndarray | None = None) -> np.ndarray:
     """Draw pixel xyxy boxes with class names (and confidences) onto a BGR image, in place."""
-    colours = colours if colours is not None else _palette(max(len(names), int(max(classes, default=0)) + 1))
+    colours = colours if colours is not None else palette(max(len(names), int(max(classes, default=0)) + 1))
     for i, box in enumerate(np.asarray(boxes, np.float64).round().astype(int)):
         c = int(classes[i])
         colour = tuple(int(v) for v in colours[c])
@@ -115,7 +115,7 @@ def plot_batch(
     scale = min(1.0, max_size / (max(h, w) * ns))
     th, tw = math.ceil(h * scale), math.ceil(w * scale)
     mosaic = np.full((ns * th, ns * tw, 3), 255, np.uint8)
-    colours = _palette(max(len(names), int(t[:, 1].max()) + 1 if len(t) else 1))
+    colours = palette(max(len(names), int(t[:, 1].max()) + 1 if len(t) else 1))
     lw = max(1, round(min(th, tw) / 200))
     for i in range(bs):
         x0, y0 = (i % ns) * tw, (i // ns) * th
