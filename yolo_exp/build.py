@@ -102,7 +102,10 @@ def describe_weights(ckpt: object, path: str | Path) -> tuple[dict[str, Any], in
     if isinstance(ckpt, YoloV5Checkpoint):
         if ckpt.yaml is None:
             raise ValueError(f"{path}: a YOLOv5 checkpoint without its model yaml; cannot rebuild the network")
-        return dict(ckpt.yaml), int(ckpt.nc), ckpt.names
+        arch = dict(ckpt.yaml)
+        if "task" not in arch and str((arch.get("head") or [[None] * 3])[-1][2]) == "Segment":
+            arch["task"] = "segment"  # YOLOv5's yamls say it only by their last layer
+        return arch, int(ckpt.nc), ckpt.names
     if not isinstance(ckpt, dict) or "arch" not in ckpt:
         raise ValueError(f"{path}: not a yolo-exp checkpoint (no 'arch'); use an official YOLOv5 .pt or ours")
     return ckpt["arch"], int(ckpt["nc"]), list(ckpt.get("names") or []) or None

@@ -63,3 +63,25 @@ def test_malicious_pickle_refused(tmp_path):
     with pytest.raises(pickle.UnpicklingError, match=r"refusing to load global (posix|nt|os)\.system"):
         read_yolov5_checkpoint(path)
     assert not target.exists()
+
+
+class _GetattrOn:
+    """Pickles as getattr(owner, name), as YOLOv5-seg's Segment keeps Detect.forward."""
+
+    def __init__(self, owner, name: str) -> None:
+        self.owner, self.name = owner, name
+
+    def __reduce__(self):
+        return getattr, (self.owner, self.name)
+
+
+def test_getattr_is_allowed_on_placeholder_classes_only(tmp_path):
+    path = tmp_path / "seg.pt"
+    torch.save({"model": nn.Sequential(nn.SiLU()), "forward": _GetattrOn(nn.Sequential, "forward")}, path)
+    obj = unpickle_archive(path)  # nn.Sequential is a placeholder: its attribute is an inert stand-in
+    assert issubclass(obj["forward"], Placeholder) and obj["forward"].qualname.endswith("Sequential.forward")
+    from collections import OrderedDict  # an allowed global, but no placeholder: no attribute of it is handed out
+
+    torch.save({"x": _GetattrOn(OrderedDict, "fromkeys")}, tmp_path / "evil.pt")
+    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+        unpickle_archive(tmp_path / "evil.pt")

@@ -33,7 +33,7 @@ STORAGE_DTYPES: dict[str, torch.dtype] = {
 }
 
 # Modules whose classes are replaced by placeholders (never imported).
-PLACEHOLDER_MODULES = ("models.", "utils.", "torch.nn.modules.", "numpy.")
+PLACEHOLDER_MODULES = ("models.", "utils.", "yolov5.models.", "yolov5.utils.", "torch.nn.modules.", "numpy.")  # yolov5.*: the pip package's
 
 
 class Placeholder:
@@ -67,7 +67,17 @@ def _rebuild_parameter(data: torch.Tensor, *_: Any) -> torch.Tensor:
     return data
 
 
+def _placeholder_attribute(owner: Any, name: str) -> Any:
+    """``getattr`` as a pickle may call it, restricted to placeholder classes: YOLOv5-seg's Segment keeps
+    ``Detect.forward`` as an attribute, pickled as getattr(Detect, "forward"); an inert stand-in comes back."""
+    if not (isinstance(owner, type) and issubclass(owner, Placeholder)):
+        raise pickle.UnpicklingError(f"refusing getattr on {owner!r} in a YOLOv5 checkpoint")
+    return type(name, (Placeholder,), {"qualname": f"{owner.qualname}.{name}"})
+
+
 SAFE_CALLABLES: dict[tuple[str, str], Callable[..., Any]] = {
+    ("builtins", "getattr"): _placeholder_attribute,
+    ("__builtin__", "getattr"): _placeholder_attribute,
     ("collections", "OrderedDict"): OrderedDict,
     ("builtins", "set"): set,
     ("__builtin__", "set"): set,
