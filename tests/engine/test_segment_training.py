@@ -44,3 +44,17 @@ def test_a_seg_run_writes_the_whole_run_folder_and_resumes_exactly_after_sigkill
     ca, cb = load_checkpoint(run_a / "weights" / "last.pt"), load_checkpoint(run_b / "weights" / "last.pt")
     for key in ("model", "ema"):
         assert all(torch.equal(ca[key][k], cb[key][k]) for k in ca[key]), key
+
+
+def test_one_mask_per_instance_and_another_mask_ratio_train_too(tmp_path):
+    """overlap_mask=false: (N, h, w) masks aligned with the targets, through the loss, validation and plots."""
+    from yolo_exp.config.cli import compose_checked
+    from yolo_exp.engine.trainer import Trainer
+
+    cfg = compose_checked([*SEG, "overlap_mask=false", "mask_ratio=2", "epochs=1", f"cache_dir={tmp_path}"])
+    trainer = Trainer.from_config(cfg, tmp_path / "run")
+    assert not trainer.train_set.overlap and trainer.train_set.mask_ratio == 2
+    result = trainer.fit()
+    row = read_results(tmp_path / "run" / "results.csv")[0]
+    assert result.epochs_done == 1 and row["train/seg_loss"] > 0 and "mask_map" in result.best
+    assert (tmp_path / "run" / "train_batch0.jpg").is_file()
