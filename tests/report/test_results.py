@@ -31,3 +31,16 @@ def test_a_segmentation_row_has_yolov5_segs_columns(tmp_path):
     assert row_metrics(back) == pytest.approx(metrics)
     assert [h.strip() for h in path.read_text().splitlines()[0].split(",")] == list(SEG_COLUMNS)
     assert plot_results(path).stat().st_size > 10_000
+
+
+def test_a_segmentation_row_reads_back_with_mask_metrics_and_their_fitness():
+    """What compare, summary recovery and Optuna's intermediate values read from a seg results.csv row."""
+    from yolo_exp.metrics.fitness import fitness
+    from yolo_exp.report.results import epoch_row
+    from yolo_exp.report.summary import short_metrics
+
+    metrics = {"precision": 0.1, "recall": 0.2, "map50": 0.3, "map": 0.4, "mask_precision": 0.5,
+               "mask_recall": 0.6, "mask_map50": 0.7, "mask_map": 0.8}
+    short = short_metrics(epoch_row(0, [1.0] * 4, metrics, [1.0] * 4, [0.1] * 3))
+    assert short == pytest.approx({**metrics, "fitness": fitness(metrics)})
+    assert short["fitness"] == pytest.approx(0.03 + 0.36 + 0.07 + 0.72)

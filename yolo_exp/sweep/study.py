@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from yolo_exp.atomic import atomic_write_text
-from yolo_exp.metrics.fitness import METRICS
+from yolo_exp.metrics.fitness import MASK_METRICS, METRICS
 from yolo_exp.report.summary import pid_alive
 
 LOG = logging.getLogger(__name__)
-OBJECTIVE_KEYS = ("fitness", *METRICS, "params", "wall_time_s")
+OBJECTIVE_KEYS = ("fitness", *METRICS, *MASK_METRICS, "params", "wall_time_s")  # mask_*: segmentation runs
 
 
 def default_storage(sweep_dir: Path) -> str:
