@@ -32,35 +32,43 @@ def _masks(folder: Path) -> dict[str, list[np.ndarray]]:
     return out
 
 
-def test_seg_checkpoint_validates_predicts_and_exports(tmp_path):
+@pytest.fixture(scope="module")
+def seg_run(tmp_path_factory):
+    """A 1-epoch seg run on the shapes twin, its .pt figures and predictions (shared by the format tests)."""
     pytest.importorskip("pycocotools")
-    data = [f"cache_dir={tmp_path / 'cache'}", *TINY[:3]]
-    train(tmp_path, *TINY, "model=yolov5n-seg", "epochs=1", data[0])
-    weights = only_run(tmp_path) / "weights" / "best.pt"
-    (source,) = (tmp_path / "cache").glob("shapes-*-seg/images/val")
+    tmp = tmp_path_factory.mktemp("seg")
+    data = [f"cache_dir={tmp / 'cache'}", *TINY[:3]]
+    train(tmp, *TINY, "model=yolov5n-seg", "epochs=1", data[0])
+    weights = only_run(tmp) / "weights" / "best.pt"
+    (source,) = (tmp / "cache").glob("shapes-*-seg/images/val")
+    figures = _figures(tmp, weights, data, "val.save_json=true")
+    preds = boxes(tmp, weights, source, "imgsz=64", "conf_thres=0.001")
+    return tmp, weights, source, data, figures, preds
 
-    pt_figures = _figures(tmp_path, weights, data, "val.save_json=true")
-    metrics = json.loads((tmp_path / "val_pt" / "metrics.json").read_text())
-    assert "mask" in metrics and len(pt_figures) == 8
-    coco = json.loads((tmp_path / "val_pt" / "predictions.json").read_text())
+
+def test_val_and_predict_write_masks(seg_run):
+    tmp, _, _, _, figures, preds = seg_run
+    metrics = json.loads((tmp / "val_pt" / "metrics.json").read_text())
+    assert "mask" in metrics and len(figures) == 8
+    coco = json.loads((tmp / "val_pt" / "predictions.json").read_text())
     assert coco and all(set(r["segmentation"]) == {"size", "counts"} for r in coco)
-
-    got = {}
-    for fmt in ("pt", "onnx", "torchscript"):
-        model = weights if fmt == "pt" else exported(tmp_path, weights, fmt, "imgsz=64")
-        got[fmt] = boxes(tmp_path, model, source, "imgsz=64", "conf_thres=0.001")
-        if fmt != "pt":
-            from yolo_exp.deploy.backends import Exported
-
-            assert Exported(model, __import__("torch").device("cpu")).task == "segment"
-            same_boxes(got[fmt], got["pt"])
-            assert _figures(tmp_path, model, data) == pt_figures  # val.py on the export: the .pt's figures
-    masks = {fmt: _masks(tmp_path / f"pred_{fmt}") for fmt in ("pt", "onnx")}
-    assert sum(len(v) for v in masks["pt"].values()) > 0
-    for name, pt in masks["pt"].items():
-        for a, b in zip(pt, masks["onnx"][name]):
-            assert a.shape == b.shape and (a != b).mean() < 0.01  # float rounding flips a few edge pixels at most
-    labels = list((tmp_path / "pred_pt" / "labels").glob("*.txt"))
+    assert sum(len(v) for v in _masks(tmp / "pred_pt").values()) > 0 and preds
+    labels = list((tmp / "pred_pt" / "labels").glob("*.txt"))
     rows = [ln.split() for f in labels for ln in f.read_text().splitlines()]
     assert rows and all(len(r) >= 7 and len(r) % 2 == 1 for r in rows)  # class + an outline of >= 3 points
     assert all(0 <= float(v) <= 1 for r in rows for v in r[1:])
+
+
+@pytest.mark.parametrize("fmt", ["onnx", pytest.param("torchscript", marks=pytest.mark.slow)])  # the same path
+def test_exports_carry_the_prototypes_and_give_the_pt_results(seg_run, fmt):
+    from yolo_exp.deploy.backends import Exported
+
+    tmp, weights, source, data, figures, preds = seg_run
+    model = exported(tmp, weights, fmt, "imgsz=64")
+    assert Exported(model, __import__("torch").device("cpu")).task == "segment"
+    same_boxes(boxes(tmp, model, source, "imgsz=64", "conf_thres=0.001"), preds)
+    assert _figures(tmp, model, data) == figures  # val.py on the export: the .pt's figures, masks included
+    pt, other = _masks(tmp / "pred_pt"), _masks(tmp / f"pred_{fmt}")
+    for name, masks in pt.items():
+        for a, b in zip(masks, other[name]):
+            assert a.shape == b.shape and (a != b).mean() < 0.01  # float rounding flips a few edge pixels at most
