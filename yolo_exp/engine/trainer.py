@@ -311,7 +311,7 @@ class Trainer:
                        cfg.val, loss_fn=self.compute_loss,
                        log=LOG)
         self.maps = np.asarray(res.maps, dtype=float)
-        return res.metrics, [float(x) for x in res.losses]
+        return res.metrics, [float(x) for x in res.losses or [0.0] * len(self.loss_names)]
 
     def end_epoch(self, epoch: int, train_items: torch.Tensor, val_items: list[float], metrics: dict[str, float],
                   lrs: list[float], final_epoch: bool) -> bool:

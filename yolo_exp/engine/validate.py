@@ -151,7 +151,7 @@ def _plot_batch(imgs, targets, outputs, paths, names, save_dir: Path, batch_i: i
                xyxy=True, conf_thres=conf_thres, masks=pred_masks)
 
 
-def figures(r: ValResult | ClassMetrics) -> tuple[float, float, float, float]:
+def _headline(r: ValResult | ClassMetrics) -> tuple[float, float, float, float]:
     return r.precision, r.recall, r.map50, r.map
 
 
@@ -162,12 +162,12 @@ def _log_table(log: logging.Logger, res: ValResult, verbose: bool, nc: int) -> N
                                        "mAP50-95)")
     log.info(("%22s" + "%11s" * (len(header) - 1)) % header)
     row = "%22s" + "%11i" * 2 + "%11.3g" * (len(header) - 3)
-    log.info(row % ("all", res.seen, res.nt.sum(), *figures(res), *(figures(m) if m else ())))
+    log.info(row % ("all", res.seen, res.nt.sum(), *_headline(res), *(_headline(m) if m else ())))
     if res.nt.sum() == 0:
         log.warning("no labels found in the validation set, metrics cannot be computed without labels")
     if verbose and nc > 1:
         for i, c in enumerate(res.classes):
-            log.info(row % (c.name, c.images, c.instances, *figures(c), *(figures(m.classes[i]) if m else ())))
+            log.info(row % (c.name, c.images, c.instances, *_headline(c), *(_headline(m.classes[i]) if m else ())))
     (log.info if verbose else log.debug)(
         "Speed: %.1fms pre-process, %.1fms inference, %.1fms NMS, %.1fms metrics per image",
         *(res.speed[k] for k in ("preprocess", "inference", "nms", "metrics")))
