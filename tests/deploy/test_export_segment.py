@@ -65,7 +65,11 @@ def test_exports_carry_the_prototypes_and_give_the_pt_results(seg_run, fmt):
 
     tmp, weights, source, data, figures, preds = seg_run
     model = exported(tmp, weights, fmt, "imgsz=64")
-    assert Exported(model, __import__("torch").device("cpu")).task == "segment"
+    backend = Exported(model, __import__("torch").device("cpu"))
+    assert backend.task == "segment"
+    if fmt == "onnx":  # detections with their coefficients, and the prototypes
+        rows, protos = backend.session.get_outputs()
+        assert (rows.name, protos.name) == ("output0", "output1") and len(protos.shape) == 4
     same_boxes(boxes(tmp, model, source, "imgsz=64", "conf_thres=0.001"), preds)
     assert _figures(tmp, model, data) == figures  # val.py on the export: the .pt's figures, masks included
     pt, other = _masks(tmp / "pred_pt"), _masks(tmp / f"pred_{fmt}")

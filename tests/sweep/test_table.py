@@ -50,3 +50,16 @@ def test_csv_and_json_mark_best():
     assert js[0]["best"] is True and js[1]["fitness"] is None
     md = to_markdown(rows, ["hyp.lr0"], aggregated=False)
     assert "| failed | 2/3 | 1 | - | - |" in md
+
+
+def test_mask_columns_appear_only_where_a_run_has_mask_metrics():
+    detect = [row("0", "0.01", "0", 0.2)]
+    seg = [*detect, {**row("1", "0.02", "0", 0.4), "mask_precision": 0.3, "mask_recall": 0.3, "mask_map50": 0.3,
+                     "mask_map": 0.25}]
+    assert not any(c.startswith("mask_") for c in columns_for(["hyp.lr0"], False, detect))
+    cols = columns_for(["hyp.lr0"], False, seg)
+    assert cols.index("mask_map") == cols.index("map") + 4 and cols.index("fitness") == cols.index("mask_map") + 1
+    md = to_markdown(sort_rows(seg), ["hyp.lr0"], aggregated=False)
+    assert "mask_map" in md.splitlines()[0] and "0.2500" in md and " - |" in md  # the detect run: no mask figures
+    agg, _ = aggregate_seeds(seg, ["hyp.lr0", "seed"])
+    assert next(r for r in agg if r["hyp.lr0"] == "0.02")["mask_map"] == pytest.approx(0.25)
