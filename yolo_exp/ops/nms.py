@@ -13,19 +13,20 @@ from torchvision.ops import batched_nms
 from yolo_exp.ops.boxes import xywh2xyxy
 
 
-def _candidates(x: torch.Tensor, conf_thres: float, multi_label: bool, nm: int = 0) -> torch.Tensor:
-    """(N, 5+nc+nm) rows of one image -> (n, 6+nm) [x1, y1, x2, y2, conf, cls, mask coefficients...] above the
-    threshold."""
-    x = x[x[:, 4] > conf_thres]
+def _candidates(x: torch.Tensor, conf_thres: float, multi_label: bool,
+                nm: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, 5+nc+nm) rows of one image -> ((n, 6) [x1, y1, x2, y2, conf, cls] above the threshold, (n,) the row of
+    ``x`` each came from: a segmentation model's ``nm`` mask coefficients are gathered for the survivors only)."""
+    rows = (x[:, 4] > conf_thres).nonzero()[:, 0]
+    x = x[rows]
     boxes = xywh2xyxy(x[:, :4])
     scores = x[:, 5:x.shape[1] - nm] * x[:, 4:5]
-    extra = x[:, x.shape[1] - nm:]
     if multi_label:
         i, j = (scores > conf_thres).nonzero(as_tuple=True)
-        return torch.cat((boxes[i], scores[i, j, None], j[:, None].to(x.dtype), extra[i]), 1)
+        return torch.cat((boxes[i], scores[i, j, None], j[:, None].to(x.dtype)), 1), rows[i]
     conf, j = scores.max(1, keepdim=True)
     keep = conf[:, 0] > conf_thres
-    return torch.cat((boxes, conf, j.to(x.dtype), extra), 1)[keep]
+    return torch.cat((boxes, conf, j.to(x.dtype)), 1)[keep], rows[keep]
 
 
 def non_max_suppression(
@@ -52,11 +53,13 @@ def non_max_suppression(
     wanted = None if classes is None else torch.as_tensor(classes, dtype=pred.dtype, device=pred.device)
     out = []
     for x in pred:
-        det = _candidates(x, conf_thres, multi_label, nm)
+        det, rows = _candidates(x, conf_thres, multi_label, nm)
         if wanted is not None:
-            det = det[torch.isin(det[:, 5], wanted)]
-        det = det[det[:, 4].argsort(descending=True)[:max_nms]]
+            chosen = torch.isin(det[:, 5], wanted)
+            det, rows = det[chosen], rows[chosen]
+        order = det[:, 4].argsort(descending=True)[:max_nms]
+        det, rows = det[order], rows[order]
         groups = torch.zeros_like(det[:, 5]) if agnostic else det[:, 5]
         keep = batched_nms(det[:, :4].float(), det[:, 4].float(), groups, iou_thres)[:max_det]
-        out.append(det[keep])
+        out.append(torch.cat((det[keep], x[rows[keep], x.shape[1] - nm:]), 1) if nm else det[keep])
     return out
