@@ -210,13 +210,14 @@ def bench_data(cfg, workers: list[int], batches: int = 30) -> list[dict[str, Any
 
 def bench_val(cfg) -> dict[str, Any]:
     """Validation cost per image: pre-process, inference, NMS, metrics."""
-    from yolo_exp.build import accelerator, checkpoint_model, run_data, train_model
+    from yolo_exp.build import accelerator, checkpoint_model, run_data, task_dataset, train_model
     from yolo_exp.data.loader import create_dataloader
     from yolo_exp.engine.validate import ValSettings, validate
 
     accel = accelerator(cfg)
     device = accel.device
-    data = run_data(cfg)
+    task = str(getattr(cfg.model.task, "value", cfg.model.task))  # a seg checkpoint with a detect config: no masks
+    data = run_data(cfg, task)
     spec = data.spec
     log = logging.getLogger("yolo_exp.bench")
     # the checkpoint's own architecture, as val.py builds it; else the config's model, untrained
@@ -225,7 +226,7 @@ def bench_val(cfg) -> dict[str, Any]:
     model = model.to(device).eval()
     loader, _ = create_dataloader(spec.val, cfg.imgsz, cfg.batch_size, int(model.stride.max()), data.nc,
                                   rect=True, pad=0.5, workers=cfg.workers, single_cls=cfg.single_cls,
-                                  cache_dir=data.cache_dir, dataset_class=spec.dataset)
+                                  cache_dir=data.cache_dir, dataset_class=task_dataset(spec, model.task))
     t0 = time.perf_counter()
     res = validate(model, loader, data.names, device, ValSettings.of(cfg, accel.amp))
     wall = time.perf_counter() - t0

@@ -159,6 +159,7 @@ class EvolveSweeper(Sweeper):
     @staticmethod
     def _record(table: Any, csv_path: Path, gen: int, first: int, proposals: List[Dict[str, float]],
                 results: Sequence[JobReturn]) -> int:
+        from yolo_exp.report.results import METRIC_COLUMNS, row_metrics
         from yolo_exp.report.summary import read_results_csv
 
         ok = 0
@@ -170,6 +171,7 @@ class EvolveSweeper(Sweeper):
             run_dir = Path(str(ret.hydra_cfg.hydra.runtime.output_dir)) if ret.hydra_cfg else None
             results_csv = read_results_csv(run_dir / "results.csv") if run_dir else {}
             final = {c: v[-1] for c, v in results_csv.items() if v}  # YOLOv5 records the last epoch
+            final.update({METRIC_COLUMNS[m]: v for m, v in row_metrics(final).items() if m in METRIC_COLUMNS})
             table.append(csv_path, {**final, "generation": gen, "job": first + i, "fitness": fitness, **hyp})
             ok += 1
         return ok

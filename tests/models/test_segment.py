@@ -82,3 +82,12 @@ def test_a_segment_model_refuses_box_only_labels_and_detect_datasets_in_one_line
 
 class _NoMasks:  # a user's dataset class that is no SegmentDataset
     pass
+
+
+def test_mask_fitness_weights_are_for_segment_models_only():
+    from yolo_exp.config.cli import compose_checked
+    from yolo_exp.config.validate import ConfigError
+
+    with pytest.raises(ConfigError, match="^fitness.mask_map=1.0: weighs a mask metric"):
+        compose_checked(["fitness.mask_map=1"], check_paths=False)
+    assert compose_checked(["fitness.mask_map=1", "model=yolov5n-seg"], check_paths=False).fitness.mask_map == 1

@@ -115,3 +115,15 @@ def test_parallel_jobs_on_a_fresh_sqlite_store_both_track(tmp_path):
         assert p.wait(timeout=120) == 0, p.stderr.read()[-2000:]
     assert len(MlflowClient(tracking_uri=uri).search_runs([MlflowClient(tracking_uri=uri)
                                                            .get_experiment_by_name("e").experiment_id])) == 3
+
+
+def test_a_segmentation_run_logs_its_box_and_mask_metrics(tmp_path):
+    """MLflow refuses parentheses in names: YOLOv5-seg's metrics/mAP_0.5(M) goes in as metrics/mAP_0.5_M."""
+    uri = f"sqlite:///{tmp_path / 'ml' / 'mlflow.db'}"
+    (tmp_path / "ml").mkdir()
+    train(tmp_path, *TINY, "model=yolov5n-seg", "epochs=1", "logger=[mlflow]", f"logger.mlflow.tracking_uri='{uri}'",
+          "logger.mlflow.experiment=seg")
+    client = MlflowClient(tracking_uri=uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("seg").experiment_id])
+    assert {"metrics/mAP_0.5:0.95_B", "metrics/mAP_0.5:0.95_M", "train/seg_loss", "fitness"} <= set(run.data.metrics)
+    assert run.data.tags["yolo_exp.status"] == "completed"

@@ -50,3 +50,17 @@ def test_compare_reranks_runs_and_warns_when_they_saw_other_data(tmp_path, capsy
     err = capsys.readouterr().err
     assert "warning: the runs saw different data (2 versions" in err and "different code" not in err
     assert main([str(tmp_path), "--fitness", "mAP=1"]) == 2
+
+
+def test_a_segmentation_run_is_reranked_by_box_and_mask_metrics():
+    from yolo_exp.report.results import SEG_COLUMNS, epoch_row
+
+    def seg_row(epoch, box_map, mask_map):
+        metrics = {"precision": 0.5, "recall": 0.5, "map50": 0.5, "map": box_map, "mask_precision": 0.5,
+                   "mask_recall": 0.5, "mask_map50": 0.5, "mask_map": mask_map}
+        return epoch_row(epoch, [0.1] * 4, metrics, [0.1] * 4, [0.01] * 3)
+
+    history = {c: [r[c] for r in (seg_row(0, 0.4, 0.1), seg_row(1, 0.2, 0.35))] for c in SEG_COLUMNS}
+    assert best_epoch(history, parse_weights("map=1,mask_map=0"))[0] == 0
+    epoch, best = best_epoch(history, parse_weights("map=1"))  # unnamed mask weights follow the box ones
+    assert epoch == 1 and best["fitness"] == pytest.approx(0.55) and best["mask_map"] == 0.35

@@ -52,6 +52,10 @@ def validate(cfg: DictConfig, check_paths: bool = True) -> None:
              "weights must be >= 0 and not all 0 (YOLOv5's: fitness.map50=0.1 fitness.map=0.9)", weights)
     _require(cfg.optimizer._target_ in ALLOWED_OPTIMIZERS, "optimizer._target_",
              f"must be one of {', '.join(ALLOWED_OPTIMIZERS)}", cfg.optimizer._target_)
+    task = str(getattr(cfg.model.task, "value", cfg.model.task))
+    for key in (k for k, v in cfg.fitness.items() if k.startswith("mask_") and v is not None):
+        _require(task == "segment", f"fitness.{key}", "weighs a mask metric: set it for segment models only "
+                 "(model=yolov5n-seg, ...)", cfg.fitness[key])
     _require(cfg.mask_ratio >= 1, "mask_ratio", "must be >= 1 (YOLOv5's 4: masks at a quarter of the image)",
              cfg.mask_ratio)
     _require(0 < cfg.val.iou_thres <= 1, "val.iou_thres", "must be in (0, 1]", cfg.val.iou_thres)

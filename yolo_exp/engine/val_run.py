@@ -8,7 +8,7 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from yolo_exp.build import accelerator, run_data, task_dataset
+from yolo_exp.build import accelerator, check_polygons, run_data, task_dataset
 from yolo_exp.deploy.backends import load_backend, max_stride
 from yolo_exp.config.validate import ConfigError
 from yolo_exp.data.loader import create_dataloader
@@ -48,10 +48,11 @@ def _validate_weights(cfg: DictConfig) -> float:
         raise ConfigError("task=test: the data has no test split (data.test is unset or missing); use task=val")
     split = {"train": spec.train, "val": spec.val, "test": spec.test, "speed": spec.val}[task]
     stride = max_stride(model)
-    loader, _ = create_dataloader(split, cfg.imgsz, cfg.batch_size, stride, nc, rect=task != "speed",
+    loader, dataset = create_dataloader(split, cfg.imgsz, cfg.batch_size, stride, nc, rect=task != "speed",
                                   pad=0.5 if task != "speed" else 0.0, workers=cfg.workers,
                                   single_cls=cfg.single_cls, cache_dir=cache_dir, prefix=f"{task}: ",
                                   dataset_class=task_dataset(spec, model_task))
+    check_polygons(dataset, model_task, task)  # a seg model's masks scored against boxes would mislead
     settings = ValSettings.of(cfg, accel.amp, plots=cfg.plots and task != "speed",
                               verbose=cfg.verbose)
     if task == "speed":  # YOLOv5's speed task: deployment thresholds

@@ -43,11 +43,15 @@ class Outputs:
         polygons in the labels (YOLO segmentation rows) and drawn."""
         h, w = frame.image.shape[:2]
         stem = self._stem(frame.path) + (f"_{frame.index}" if frame.index is not None else "")
-        full = None if masks is None else [paste(p, (h, w)) for p in masks]
+        drawn = frame.image.copy() if self.save_img else None
         boxes = [{"xyxy": [round(float(v), 2) for v in d[:4]], "conf": round(float(d[4]), 5),
                   "class": int(d[5]), "name": self._name(int(d[5]))} for d in det]
-        for box, m in zip(boxes, full or ()):
-            box["mask"] = rle_encode(m)
+        colours = palette(max(len(self.names), int(det[:, 5].max(initial=0)) + 1))
+        for box, patch in zip(boxes, masks or ()):  # one frame-size mask at a time
+            full = paste(patch, (h, w))
+            box["mask"] = rle_encode(full)
+            if drawn is not None:
+                blend_masks(drawn, full[None], np.array([box["class"]]), colours)
         self.records.append({"file": frame.path, "frame": frame.index, "width": w, "height": h, "boxes": boxes})
         if self.save_txt:
             self._labels(stem, det, w, h, masks)
@@ -55,9 +59,6 @@ class Outputs:
             self._crops(stem, frame.image, det)
         if self.save_img:
             lw = self.line_width or max(round((h + w) / 2 * 0.003), 2)
-            drawn = frame.image.copy()
-            if full:
-                blend_masks(drawn, np.stack(full), det[:, 5], palette(max(len(self.names), 1)))
             drawn = draw_boxes(drawn, det[:, :4], det[:, 5], det[:, 4], self.names, lw)
             if frame.index is None:
                 write_image(self.run_dir / Path(frame.path).name if not frame.path.isdigit() else

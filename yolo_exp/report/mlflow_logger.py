@@ -147,7 +147,8 @@ class MLflowLogger:
             from mlflow.entities import Metric
 
             now = int(time.time() * 1000)
-            values = {k: v for k, v in event.row.items() if k != "epoch"}
+            # MLflow refuses parentheses in names: a segmentation run's metrics/mAP_0.5(B) is metrics/mAP_0.5_B
+            values = {k.replace("(", "_").replace(")", ""): v for k, v in event.row.items() if k != "epoch"}
             if "fitness" in event.metrics:
                 values["fitness"] = event.metrics["fitness"]
             self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), now, int(event.epoch))

@@ -27,7 +27,7 @@ def plot_compare(histories: Sequence[dict[str, list[float]]], labels: Sequence[s
     for ax, col in zip(axes, CURVES):
         drawn = False
         for hist, label in zip(histories, labels):
-            ys = hist.get(col)
+            ys = hist.get(col) or hist.get(f"{col}(B)")  # a segmentation run's box figures
             if ys:
                 xs = hist.get("epoch") or list(range(len(ys)))
                 ax.plot(xs[:len(ys)], ys, marker=".", linewidth=1.5, markersize=4, label=label)

@@ -7,19 +7,22 @@ epoch, as best.pt does), so the table shows the metrics of the epoch that the ne
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from yolo_exp.metrics.fitness import fitness
-from yolo_exp.report.results import METRIC_COLUMNS as COLUMNS
+from yolo_exp.metrics.fitness import MASK_METRICS, METRICS, fitness
+from yolo_exp.report.results import row_metrics
 
 
 def parse_weights(text: str) -> dict[str, float]:
-    """``map50=1,map=0`` -> every weight, the unnamed ones 0; refuses unknown names and all-zero weights."""
-    weights = dict.fromkeys(COLUMNS, 0.0)
+    """``map50=1,map=0`` -> every box weight, the unnamed ones 0 (mask weights, when unnamed, follow the box ones,
+    as in training); refuses unknown names and all-zero weights."""
+    weights: dict[str, Any] = {**dict.fromkeys(METRICS, 0.0), **dict.fromkeys(MASK_METRICS)}
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, sep, value = part.partition("=")
-        if not sep or name not in COLUMNS:
-            raise ValueError(f"--fitness {text}: expected NAME=WEIGHT with NAME in {', '.join(COLUMNS)}")
+        if not sep or name not in weights:
+            raise ValueError(f"--fitness {text}: expected NAME=WEIGHT with NAME in {', '.join(weights)}")
         weights[name] = float(value)
+    weights = {k: w for k, w in weights.items() if w is not None}
     if any(w < 0 for w in weights.values()) or not any(weights.values()):
         raise ValueError(f"--fitness {text}: weights must be >= 0 and not all 0")
     return weights
@@ -28,11 +31,12 @@ def parse_weights(text: str) -> dict[str, float]:
 def best_epoch(history: Mapping[str, Sequence[float]], weights: Mapping[str, float]) -> tuple[int, dict] | None:
     """(epoch, {short metric: value, 'fitness': f}) of the epoch these weights rank first; None without rows."""
     epochs = list(history.get("epoch", []))
-    if not epochs or any(c not in history for c in COLUMNS.values()):
+    rows = [row_metrics({c: v[i] for c, v in history.items() if i < len(v)}) for i in range(len(epochs))]
+    if not epochs or any(m not in rows[0] for m in METRICS):
         return None
     scored = []
-    for i in range(len(epochs)):
-        metrics = {k: float(history[c][i]) for k, c in COLUMNS.items()}
+    for i, metrics in enumerate(rows):
+        metrics = {k: float(v) for k, v in metrics.items()}
         scored.append((fitness(metrics, weights), i, metrics))
     fit, i, metrics = max(scored, key=lambda s: (s[0], s[1]))
     return int(epochs[i]), {**metrics, "fitness": fit}
