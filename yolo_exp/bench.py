@@ -211,12 +211,13 @@ def bench_data(cfg, workers: list[int], batches: int = 30) -> list[dict[str, Any
 def bench_val(cfg) -> dict[str, Any]:
     """Validation cost per image: pre-process, inference, NMS, metrics."""
     from yolo_exp.build import accelerator, checkpoint_model, run_data, task_dataset, train_model
+    from yolo_exp.config.validate import model_task
     from yolo_exp.data.loader import create_dataloader
     from yolo_exp.engine.validate import ValSettings, validate
 
     accel = accelerator(cfg)
     device = accel.device
-    task = str(getattr(cfg.model.task, "value", cfg.model.task))  # a seg checkpoint with a detect config: no masks
+    task = model_task(cfg)
     data = run_data(cfg, task)
     spec = data.spec
     log = logging.getLogger("yolo_exp.bench")

@@ -17,7 +17,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from yolo_exp.config.validate import ConfigError
+from yolo_exp.config.validate import ConfigError, model_task
 from yolo_exp.data.spec import DataSpec
 from yolo_exp.engine.device import Accelerator
 from yolo_exp.models.weights import load_weights, open_checkpoint
@@ -260,7 +260,7 @@ def build_training(cfg: DictConfig, folder: Any, log: logging.Logger) -> Trainin
     resume_ckpt = load_checkpoint(folder.path / "weights" / "last.pt") if cfg.resume else None
     if not resume_ckpt and dist.is_main():
         folder.start_over()
-    task = str(getattr(cfg.model.task, "value", cfg.model.task))
+    task = model_task(cfg)
     with dist.main_first():  # rank 0 generates the dataset, the others then find it
         data = run_data(cfg, task)
     model = accel.place(train_model(cfg, data, bool(resume_ckpt), log))

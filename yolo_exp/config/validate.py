@@ -15,6 +15,11 @@ class ConfigError(ValueError):
     """A bad config value; its message is the one line shown to the user."""
 
 
+def model_task(cfg: Any) -> str:
+    """The composed config's model task, ``detect`` or ``segment`` (the enum or its string)."""
+    return str(getattr(cfg.model.task, "value", cfg.model.task))
+
+
 def _require(cond: bool, key: str, rule: str, value: Any) -> None:
     if not cond:
         raise ConfigError(f"{key}={value!r}: {rule}")
@@ -52,7 +57,7 @@ def validate(cfg: DictConfig, check_paths: bool = True) -> None:
              "weights must be >= 0 and not all 0 (YOLOv5's: fitness.map50=0.1 fitness.map=0.9)", weights)
     _require(cfg.optimizer._target_ in ALLOWED_OPTIMIZERS, "optimizer._target_",
              f"must be one of {', '.join(ALLOWED_OPTIMIZERS)}", cfg.optimizer._target_)
-    task = str(getattr(cfg.model.task, "value", cfg.model.task))
+    task = model_task(cfg)
     for key in (k for k, v in cfg.fitness.items() if k.startswith("mask_") and v is not None):
         _require(task == "segment", f"fitness.{key}", "weighs a mask metric: set it for segment models only "
                  "(model=yolov5n-seg, ...)", cfg.fitness[key])
