@@ -103,3 +103,32 @@ def test_patch_iou_and_mask_boxes_agree_with_full_masks():
     ys, xs = torch.nonzero(gt[0], as_tuple=True)
     assert boxes[0].tolist() == [xs.min().item(), ys.min().item(), xs.max().item() + 1, ys.max().item() + 1]
     assert boxes[2].tolist() == [0, 0, 0, 0]
+
+
+def test_original_masks_equal_grid_sample_on_many_boxes():
+    """The separable sampling (only the prototype cells under a box, rows settled without mixing where both
+    neighbours agree) gives grid_sample's bilinear masks: boxes of every size, at the edges, letterboxed both
+    ways, values crowded around 0.5."""
+    import torch.nn.functional as F
+
+    from yolo_exp.ops.masks import original_masks
+
+    g = torch.Generator().manual_seed(0)
+    for (h, w), (H, W), ratio_pad in (((60, 100), (64, 64), ((0.64, 0.64), (0.0, 12.8))),
+                                      ((97, 41), (64, 32), ((0.66, 0.66), (2.47, 0.0)))):
+        protos = torch.randn(8, H // 4, W // 4, generator=g) * 0.05  # sigmoid near 0.5: many undecided pixels
+        coeffs = torch.randn(40, 8, generator=g)
+        xy = torch.rand(40, 2, generator=g) * torch.tensor([w, h])
+        wh = torch.rand(40, 2, generator=g) * torch.tensor([w, h])
+        boxes = torch.cat([xy - wh / 2, xy + wh / 2], 1)
+        (gain_h, gain_w), (pad_w, pad_h) = ratio_pad
+        probs = (coeffs @ protos.view(8, -1)).sigmoid().view(-1, 1, H // 4, W // 4)
+        gx = ((torch.arange(w) + 0.5) * gain_w + pad_w) * 2 / W - 1
+        gy = ((torch.arange(h) + 0.5) * gain_h + pad_h) * 2 / H - 1
+        grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], -1)[None].expand(40, -1, -1, -1)
+        full = F.grid_sample(probs, grid, mode="bilinear", padding_mode="border", align_corners=False)[:, 0] > 0.5
+        for i, (t, l, patch) in enumerate(original_masks(protos, coeffs, boxes, (H, W), (h, w), ratio_pad)):
+            x1, y1, x2, y2 = (int(v) for v in boxes[i].ceil().clamp(min=0).tolist())
+            ref = full[i, y1:max(min(y2, h), y1), x1:max(min(x2, w), x1)]
+            assert (t, l) == (min(y1, h), min(x1, w)) and patch.shape == ref.shape
+            assert (patch != ref).float().mean() < 1e-3, i  # float rounding may flip a pixel at exactly 0.5

@@ -1,6 +1,7 @@
 """Validation: run the model over a loader, score detections in original-image coordinates, report like YOLOv5."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -16,12 +17,12 @@ import torch
 from torchvision.ops import box_iou
 
 from yolo_exp.metrics.ap import APResult, ap_per_class
-from yolo_exp.metrics.coco import coco_eval, predictions_to_coco, rle_encode
+from yolo_exp.metrics.coco import CocoJsonWriter, coco_eval, predictions_to_coco, rle_encode_patch
 from yolo_exp.metrics.confusion import ConfusionMatrix
 from yolo_exp.metrics.matching import IOU_THRESHOLDS, match_predictions
 from yolo_exp.metrics.plots import plot_curves
 from yolo_exp.ops.boxes import scale_boxes, xywh2xyxy, xyxy2xywh
-from yolo_exp.ops.masks import mask_boxes, masks_from_protos, original_masks, paste, patches_iou
+from yolo_exp.ops.masks import mask_boxes, masks_from_protos, original_masks, patches_iou
 from yolo_exp.ops.nms import non_max_suppression
 from yolo_exp.report.results import loss_names
 
@@ -102,7 +103,6 @@ class _Accumulator:
     nc: int
     stats: list[tuple[torch.Tensor, ...]] = field(default_factory=list)
     images_per_class: np.ndarray = field(init=False)
-    coco: list[dict] = field(default_factory=list)
     seen: int = 0
 
     def __post_init__(self):
@@ -255,29 +255,33 @@ def validate(
     masks = _MaskScoring(dataloader.dataset, nc, all_masks=save_json) if _gives_masks(dataloader) else None
     loss_sum, batches = None, 0
     memory_format = torch.channels_last if s.channels_last else torch.contiguous_format
-    for batch_i, (imgs, targets, paths, shapes, *batch_masks) in enumerate(dataloader):
-        with timer("preprocess"):
-            im = imgs.to(device, non_blocking=True).contiguous(memory_format=memory_format)
-            im = (im.half() if half else im.float()) / 255
-            targets = targets.to(device)
-        with timer("inference"):
-            out = net(im)
-        preds, protos, raw = out if len(out) == 3 else (out[0], None, out[1])  # a Segment head adds prototypes
-        if loss_fn is not None:
-            items = loss_fn(raw if protos is None else (raw, protos), targets,
-                            *(m.to(device) for m in batch_masks))[1].to(device)
-            loss_sum, batches = items if loss_sum is None else loss_sum + items, batches + 1
-        with timer("nms"):
-            outputs = non_max_suppression(preds, s.conf_thres, s.iou_thres, multi_label=True, agnostic=single_cls,
-                                          max_det=s.max_det, nm=0 if protos is None else protos.shape[1])
-        with timer("metrics"):
-            _score_batch(outputs, targets, im.shape[2:], paths, shapes, single_cls, acc, confusion,
-                         save_dir if save_txt else None, save_json, class_map,
-                         None if protos is None or masks is None else (masks, protos))
-        if plots and batch_i < PLOTTED_BATCHES:
-            _plot_batch(imgs, targets.cpu(), outputs, paths, names, save_dir, batch_i,
-                        masks=batch_masks[0] if batch_masks else None, protos=protos,
-                        overlap=getattr(getattr(dataloader, "dataset", None), "overlap", True))
+    # predictions.json is streamed: in place, whole, when the loop ends; the old one kept if it fails
+    with CocoJsonWriter(save_dir / "predictions.json") if save_json else contextlib.nullcontext() as json_out:
+        for batch_i, (imgs, targets, paths, shapes, *batch_masks) in enumerate(dataloader):
+            with timer("preprocess"):
+                im = imgs.to(device, non_blocking=True).contiguous(memory_format=memory_format)
+                im = (im.half() if half else im.float()) / 255
+                targets = targets.to(device)
+            with timer("inference"):
+                out = net(im)
+            # a Segment head adds prototypes
+            preds, protos, raw = out if len(out) == 3 else (out[0], None, out[1])
+            if loss_fn is not None:
+                items = loss_fn(raw if protos is None else (raw, protos), targets,
+                                *(m.to(device) for m in batch_masks))[1].to(device)
+                loss_sum, batches = items if loss_sum is None else loss_sum + items, batches + 1
+            with timer("nms"):
+                outputs = non_max_suppression(preds, s.conf_thres, s.iou_thres, multi_label=True,
+                                              agnostic=single_cls, max_det=s.max_det,
+                                              nm=0 if protos is None else protos.shape[1])
+            with timer("metrics"):
+                _score_batch(outputs, targets, im.shape[2:], paths, shapes, single_cls, acc, confusion,
+                             save_dir if save_txt else None, json_out, class_map,
+                             None if protos is None or masks is None else (masks, protos))
+            if plots and batch_i < PLOTTED_BATCHES:
+                _plot_batch(imgs, targets.cpu(), outputs, paths, names, save_dir, batch_i,
+                            masks=batch_masks[0] if batch_masks else None, protos=protos,
+                            overlap=getattr(getattr(dataloader, "dataset", None), "overlap", True))
 
     ap, rows = _summarise(acc, names, nc)
     res = ValResult(
@@ -291,11 +295,11 @@ def validate(
                              {}, res.nt, res.seen, mask_ap.conf)
     _log_table(log, res, s.verbose, nc)
     if save_dir is not None:
-        _write_outputs(res, ap, acc, confusion, names, save_dir, plots, save_json, anno_json, log)
+        _write_outputs(res, ap, confusion, names, save_dir, plots, json_out, anno_json, log)
     return res
 
 
-def _score_batch(outputs, targets, img_shape, paths, shapes, single_cls, acc, confusion, txt_dir, save_json,
+def _score_batch(outputs, targets, img_shape, paths, shapes, single_cls, acc, confusion, txt_dir, json_out,
                  class_map, masks=None) -> None:
     """Match each image's detections against its labels, both in original-image pixels; with ``masks``
     (_MaskScoring, the batch's prototypes) their masks too."""
@@ -315,12 +319,12 @@ def _score_batch(outputs, targets, img_shape, paths, shapes, single_cls, acc, co
             if masks is not None else None
         if confusion is not None:
             confusion.process_batch(predn, labelsn)
-        if save_json:
+        if json_out is not None:
             records = predictions_to_coco(predn, paths[si], class_map)
             if patches is not None:
-                for r, p in zip(records, patches):
-                    r["segmentation"] = rle_encode(paste(p, shapes[si][0]).cpu().numpy())
-            acc.coco += records
+                for r, (t, l, m) in zip(records, patches):
+                    r["segmentation"] = rle_encode_patch((t, l, m.cpu().numpy()), shapes[si][0])
+            json_out.add(records)
         if txt_dir is not None and len(predn):
             _write_txt(txt_dir / "labels" / f"{Path(paths[si]).stem}.txt", predn, shapes[si])
 
@@ -343,7 +347,7 @@ class _MaskScoring:
               path: str, shape: Sequence, single_cls: bool) -> list:
         """Add one image's mask evidence; return the detections' masks (None where not computed)."""
         cls, gt = self.dataset.instance_masks(self.index[path])
-        gt = torch.from_numpy(gt).to(pred.device)
+        gt = torch.from_numpy(gt.view(bool)).to(pred.device)  # 0/1 bytes (polygon_masks): a bool view, no copy
         labels = torch.zeros((len(cls), 5), device=pred.device)
         labels[:, 0] = 0 if single_cls else torch.from_numpy(cls).to(pred.device)
         pairs = (box_iou(mask_boxes(gt), predn[:, :4].float()) > 0) & (labels[:, :1] == predn[:, 5])
@@ -359,24 +363,24 @@ class _MaskScoring:
         return patches
 
 
-def _write_outputs(res: ValResult, ap: APResult, acc: _Accumulator, confusion: ConfusionMatrix | None,
-                   names: Sequence[str], save_dir: Path, plots: bool, save_json: bool,
-                   anno_json: Path | str | None, log: logging.Logger) -> None:
+def _write_outputs(res: ValResult, ap: APResult, confusion: ConfusionMatrix | None, names: Sequence[str],
+                   save_dir: Path, plots: bool, json_out: CocoJsonWriter | None, anno_json: Path | str | None,
+                   log: logging.Logger) -> None:
     save_dir.mkdir(parents=True, exist_ok=True)
     if plots:
         plot_curves(ap, names, save_dir)
         confusion.plot(save_dir / "confusion_matrix.png", list(names)[: confusion.nc])
-    if save_json:
-        pred_json = save_dir / "predictions.json"
-        pred_json.write_text(json.dumps(acc.coco))
-        log.info("Saved %d COCO predictions to %s", len(acc.coco), pred_json)
+    if json_out is not None:
+        pred_json = json_out.path
+        log.info("Saved %d COCO predictions to %s", json_out.count, pred_json)
         if anno_json is not None:
-            res.coco = coco_eval(anno_json, acc.coco)
+            preds = pred_json if json_out.count else []
+            res.coco = coco_eval(anno_json, preds)
             log.info("pycocotools: mAP50-95 %.4f, mAP50 %.4f (ours %.4f, %.4f)", *res.coco, res.map, res.map50)
             res.map, res.map50 = res.coco
             if res.mask is not None:
                 m = res.mask
-                m.coco = coco_eval(anno_json, acc.coco, iou_type="segm")
+                m.coco = coco_eval(anno_json, preds, iou_type="segm")
                 log.info("pycocotools masks: mAP50-95 %.4f, mAP50 %.4f (ours %.4f, %.4f)", *m.coco, m.map, m.map50)
                 m.map, m.map50 = m.coco
     (save_dir / "metrics.json").write_text(json.dumps(res.to_json(), indent=2))
