@@ -232,8 +232,9 @@ def bench_val(cfg) -> dict[str, Any]:
     res = validate(model, loader, data.names, device, ValSettings.of(cfg, accel.amp))
     wall = time.perf_counter() - t0
     n = len(loader.dataset)
+    masks = {} if res.mask is None else {"mask_map50": res.mask.map50, "mask_map": res.mask.map}
     return {"bench": "val", "ms_per_image_total": 1000 * wall / n, **{f"ms_{k}": v for k, v in res.speed.items()},
-            "map50": res.map50, "map": res.map}
+            "map50": res.map50, "map": res.map, **masks}
 
 
 def bench_predict(cfg, source: str | None, formats: list[str]) -> list[dict[str, Any]]:
