@@ -35,9 +35,10 @@ LOG = logging.getLogger("yolo_exp.predict")
 
 
 def predict_task(cfg: DictConfig) -> int:
-    """Returns the number of frames seen; a failure is one line (traceback in predict.log), Ctrl-C exits 130."""
+    """Returns the number of frames processed; a failure (also: not one frame could be read) is one line
+    (traceback in predict.log), exit status 1; Ctrl-C exits 130."""
     try:
-        return _predict(cfg)
+        return _predict(cfg, Path(HydraConfig.get().runtime.output_dir))
     except KeyboardInterrupt:
         raise SystemExit(130) from None
     except Exception as exc:  # noqa: BLE001
@@ -97,8 +98,7 @@ class Detector:
         return out
 
 
-def _predict(cfg: DictConfig) -> int:
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+def _predict(cfg: DictConfig, run_dir: Path) -> int:
     LOG.info("Run folder: %s", run_dir)
     atomic_write_text(run_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     source = str(cfg.source)
@@ -107,7 +107,7 @@ def _predict(cfg: DictConfig) -> int:
     outputs = Outputs(run_dir, detector.names, save_img=cfg.save_img, save_txt=cfg.save_txt,
                       save_conf=cfg.save_conf, save_crop=cfg.save_crop, line_width=cfg.line_width,
                       vid_stride=cfg.vid_stride)
-    seen, t0 = 0, time.perf_counter()
+    t0 = time.perf_counter()
     pbar = tqdm(total=total or None, unit="frame", bar_format="{l_bar}{bar:10}{r_bar}")
     batch: list[Any] = []
 
@@ -121,22 +121,25 @@ def _predict(cfg: DictConfig) -> int:
         for frame in frames(source, cfg.vid_stride):
             if frame.image is None:
                 LOG.warning("skipped %s: %s", frame.path, frame.error)
-                outputs.skipped.append(frame.path)
+                outputs.skipped.append(frame.error or frame.path)
                 pbar.update(1)
                 continue
             batch.append(frame)
-            seen += 1
             if len(batch) >= cfg.batch_size:
                 flush()
         flush()
-    except KeyboardInterrupt:
-        LOG.warning("interrupted after %d frames; what was seen is saved", seen)
+    except KeyboardInterrupt:  # frames read but not yet through the model are not counted: none is saved
+        LOG.warning("interrupted after %d frames; what was seen is saved", len(outputs.records))
         raise
     finally:
         pbar.close()
         record = outputs.close()
-        fps = seen / max(time.perf_counter() - t0, 1e-9)
-        LOG.info("%d frames (%.1f frames/s), %d detections; %s%s", seen, fps,
-                 sum(len(r["boxes"]) for r in outputs.records), record,
-                 f"; {len(outputs.skipped)} unreadable files skipped" if outputs.skipped else "")
-    return seen
+        done = len(outputs.records)
+        LOG.info("%d frame%s (%.1f frames/s), %d detections; %s", done, "s" * (done != 1),
+                 done / max(time.perf_counter() - t0, 1e-9), sum(len(r["boxes"]) for r in outputs.records), record)
+    if not done:
+        raise ValueError(f"source={source}: nothing was processed ({(outputs.skipped or ['no frames'])[0]})")
+    if outputs.skipped:
+        n = len(outputs.skipped)
+        LOG.warning("%d unreadable input%s skipped (named above); %d frames processed", n, "s" * (n != 1), done)
+    return done
