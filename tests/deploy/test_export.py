@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,6 +90,7 @@ def test_own_checkpoint_exports_and_a_static_export_predicts_but_is_not_validate
     backend = Exported(static, __import__("torch").device("cpu"))
     assert backend.names == ["circle", "square", "triangle", "star"] or backend.nc == len(backend.names)
     assert not backend.dynamic and backend.imgsz == 64
+    assert "PyTorch on 1 real image: " in (static.parent / "export.log").read_text()  # a batch of one
     picture = tmp_path / "wide.jpg"  # not square: letterboxed to the export's one size
     import cv2
     import numpy as np
@@ -104,3 +106,24 @@ def test_export_further_from_pytorch_than_the_tolerance_is_refused(tmp_path):
     proc = run("export.py", tmp_path, f"weights={weights}", "imgsz=160", "tolerance=1e-12", ok=False)
     assert proc.returncode == 1 and "differs from PyTorch" in proc.stderr and "tolerance=1e-12" in proc.stderr
     assert not list((tmp_path / "outputs").glob("*/*/*.onnx"))
+
+
+@pytest.mark.parametrize("what", ["video", "empty folder"])
+def test_export_source_without_images_names_the_option_and_the_cause(tmp_path, what):
+    from yolo_exp.deploy.export import sample_batch
+
+    if what == "video":
+        import cv2
+        import numpy as np
+
+        source = tmp_path / "clip.mp4"
+        writer = cv2.VideoWriter(str(source), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (64, 64))
+        writer.write(np.zeros((64, 64, 3), np.uint8))
+        writer.release()
+        cause = "no images to check the export on (videos are not read"
+    else:
+        source = tmp_path / "empty dir"
+        source.mkdir()
+        cause = "no images or videos"
+    with pytest.raises((ValueError, FileNotFoundError), match=f"^source={source}: {re.escape(cause)}"):
+        sample_batch(str(source), 64, 32)
