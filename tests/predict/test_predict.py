@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import ROOT, shared_path
+from tests.conftest import ROOT, current_umask, shared_path
 from tests.engine.test_trainer import TINY, only_run, train
 
 
@@ -92,8 +92,7 @@ def test_video_in_video_out_with_one_record_per_frame(tmp_path, tiny_weights):
     assert (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (96, 64)
     assert len(list((run / "labels").glob("clip_*.txt"))) == 12
 
-    umask = os.umask(0o022)
-    os.umask(umask)
+    umask = current_umask()
     train_run = tiny_weights.parents[1]
     written = [run / "predictions.json", run / "config_resolved.yaml", train_run / "config_resolved.yaml",
                train_run / "results.csv", train_run / "summary.json", tiny_weights, tiny_weights.parent / "last.pt"]
@@ -159,3 +158,16 @@ def test_ctrl_c_counts_the_frames_that_were_saved(tmp_path, tiny_weights, monkey
     assert "interrupted after 4 frames" in caplog.text and "4 frames (" in caplog.text
     assert len(json.loads((tmp_path / "run" / "predictions.json").read_text())) == 4
     assert int(cv2.VideoCapture(str(tmp_path / "run" / "clip.mp4")).get(cv2.CAP_PROP_FRAME_COUNT)) == 4
+
+
+def test_options_that_cannot_apply_are_said_in_one_line_each(tmp_path, tiny_weights, caplog):
+    picture = tmp_path / "one.jpg"
+    cv2.imwrite(str(picture), np.full((64, 96, 3), 90, np.uint8))
+    with caplog.at_level("WARNING", "yolo_exp.predict"):
+        predict_here(tmp_path / "run", f"weights={tiny_weights}", f"source={picture}", "half=true", "classes=[1,99]",
+                     "imgsz=80", "save_txt=false", "save_conf=true")
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "half=true: FP16 runs on CUDA only; predicting in FP32 on cpu",
+        "classes=[1, 99]: [99] not among the model's 4 classes (0-3)",
+        "imgsz=80: rounded to 96, a multiple of the model's stride 32",
+        "save_conf=true: no labels are written (save_txt=false)"]

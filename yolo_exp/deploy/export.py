@@ -65,6 +65,18 @@ def sample_batch(source: str | None, imgsz: int, stride: int, n: int = 2) -> tor
     return torch.from_numpy(np.ascontiguousarray(arr)).float() / 255
 
 
+def unused_options(cfg: DictConfig, fmt: str, device: torch.device) -> list[str]:
+    """One line for each option that cannot apply to this format or device, rather than silence."""
+    from yolo_exp.config.schema import ExportRunConfig
+
+    notes = []
+    if cfg.half and device.type != "cuda":
+        notes.append(f"half=true: FP16 export needs CUDA; exporting FP32 on {device.type} (the file says fp16=false)")
+    if fmt != "onnx" and cfg.opset != ExportRunConfig.opset:
+        notes.append(f"opset={cfg.opset}: applies to ONNX only, not format={fmt}")
+    return notes
+
+
 def export(cfg: DictConfig, run_dir: Path) -> Path:
     fmt = str(getattr(cfg.format, "value", cfg.format))
     device = accelerator(cfg).device
@@ -72,6 +84,8 @@ def export(cfg: DictConfig, run_dir: Path) -> Path:
     stride = int(model.stride.max())
     imgsz = max(math.ceil(cfg.imgsz / stride) * stride, 2 * stride)
     half = bool(cfg.half) and device.type == "cuda"
+    for note in unused_options(cfg, fmt, device):
+        LOG.warning(note)
     segment = model.task == "segment"
     net = _Predictions(inference_copy(model.to(device), half), segment).eval()
     x = sample_batch(cfg.source, imgsz, stride, n=2 if cfg.dynamic else 1).to(device)  # static: batch of 1

@@ -68,6 +68,9 @@ class Detector:
         self.half = bool(cfg.half) and device.type == "cuda" and not exported
         self.net = model if exported else inference_copy(model, self.half, accel.channels_last)
         self.segment = getattr(model, "task", "detect") == "segment"
+        self.batch = 1 if self.square else cfg.batch_size  # a one-size export also has a batch of one
+        for note in unused_options(cfg, device, model, self.imgsz, len(self.names)):
+            LOG.warning(note)
         self.nms = dict(conf_thres=cfg.conf_thres, iou_thres=cfg.iou_thres, max_det=cfg.max_det,
                         classes=list(cfg.classes) if cfg.classes is not None else None, agnostic=cfg.agnostic_nms)
 
@@ -78,7 +81,7 @@ class Detector:
         i = 0
         while i < len(prepared):  # consecutive frames of one shape go through the model together
             j = i + 1
-            while j < len(prepared) and prepared[j][0].shape == prepared[i][0].shape:
+            while j < len(prepared) and j - i < self.batch and prepared[j][0].shape == prepared[i][0].shape:
                 j += 1
             x = torch.stack([p[0] for p in prepared[i:j]]).to(self.device)
             x = (x.half() if self.half else x.float()) / 255
@@ -96,6 +99,37 @@ class Detector:
                 out.append(Prediction(det[:, :6].cpu().numpy(), masks))
             i = j
         return out
+
+
+def unused_options(cfg: DictConfig, device: torch.device, model: Any, imgsz: int, nc: int) -> list[str]:
+    """One line for each option that cannot do what it says with this device, model or format (rather than being
+    ignored in silence); ``imgsz`` is the size frames are letterboxed to."""
+    notes = []
+    exported = getattr(model, "exported", False)
+    if cfg.half and device.type != "cuda":
+        notes.append(f"half=true: FP16 runs on CUDA only; predicting in FP32 on {device.type}")
+    elif cfg.half and exported:
+        notes.append(f"half=true: an exported model runs at the precision it was exported with "
+                     f"(fp16={str(model.fp16).lower()}); export with half=true for FP16")
+    if cfg.classes is not None:
+        absent = [c for c in cfg.classes if not 0 <= c < nc]
+        if absent:
+            none_left = "; nothing will be detected" if len(absent) == len(cfg.classes) else ""
+            notes.append(f"classes={list(cfg.classes)}: {absent} not among the model's {nc} classes "
+                         f"(0-{nc - 1}){none_left}")
+    if exported and not model.dynamic:
+        if cfg.imgsz != imgsz:
+            notes.append(f"imgsz={cfg.imgsz}: this export takes {imgsz} only (dynamic=false); frames are "
+                         f"letterboxed to {imgsz}")
+        if cfg.batch_size > 1:
+            notes.append(f"batch_size={cfg.batch_size}: this export takes one frame at a time (dynamic=false)")
+    elif cfg.imgsz != imgsz:
+        notes.append(f"imgsz={cfg.imgsz}: rounded to {imgsz}, a multiple of the model's stride {max_stride(model)}")
+    if cfg.save_conf and not cfg.save_txt:
+        notes.append("save_conf=true: no labels are written (save_txt=false)")
+    if cfg.line_width is not None and not cfg.save_img:
+        notes.append(f"line_width={cfg.line_width}: nothing is drawn (save_img=false)")
+    return notes
 
 
 def _predict(cfg: DictConfig, run_dir: Path) -> int:
