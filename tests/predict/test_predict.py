@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from tests.conftest import ROOT, current_umask, shared_path
 from tests.engine.test_trainer import TINY, only_run, train
@@ -171,3 +172,36 @@ def test_options_that_cannot_apply_are_said_in_one_line_each(tmp_path, tiny_weig
         "classes=[1, 99]: [99] not among the model's 4 classes (0-3)",
         "imgsz=80: rounded to 96, a multiple of the model's stride 32",
         "save_conf=true: no labels are written (save_txt=false)"]
+
+
+def test_run_folder_weights_and_coco_results_that_pycocotools_scores(tmp_path):
+    """weights= a run folder (its best.pt), source= a folder whose name Hydra's lexer refuses, save_json=coco with
+    the ids of COCO's own annotation file (image ids by file name, category ids 1-90 by class name)."""
+    pytest.importorskip("pycocotools")
+    from yolo_exp.metrics.coco import coco_eval
+
+    anno = shared_path("datasets", "coco128", "annotations", "instances_train2017_coco128.json")
+    run = tmp_path / "my run, v2 #1" / "weights"
+    run.mkdir(parents=True)
+    (run / "best.pt").symlink_to(shared_path("weights", "yolov5n.pt"))
+    folder = tmp_path / "coco [été], 'x'"
+    folder.mkdir()
+    images = sorted(shared_path("datasets", "coco128", "images", "train").glob("*.jpg"))[:6]
+    for im in images:
+        (folder / im.name).symlink_to(im)
+    predict(tmp_path, f"weights={run.parent}", f"source={folder}", "imgsz=320", "save_json=coco",
+            f"coco_json={anno}", "conf_thres=0.001", "save_img=false", "save_txt=false")
+    (out,) = [p for p in (tmp_path / "outputs").glob("*/*")]
+    results = json.loads((out / "predictions.json").read_text())
+    gt = json.loads(anno.read_text())
+    ids = {im["file_name"]: im["id"] for im in gt["images"]}
+    assert {r["image_id"] for r in results} <= {ids[im.name] for im in images} and len(results) > 20
+    names = {c["id"]: c["name"] for c in gt["categories"]}
+    assert {names[r["category_id"]] for r in results} >= {"person"}  # 1-90, by name
+    assert yaml.safe_load((out / "config_resolved.yaml").read_text())["weights"] == str(run / "best.pt")
+    subset = tmp_path / "subset.json"  # the ground truth of these images only
+    keep = {ids[im.name] for im in images}
+    subset.write_text(json.dumps({**gt, "images": [im for im in gt["images"] if im["id"] in keep],
+                                  "annotations": [a for a in gt["annotations"] if a["image_id"] in keep]}))
+    map5095, map50 = coco_eval(subset, str(out / "predictions.json"))
+    assert map50 > 0.3 and map5095 > 0.15, (map50, map5095)

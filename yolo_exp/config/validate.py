@@ -121,6 +121,14 @@ def validate_val(cfg: DictConfig, check_paths: bool = True) -> None:
         check_data_paths(cfg.data)
 
 
+def run_weights(value: str) -> Path:
+    """``weights=`` as given, or the best.pt of a training run folder (``weights/best.pt``, or one beside it)."""
+    path = Path(value).expanduser()
+    if path.is_dir():
+        return next((p for p in (path / "weights" / "best.pt", path / "best.pt") if p.is_file()), path)
+    return path
+
+
 def validate_predict(cfg: DictConfig, check_paths: bool = True) -> None:
     """The `predict.py` config: sizes, thresholds, strides, and that the weights exist (the source is checked
     when the run opens it: a stream cannot be checked beforehand)."""
@@ -132,7 +140,11 @@ def validate_predict(cfg: DictConfig, check_paths: bool = True) -> None:
     _require(0 <= cfg.conf_thres < 1, "conf_thres", "must be in [0, 1)", cfg.conf_thres)
     if check_paths:
         check_device(cfg.device)
-        _require(Path(cfg.weights).expanduser().is_file(), "weights", "file not found", cfg.weights)
+        weights = run_weights(cfg.weights)
+        _require(weights.is_file(), "weights", "a folder without weights/best.pt" if weights.is_dir() else
+                 "file not found", cfg.weights)
+        if cfg.coco_json is not None:
+            _require(Path(cfg.coco_json).expanduser().is_file(), "coco_json", "file not found", cfg.coco_json)
 
 
 def validate_export(cfg: DictConfig, check_paths: bool = True) -> None:

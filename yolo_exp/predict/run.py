@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from yolo_exp.atomic import atomic_write_text
 from yolo_exp.build import accelerator
+from yolo_exp.config.validate import run_weights
 from yolo_exp.data.dataset import prepare_image
 from yolo_exp.deploy.backends import load_backend, max_stride
 from yolo_exp.engine.device import Accelerator
@@ -28,6 +29,7 @@ from yolo_exp.engine.validate import inference_copy
 from yolo_exp.ops.boxes import scale_boxes
 from yolo_exp.ops.masks import original_masks
 from yolo_exp.ops.nms import non_max_suppression
+from yolo_exp.predict.coco_results import read_ids
 from yolo_exp.predict.outputs import Outputs
 from yolo_exp.predict.sources import count_frames, expand, frames, is_stream
 
@@ -127,6 +129,8 @@ def unused_options(cfg: DictConfig, device: torch.device, model: Any, imgsz: int
         notes.append(f"imgsz={cfg.imgsz}: rounded to {imgsz}, a multiple of the model's stride {max_stride(model)}")
     if cfg.save_conf and not cfg.save_txt:
         notes.append("save_conf=true: no labels are written (save_txt=false)")
+    if cfg.coco_json is not None and cfg.save_json != "coco":
+        notes.append(f"coco_json={cfg.coco_json}: used only with save_json=coco")
     if cfg.line_width is not None and not cfg.save_img:
         notes.append(f"line_width={cfg.line_width}: nothing is drawn (save_img=false)")
     return notes
@@ -134,13 +138,15 @@ def unused_options(cfg: DictConfig, device: torch.device, model: Any, imgsz: int
 
 def _predict(cfg: DictConfig, run_dir: Path) -> int:
     LOG.info("Run folder: %s", run_dir)
+    cfg.weights = str(run_weights(cfg.weights))  # a run folder: its best.pt, recorded in config_resolved.yaml
     atomic_write_text(run_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     source = str(cfg.source)
     total = 0 if is_stream(source) else count_frames(expand(source), cfg.vid_stride)  # a bad source fails here
     detector = Detector(cfg, accelerator(cfg))
     outputs = Outputs(run_dir, detector.names, save_img=cfg.save_img, save_txt=cfg.save_txt,
                       save_conf=cfg.save_conf, save_crop=cfg.save_crop, line_width=cfg.line_width,
-                      vid_stride=cfg.vid_stride)
+                      vid_stride=cfg.vid_stride,
+                      coco=read_ids(cfg.coco_json, detector.names) if cfg.save_json == "coco" else None)
     t0 = time.perf_counter()
     pbar = tqdm(total=total or None, unit="frame", bar_format="{l_bar}{bar:10}{r_bar}")
     batch: list[Any] = []

@@ -40,7 +40,7 @@ def is_stream(source: str) -> bool:
 def expand(source: str) -> list[str]:
     """The files a file/folder/glob/list source names (images and videos, sorted; a list keeps its order)."""
     path = Path(source).expanduser()
-    if any(ch in source for ch in "*?["):
+    if any(ch in source for ch in "*?[") and not path.exists():  # a folder named "a [1]" is that folder
         files = sorted(glob.glob(os.path.expanduser(source), recursive=True))
     elif path.is_dir():
         files = sorted(str(p) for p in path.rglob("*") if p.is_file())
