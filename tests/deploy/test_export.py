@@ -84,7 +84,8 @@ def test_own_checkpoint_exports_and_a_static_export_predicts_but_is_not_validate
     weights = only_run(tmp_path) / "weights" / "best.pt"
     umask = current_umask()
     for fmt in ("onnx", "torchscript"):
-        model = exported(tmp_path, weights, fmt, "imgsz=64", *(["opset=13"] if fmt == "torchscript" else []))
+        source = weights.parents[1] if fmt == "onnx" else weights  # a run folder: its best.pt
+        model = exported(tmp_path, source, fmt, "imgsz=64", *(["opset=13"] if fmt == "torchscript" else []))
         assert model.is_file() and model.stat().st_mode & 0o777 == 0o666 & ~umask  # readable as a plain open's
     assert "opset=13: applies to ONNX only, not format=torchscript" in (model.parent / "export.log").read_text()
     static = exported(tmp_path, weights, "onnx", "imgsz=64", "dynamic=false", "half=true", "device=cpu")
