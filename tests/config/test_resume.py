@@ -79,7 +79,7 @@ def test_run_folder_cannot_make_resume_run_code(tmp_path):
                                   "/data/my dir, v2", "/data/é#x", '/a "b"/[c]'])
 def test_any_path_reaches_hydra_unchanged(path):
     for key in ("resume", "weights", "data.path", "data.file", "hydra.run.dir", "hydra.sweep.dir", "cache_dir",
-                "source", "coco_json"):
+                "source", "coco_json", "name"):
         (override,) = quote_paths([f"{key}={path}"])
         assert parsed_value(override) == path, override
 
@@ -149,6 +149,6 @@ def test_predict_and_export_sources_reach_the_config_as_typed():
 
     for name, path in (("predict", "/data/my dir, v2/0000[0-3]*.jpg"), ("export", "/data/é#x 'q'"),
                        ("predict", "0")):
-        cfg = compose_checked(quote_paths(["weights=/w/a b.pt", f"source={path}"]), check_paths=False,
-                              config_name=name)
-        assert cfg.source == path and cfg.weights == "/w/a b.pt"
+        cfg = compose_checked(quote_paths(["weights=/w/a b.pt", f"source={path}", "name=my run, v2"]),
+                              check_paths=False, config_name=name)
+        assert cfg.source == path and cfg.weights == "/w/a b.pt" and cfg.name == "my run, v2"

@@ -169,7 +169,8 @@ def _predict(cfg: DictConfig, run_dir: Path) -> int:
                 flush()
         flush()
     except KeyboardInterrupt:  # frames read but not yet through the model are not counted: none is saved
-        LOG.warning("interrupted after %d frames; what was seen is saved", len(outputs.records))
+        n = len(outputs.records)
+        LOG.warning("interrupted after %d frame%s; what was seen is saved", n, "s" * (n != 1))
         raise
     finally:
         pbar.close()
