@@ -88,8 +88,10 @@ def test_own_checkpoint_exports_and_a_static_export_predicts_but_is_not_validate
         model = exported(tmp_path, source, fmt, "imgsz=64", *(["opset=13"] if fmt == "torchscript" else []))
         assert model.is_file() and model.stat().st_mode & 0o777 == 0o666 & ~umask  # readable as a plain open's
     assert "opset=13: applies to ONNX only, not format=torchscript" in (model.parent / "export.log").read_text()
-    static = exported(tmp_path, weights, "onnx", "imgsz=64", "dynamic=false", "half=true", "device=cpu")
-    assert "half=true: FP16 export needs CUDA; exporting FP32 on cpu" in (static.parent / "export.log").read_text()
+    static = exported(tmp_path, weights, "onnx", "imgsz=64", "dynamic=false", "half=true", "device=cpu",
+                      "device.amp_dtype=bf16")
+    log = (static.parent / "export.log").read_text()
+    assert "half=true: FP16 export needs CUDA; exporting FP32 on cpu" in log and "amp_dtype=bf16: applies to" in log
     from yolo_exp.deploy.backends import Exported
 
     backend = Exported(static, __import__("torch").device("cpu"))

@@ -166,8 +166,9 @@ def test_options_that_cannot_apply_are_said_in_one_line_each(tmp_path, tiny_weig
     cv2.imwrite(str(picture), np.full((64, 96, 3), 90, np.uint8))
     with caplog.at_level("WARNING", "yolo_exp.predict"):
         predict_here(tmp_path / "run", f"weights={tiny_weights}", f"source={picture}", "half=true", "classes=[1,99]",
-                     "imgsz=80", "save_txt=false", "save_conf=true")
+                     "imgsz=80", "save_txt=false", "save_conf=true", "device.compile=true")
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "device.compile=true: applies to training only",
         "half=true: FP16 runs on CUDA only; predicting in FP32 on cpu",
         "classes=[1, 99]: [99] not among the model's 4 classes (0-3)",
         "imgsz=80: rounded to 96, a multiple of the model's stride 32",

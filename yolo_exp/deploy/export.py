@@ -79,12 +79,13 @@ def unused_options(cfg: DictConfig, fmt: str, device: torch.device) -> list[str]
 
 def export(cfg: DictConfig, run_dir: Path) -> Path:
     fmt = str(getattr(cfg.format, "value", cfg.format))
-    device = accelerator(cfg).device
+    accel = accelerator(cfg)
+    device = accel.device
     model, names = checkpoint_model(cfg.weights, LOG)
     stride = int(model.stride.max())
     imgsz = max(math.ceil(cfg.imgsz / stride) * stride, 2 * stride)
     half = bool(cfg.half) and device.type == "cuda"
-    for note in unused_options(cfg, fmt, device):
+    for note in accel.training_only() + unused_options(cfg, fmt, device):
         LOG.warning(note)
     segment = model.task == "segment"
     net = _Predictions(inference_copy(model.to(device), half), segment).eval()

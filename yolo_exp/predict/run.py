@@ -71,7 +71,7 @@ class Detector:
         self.net = model if exported else inference_copy(model, self.half, accel.channels_last)
         self.segment = getattr(model, "task", "detect") == "segment"
         self.batch = 1 if self.square else cfg.batch_size  # a one-size export also has a batch of one
-        for note in unused_options(cfg, device, model, self.imgsz, len(self.names)):
+        for note in accel.training_only() + unused_options(cfg, device, model, self.imgsz, len(self.names)):
             LOG.warning(note)
         self.nms = dict(conf_thres=cfg.conf_thres, iou_thres=cfg.iou_thres, max_det=cfg.max_det,
                         classes=list(cfg.classes) if cfg.classes is not None else None, agnostic=cfg.agnostic_nms)
