@@ -17,6 +17,13 @@ def _isolated_cache(tmp_path_factory):
     yield
 
 
+def current_umask() -> int:
+    """The process umask (reading it means setting it; it is put back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def shared_path(*parts: str) -> Path:
     """A path under ../shared, or skip the calling test when it is not there (a user's machine)."""
     p = SHARED.joinpath(*parts)

@@ -1,7 +1,9 @@
 """Atomic writes: a failed write names the file and the cause and leaves nothing; stale temporary files go."""
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 
 import pytest
 import torch
@@ -36,3 +38,23 @@ def test_stale_temp_files_are_removed(tmp_path):
     (tmp_path / "last.pt").write_bytes(b"kept")
     assert remove_stale_temps(tmp_path) == [tmp_path / ".last.pt.abc123.tmp"]
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+def test_new_files_honour_the_umask_and_existing_ones_keep_their_mode(tmp_path, umask):
+    """mkstemp makes 0600 files: a run written that way is unreadable to colleagues on a shared machine."""
+    old = os.umask(umask)
+    try:
+        atomic_write_text(tmp_path / "summary.json", "{}")
+        atomic_save({"model": {}}, tmp_path / "last.pt")
+        with open(tmp_path / "plain.txt", "w"):
+            pass
+    finally:
+        os.umask(old)
+    want = stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode)
+    assert want == 0o666 & ~umask
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()} == dict.fromkeys(
+        ["summary.json", "last.pt", "plain.txt"], want)
+    (tmp_path / "summary.json").chmod(0o600)  # a file someone made private stays private when rewritten
+    atomic_write_text(tmp_path / "summary.json", "{}")
+    assert stat.S_IMODE((tmp_path / "summary.json").stat().st_mode) == 0o600

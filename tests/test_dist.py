@@ -99,7 +99,7 @@ def test_killed_rank_restarts_and_resumes_from_last_pt(tmp_path, ddp_run):
     assert proc.returncode == 0, proc.stderr[-4000:]
     run = only_run(cwd)
     log = (run / "train.log").read_text()
-    assert "resuming" in log and "from epoch 1 of 4" in log
+    assert "resuming" in log and "after epoch 1 of 4" in log
     assert (run / "results.csv").read_text() == ddp_run["csv"]
     ckpt = load_checkpoint(run / "weights" / "last.pt")
     for key in ("model", "ema"):

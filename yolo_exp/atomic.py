@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +27,26 @@ def write_error(path: Path, exc: Exception) -> OSError:
     return OSError(getattr(exc, "errno", None) or errno.EIO, f"cannot be written ({reason[:160]})", str(path))
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where Linux says it (os.umask sets it to read it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            return next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return mask
+
+
+def _mode_for(path: Path) -> int:
+    """The mode a plain ``open(path, "w")`` leaves: an existing file's own, else 0666 less the umask (mkstemp's
+    temporary file is 0600, which would hide a run from colleagues on a shared machine)."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
 @contextmanager
 def atomic_open(path: str | Path) -> Iterator[BinaryIO]:
     """A binary file to write ``path`` through: it replaces ``path`` only when the block ends without an error,
@@ -36,6 +57,7 @@ def atomic_open(path: str | Path) -> Iterator[BinaryIO]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), _mode_for(path))
             yield f
             f.flush()
             os.fsync(f.fileno())

@@ -75,9 +75,11 @@ def test_run_folder_cannot_make_resume_run_code(tmp_path):
 
 
 @pytest.mark.parametrize("path", ["/runs/über", "/runs/a b", "/runs/a,b", "/runs/x(1)#2", "/runs/it's", "/r/${x}",
-                                  "/runs/日本", "C:\\runs\\a b", "/r/\\'q", "/trailing\\"])
+                                  "/runs/日本", "C:\\runs\\a b", "/r/\\'q", "/trailing\\", "/im/0000[0-3]*.jpg",
+                                  "/data/my dir, v2", "/data/é#x", '/a "b"/[c]'])
 def test_any_path_reaches_hydra_unchanged(path):
-    for key in ("resume", "weights", "data.path", "data.file", "hydra.run.dir"):
+    for key in ("resume", "weights", "data.path", "data.file", "hydra.run.dir", "hydra.sweep.dir", "cache_dir",
+                "source", "coco_json", "name"):
         (override,) = quote_paths([f"{key}={path}"])
         assert parsed_value(override) == path, override
 
@@ -140,3 +142,13 @@ def test_folder_state_tells_jobs_apart_by_what_they_train(tmp_path):
                                                              "device.amp"), ({**saved, "hyp": {"lr0": 0.02}}, "hyp.lr0")):
         with pytest.raises(ConfigError, match=f"another config \\({key} differ"):
             folder_state(run, yaml.safe_dump(other))
+
+
+def test_predict_and_export_sources_reach_the_config_as_typed():
+    from yolo_exp.config.cli import compose_checked
+
+    for name, path in (("predict", "/data/my dir, v2/0000[0-3]*.jpg"), ("export", "/data/é#x 'q'"),
+                       ("predict", "0")):
+        cfg = compose_checked(quote_paths(["weights=/w/a b.pt", f"source={path}", "name=my run, v2"]),
+                              check_paths=False, config_name=name)
+        assert cfg.source == path and cfg.weights == "/w/a b.pt" and cfg.name == "my run, v2"

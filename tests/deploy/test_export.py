@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, shared_path
+from tests.conftest import ROOT, current_umask, shared_path
 from tests.engine.test_trainer import TINY, only_run, train
+from tests.predict.test_predict import clip
 
 pytest.importorskip("onnxruntime")
 
@@ -80,21 +82,26 @@ def test_onnx_val_at_640_matches_the_pt(tmp_path):
 def test_own_checkpoint_exports_and_a_static_export_predicts_but_is_not_validated(tmp_path):
     train(tmp_path, *TINY, "epochs=1")
     weights = only_run(tmp_path) / "weights" / "best.pt"
+    umask = current_umask()
     for fmt in ("onnx", "torchscript"):
-        model = exported(tmp_path, weights, fmt, "imgsz=64")
-        assert model.is_file()
-    static = exported(tmp_path, weights, "onnx", "imgsz=64", "dynamic=false")
+        source = weights.parents[1] if fmt == "onnx" else weights  # a run folder: its best.pt
+        model = exported(tmp_path, source, fmt, "imgsz=64", *(["opset=13"] if fmt == "torchscript" else []))
+        assert model.is_file() and model.stat().st_mode & 0o777 == 0o666 & ~umask  # readable as a plain open's
+    assert "opset=13: applies to ONNX only, not format=torchscript" in (model.parent / "export.log").read_text()
+    static = exported(tmp_path, weights, "onnx", "imgsz=64", "dynamic=false", "half=true", "device=cpu",
+                      "device.amp_dtype=bf16")
+    log = (static.parent / "export.log").read_text()
+    assert "half=true: FP16 export needs CUDA; exporting FP32 on cpu" in log and "amp_dtype=bf16: applies to" in log
     from yolo_exp.deploy.backends import Exported
 
     backend = Exported(static, __import__("torch").device("cpu"))
     assert backend.names == ["circle", "square", "triangle", "star"] or backend.nc == len(backend.names)
-    assert not backend.dynamic and backend.imgsz == 64
-    picture = tmp_path / "wide.jpg"  # not square: letterboxed to the export's one size
-    import cv2
-    import numpy as np
-
-    cv2.imwrite(str(picture), np.full((48, 96, 3), 90, np.uint8))
-    boxes(tmp_path, static, picture, "imgsz=64", "conf_thres=0.0")
+    assert not backend.dynamic and backend.imgsz == 64 and not backend.fp16
+    assert "PyTorch on 1 real image: " in (static.parent / "export.log").read_text()  # a batch of one
+    video = clip(tmp_path / "wide.mp4", 3)  # not square: letterboxed to the one size; a batch goes frame by frame
+    run("predict.py", tmp_path, f"weights={static}", f"source={video}", "batch_size=4", "imgsz=64", "conf_thres=0.0",
+        f"hydra.run.dir={tmp_path / 'pv'}")
+    assert len(json.loads((tmp_path / "pv" / "predictions.json").read_text())) == 3
     proc = run("val.py", ROOT, f"weights={static}", "imgsz=64", f"hydra.run.dir={tmp_path / 'v'}", ok=False)
     assert proc.returncode != 0 and "dynamic=true" in proc.stderr
 
@@ -104,3 +111,18 @@ def test_export_further_from_pytorch_than_the_tolerance_is_refused(tmp_path):
     proc = run("export.py", tmp_path, f"weights={weights}", "imgsz=160", "tolerance=1e-12", ok=False)
     assert proc.returncode == 1 and "differs from PyTorch" in proc.stderr and "tolerance=1e-12" in proc.stderr
     assert not list((tmp_path / "outputs").glob("*/*/*.onnx"))
+
+
+@pytest.mark.parametrize("what", ["video", "empty folder"])
+def test_export_source_without_images_names_the_option_and_the_cause(tmp_path, what):
+    from yolo_exp.deploy.export import sample_batch
+
+    if what == "video":
+        source = clip(tmp_path / "clip.mp4", 1)
+        cause = "no images to check the export on (videos are not read"
+    else:
+        source = tmp_path / "empty dir"
+        source.mkdir()
+        cause = "no images or videos"
+    with pytest.raises((ValueError, FileNotFoundError), match=f"^source={source}: {re.escape(cause)}"):
+        sample_batch(str(source), 64, 32)

@@ -29,7 +29,7 @@ def test_val_py_reproduces_training_figures_and_checks_nc(tmp_path):
     for key in ("precision", "recall", "map50", "map"):
         assert checked[key] == pytest.approx(trained[key], abs=1e-9), key
 
-    bad = val(tmp_path, f"weights={run / 'weights' / 'best.pt'}", "data=coco128",
+    bad = val(tmp_path, f"weights={run}", "data=coco128",  # a run folder: its best.pt
               f"data.path={shared_path('datasets', 'coco128')}")
     assert bad.returncode != 0 and "nc=4 but the data has nc=80" in bad.stderr
 

@@ -13,8 +13,9 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import yaml
 
-from tests.conftest import ROOT, shared_path
+from tests.conftest import ROOT, current_umask, shared_path
 from tests.engine.test_trainer import TINY, only_run, train
 
 
@@ -52,7 +53,7 @@ def test_official_weights_give_validation_boxes_and_unreadable_files_are_skipped
     got = {Path(r["file"]).name: r for r in records(tmp_path)}
     assert sorted(got) == [im.name for im in images]
     log = proc.stdout + proc.stderr
-    assert "skipped" in log and "broken.jpg" in log and "1 unreadable files skipped" in log
+    assert "skipped" in log and "broken.jpg" in log and "1 unreadable input skipped" in log
 
     # validation's path: its loader (one image per batch: its own rectangular shape), the model, NMS, mapped back
     model, names = checkpoint_model(weights, __import__("logging").getLogger("t"))
@@ -82,13 +83,7 @@ def tiny_weights(tmp_path_factory):
 
 
 def test_video_in_video_out_with_one_record_per_frame(tmp_path, tiny_weights):
-    video = tmp_path / "clip.mp4"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (96, 64))
-    for i in range(12):
-        frame = np.full((64, 96, 3), 40, np.uint8)
-        cv2.circle(frame, (10 + 6 * i, 32), 12, (0, 200, 255), -1)
-        writer.write(frame)
-    writer.release()
+    video = clip(tmp_path / "clip.mp4")
     predict(tmp_path, f"weights={tiny_weights}", f"source={video}", "imgsz=64", "conf_thres=0.0", "batch_size=4")
     recs = records(tmp_path)
     assert [r["frame"] for r in recs] == list(range(12)) and {r["file"] for r in recs} == {str(video)}
@@ -98,8 +93,116 @@ def test_video_in_video_out_with_one_record_per_frame(tmp_path, tiny_weights):
     assert (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (96, 64)
     assert len(list((run / "labels").glob("clip_*.txt"))) == 12
 
+    umask = current_umask()
+    train_run = tiny_weights.parents[1]
+    written = [run / "predictions.json", run / "config_resolved.yaml", train_run / "config_resolved.yaml",
+               train_run / "results.csv", train_run / "summary.json", tiny_weights, tiny_weights.parent / "last.pt"]
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in written} == {p.name: oct(0o666 & ~umask) for p in written}
+
 
 def test_missing_source_is_one_line(tmp_path, tiny_weights):
     proc = predict(tmp_path, f"weights={tiny_weights}", f"source={tmp_path / 'nothing'}", ok=False)
     assert proc.returncode == 1 and "no such file, folder or glob match" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def clip(path: Path, n: int = 12) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (96, 64))
+    for i in range(n):
+        frame = np.full((64, 96, 3), 40, np.uint8)
+        cv2.circle(frame, (10 + 6 * i, 32), 12, (0, 200, 255), -1)
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def predict_here(run_dir: Path, *overrides: str) -> int:
+    """predict.py's job in this process (no Hydra run, no subprocess): the frames it processed."""
+    from yolo_exp.config.cli import compose_checked
+    from yolo_exp.config.resume import quote_paths
+    from yolo_exp.predict.run import _predict
+
+    cfg = compose_checked(quote_paths(["imgsz=64", "device=cpu", *overrides]), config_name="predict")
+    return _predict(cfg, run_dir)
+
+
+def test_nothing_processed_is_one_line_and_exit_status_1(tmp_path, tiny_weights):
+    video = clip(tmp_path / "cut.mp4")
+    video.write_bytes(video.read_bytes()[: video.stat().st_size // 2])  # truncated: the index is at the end
+    proc = predict(tmp_path, f"weights={tiny_weights}", f"source={video}", ok=False)
+    assert proc.returncode == 1, proc.stderr
+    (line,) = [ln for ln in proc.stderr.splitlines() if ln.strip() and "frame/s" not in ln]  # no OpenCV, FFmpeg
+    assert line.startswith(f"error: source={video}: nothing was processed (cannot open video {video})"), line
+
+
+@pytest.mark.parametrize("source", ["rtsp://127.0.0.1:9/none", "9"])  # refused at once; a camera index not there
+def test_unreachable_stream_or_camera_is_an_error_not_an_empty_success(tmp_path, tiny_weights, source):
+    with pytest.raises(ValueError, match=f"source={source}: nothing was processed \\(cannot open video stream"):
+        predict_here(tmp_path / "run", f"weights={tiny_weights}", f"source={source}")
+
+
+def test_ctrl_c_counts_the_frames_that_were_saved(tmp_path, tiny_weights, monkeypatch, caplog):
+    """Ctrl-C while a batch is being gathered: its frames never reached the model, so they are not counted."""
+    from yolo_exp.predict import run as predict_run
+    from yolo_exp.predict.sources import frames
+
+    def interrupted(source, vid_stride):
+        for k, frame in enumerate(frames(source, vid_stride)):
+            if k == 5:
+                raise KeyboardInterrupt
+            yield frame
+
+    monkeypatch.setattr(predict_run, "frames", interrupted)
+    video = clip(tmp_path / "clip.mp4")
+    with pytest.raises(KeyboardInterrupt), caplog.at_level("INFO", "yolo_exp.predict"):
+        predict_here(tmp_path / "run", f"weights={tiny_weights}", f"source={video}", "batch_size=4")
+    assert "interrupted after 4 frames" in caplog.text and "4 frames (" in caplog.text
+    assert len(json.loads((tmp_path / "run" / "predictions.json").read_text())) == 4
+    assert int(cv2.VideoCapture(str(tmp_path / "run" / "clip.mp4")).get(cv2.CAP_PROP_FRAME_COUNT)) == 4
+
+
+def test_options_that_cannot_apply_are_said_in_one_line_each(tmp_path, tiny_weights, caplog):
+    picture = tmp_path / "one.jpg"
+    cv2.imwrite(str(picture), np.full((64, 96, 3), 90, np.uint8))
+    with caplog.at_level("WARNING", "yolo_exp.predict"):
+        predict_here(tmp_path / "run", f"weights={tiny_weights}", f"source={picture}", "half=true", "classes=[1,99]",
+                     "imgsz=80", "save_txt=false", "save_conf=true", "device.compile=true")
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "device.compile=true: applies to training only",
+        "half=true: FP16 runs on CUDA only; predicting in FP32 on cpu",
+        "classes=[1, 99]: [99] not among the model's 4 classes (0-3)",
+        "imgsz=80: rounded to 96, a multiple of the model's stride 32",
+        "save_conf=true: no labels are written (save_txt=false)"]
+
+
+def test_run_folder_weights_and_coco_results_that_pycocotools_scores(tmp_path):
+    """weights= a run folder (its best.pt), source= a folder whose name Hydra's lexer refuses, save_json=coco with
+    the ids of COCO's own annotation file (image ids by file name, category ids 1-90 by class name)."""
+    pytest.importorskip("pycocotools")
+    from yolo_exp.metrics.coco import coco_eval
+
+    anno = shared_path("datasets", "coco128", "annotations", "instances_train2017_coco128.json")
+    run = tmp_path / "my run, v2 #1" / "weights"
+    run.mkdir(parents=True)
+    (run / "best.pt").symlink_to(shared_path("weights", "yolov5n.pt"))
+    folder = tmp_path / "coco [été], 'x'"
+    folder.mkdir()
+    images = sorted(shared_path("datasets", "coco128", "images", "train").glob("*.jpg"))[:6]
+    for im in images:
+        (folder / im.name).symlink_to(im)
+    predict(tmp_path, f"weights={run.parent}", f"source={folder}", "imgsz=320", "save_json=coco",
+            f"coco_json={anno}", "conf_thres=0.001", "save_img=false", "save_txt=false")
+    (out,) = [p for p in (tmp_path / "outputs").glob("*/*")]
+    results = json.loads((out / "predictions.json").read_text())
+    gt = json.loads(anno.read_text())
+    ids = {im["file_name"]: im["id"] for im in gt["images"]}
+    assert {r["image_id"] for r in results} <= {ids[im.name] for im in images} and len(results) > 20
+    names = {c["id"]: c["name"] for c in gt["categories"]}
+    assert {names[r["category_id"]] for r in results} >= {"person"}  # 1-90, by name
+    assert yaml.safe_load((out / "config_resolved.yaml").read_text())["weights"] == str(run / "best.pt")
+    subset = tmp_path / "subset.json"  # the ground truth of these images only
+    keep = {ids[im.name] for im in images}
+    subset.write_text(json.dumps({**gt, "images": [im for im in gt["images"] if im["id"] in keep],
+                                  "annotations": [a for a in gt["annotations"] if a["image_id"] in keep]}))
+    map5095, map50 = coco_eval(subset, str(out / "predictions.json"))
+    assert map50 > 0.3 and map5095 > 0.15, (map50, map5095)

@@ -4,7 +4,9 @@ import cv2
 import numpy as np
 import torch
 
-from yolo_exp.report.images import plot_batch, plot_labels
+import pytest
+
+from yolo_exp.report.images import draw_boxes, plot_batch, plot_labels
 
 
 def test_plot_labels_writes_a_picture(tmp_path):
@@ -36,3 +38,15 @@ def test_plot_batch_predictions_pixel_xyxy_with_conf(tmp_path):
     im = cv2.imread(str(out))
     assert im[30, 8:13].max() > 100  # left edge of the confident box at x=10
     assert im[12, 3:8].max() < 60  # the 0.1-confidence box is not drawn
+
+
+@pytest.mark.parametrize("box", [[150, 0, 199, 40], [0, 0, 199, 199], [185, 120, 199, 199]])  # top-right, whole
+def test_box_labels_at_the_edges_stay_on_the_image(box):                                  # image, right edge
+    label, lw = "person 0.99", 2
+    drawn = draw_boxes(np.zeros((200, 200, 3), np.uint8), np.array([box]), np.array([0]), np.array([0.99]),
+                       ["person"], lw)
+    frame = cv2.rectangle(np.zeros((200, 200, 3), np.uint8), tuple(box[:2]), tuple(box[2:]), (1, 1, 1), lw)
+    text = ((drawn > 0).any(-1) & (frame == 0).all(-1)).sum()
+    whole = cv2.putText(np.zeros((100, 300, 3), np.uint8), label, (10, 50), cv2.FONT_HERSHEY_SIMPLEX, 0.3 * lw + 0.05,
+                        (255, 255, 255), 1, cv2.LINE_AA)
+    assert text >= 0.85 * (whole > 0).any(-1).sum()

@@ -19,8 +19,10 @@ from yolo_exp.config.validate import ConfigError
 # Overrides a resumed run may change; everything else must stay as the run was started.
 RESUME_SAFE = ("epochs", "workers", "device", "resume")
 AUTO = ("auto", "true", "True")
-# Options that hold a file or folder: any character a path may hold must get through Hydra's lexer.
-PATH_KEYS = ("resume", "weights", "data.file", "data.path", "cache_dir", "hydra.run.dir", "hydra.sweep.dir")
+# Options that hold a file, folder or glob (predict's and export's ``source``, predict's ``coco_json``; ``name``, the
+# run folder's suffix): any character a path may hold must get through Hydra's lexer.
+PATH_KEYS = ("resume", "weights", "data.file", "data.path", "cache_dir", "hydra.run.dir", "hydra.sweep.dir", "source",
+             "coco_json", "name")
 
 
 def _key(override: str) -> str:

@@ -288,12 +288,17 @@ class ValRunConfig:
     cache_dir: Optional[str] = None
 
 
+class PredictJson(str, Enum):
+    records = "records"  # one record per image or frame (file, frame, size, boxes with names)
+    coco = "coco"        # COCO's results format: image_id, category_id, bbox, score (segmentation)
+
+
 @dataclass
 class PredictRunConfig:
     """`python predict.py`: detections on images, folders, globs, lists, videos, cameras or streams."""
 
     device: DeviceConfig = field(default_factory=DeviceConfig)
-    weights: str = MISSING      # ours, or an official YOLOv5 .pt
+    weights: str = MISSING      # ours, an official YOLOv5 .pt, an export, or a training run folder (its best.pt)
     source: str = MISSING       # image, folder, glob, .txt list of paths, video, camera index, stream URL
     imgsz: int = 640
     conf_thres: float = 0.25
@@ -309,6 +314,8 @@ class PredictRunConfig:
     save_conf: bool = False     # ... with the confidence as a 6th column
     save_crop: bool = False     # crops/<class>/*.jpg
     line_width: Optional[int] = None
+    save_json: PredictJson = PredictJson.records  # the format of predictions.json
+    coco_json: Optional[str] = None  # save_json=coco: a COCO annotation file (image ids by file name, categories)
     name: str = "predict"
 
 

@@ -117,8 +117,22 @@ def validate_val(cfg: DictConfig, check_paths: bool = True) -> None:
     _require(0 <= cfg.val.conf_thres < 1, "val.conf_thres", "must be in [0, 1)", cfg.val.conf_thres)
     if check_paths:
         check_device(cfg.device)
-        _require(Path(cfg.weights).expanduser().is_file(), "weights", "file not found", cfg.weights)
+        check_weights(cfg.weights)
         check_data_paths(cfg.data)
+
+
+def run_weights(value: str) -> Path:
+    """``weights=`` as given, or the best.pt of a training run folder (``weights/best.pt``, or one beside it)."""
+    path = Path(value).expanduser()
+    if path.is_dir():
+        return next((p for p in (path / "weights" / "best.pt", path / "best.pt") if p.is_file()), path)
+    return path
+
+
+def check_weights(value: str) -> None:
+    weights = run_weights(value)
+    _require(weights.is_file(), "weights", "a folder without weights/best.pt" if weights.is_dir() else
+             "file not found", value)
 
 
 def validate_predict(cfg: DictConfig, check_paths: bool = True) -> None:
@@ -132,7 +146,9 @@ def validate_predict(cfg: DictConfig, check_paths: bool = True) -> None:
     _require(0 <= cfg.conf_thres < 1, "conf_thres", "must be in [0, 1)", cfg.conf_thres)
     if check_paths:
         check_device(cfg.device)
-        _require(Path(cfg.weights).expanduser().is_file(), "weights", "file not found", cfg.weights)
+        check_weights(cfg.weights)
+        if cfg.coco_json is not None:
+            _require(Path(cfg.coco_json).expanduser().is_file(), "coco_json", "file not found", cfg.coco_json)
 
 
 def validate_export(cfg: DictConfig, check_paths: bool = True) -> None:
@@ -142,4 +158,4 @@ def validate_export(cfg: DictConfig, check_paths: bool = True) -> None:
     _require(cfg.tolerance > 0, "tolerance", "must be > 0", cfg.tolerance)
     if check_paths:
         check_device(cfg.device)
-        _require(Path(cfg.weights).expanduser().is_file(), "weights", "file not found", cfg.weights)
+        check_weights(cfg.weights)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,11 @@ class Exported:
             self.input = self.session.get_inputs()[0].name
         else:
             files = {META_FILE: ""}
-            self.module = torch.jit.load(str(self.path), map_location=device, _extra_files=files)
+            # torch calls jit.load deprecated in favour of torch.export, whose files are another format; ours are
+            # TorchScript, so on every load the warning would say nothing a user can act on.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", r".*torch\.jit\.load", FutureWarning)
+                self.module = torch.jit.load(str(self.path), map_location=device, _extra_files=files)
             meta = json.loads(files[META_FILE] or "{}")
         if "names" not in meta:
             raise ValueError(f"weights={path}: no yolo-exp metadata (names, stride); export it with export.py")

@@ -44,29 +44,49 @@ def sample_batch(source: str | None, imgsz: int, stride: int, n: int = 2) -> tor
     import numpy as np
 
     from yolo_exp.data.augment import letterbox
-    from yolo_exp.data.files import list_images, read_image, resize_long_side
+    from yolo_exp.data.files import is_image, list_images, read_image, resize_long_side
 
-    sources: list[Any] = [source]
     if source is None:  # the embedded demo's val images (generated on first use)
         from dataclasses import asdict
 
         from yolo_exp.config.schema import ShapesConfig
         from yolo_exp.data.spec import resolve_data
 
-        sources = list(resolve_data({"shapes": asdict(ShapesConfig())}).val)
-    files = list_images(sources)[:n]
+        files = list_images(list(resolve_data({"shapes": asdict(ShapesConfig())}).val))[:n]
+    else:  # what predict.py reads (file, folder, glob, list); a missing or empty one is named there
+        from yolo_exp.predict.sources import expand
+
+        files = [f for f in expand(source) if is_image(f)][:n]
+        if not files:
+            raise ValueError(f"source={source}: no images to check the export on (videos are not read for the "
+                             "check; give images, a folder or a glob of them)")
     ims = [letterbox(resize_long_side(read_image(f), imgsz, False), imgsz, scaleup=False)[0] for f in files]
     arr = np.stack([im[..., ::-1].transpose(2, 0, 1) for im in ims])
     return torch.from_numpy(np.ascontiguousarray(arr)).float() / 255
 
 
+def unused_options(cfg: DictConfig, fmt: str, device: torch.device) -> list[str]:
+    """One line for each option that cannot apply to this format or device, rather than silence."""
+    from yolo_exp.config.schema import ExportRunConfig
+
+    notes = []
+    if cfg.half and device.type != "cuda":
+        notes.append(f"half=true: FP16 export needs CUDA; exporting FP32 on {device.type} (the file says fp16=false)")
+    if fmt != "onnx" and cfg.opset != ExportRunConfig.opset:
+        notes.append(f"opset={cfg.opset}: applies to ONNX only, not format={fmt}")
+    return notes
+
+
 def export(cfg: DictConfig, run_dir: Path) -> Path:
     fmt = str(getattr(cfg.format, "value", cfg.format))
-    device = accelerator(cfg).device
+    accel = accelerator(cfg)
+    device = accel.device
     model, names = checkpoint_model(cfg.weights, LOG)
     stride = int(model.stride.max())
     imgsz = max(math.ceil(cfg.imgsz / stride) * stride, 2 * stride)
     half = bool(cfg.half) and device.type == "cuda"
+    for note in accel.training_only() + unused_options(cfg, fmt, device):
+        LOG.warning(note)
     segment = model.task == "segment"
     net = _Predictions(inference_copy(model.to(device), half), segment).eval()
     x = sample_batch(cfg.source, imgsz, stride, n=2 if cfg.dynamic else 1).to(device)  # static: batch of 1
@@ -85,8 +105,8 @@ def export(cfg: DictConfig, run_dir: Path) -> Path:
         expected = net(x) if segment else (net(x),)
     got = Exported(out, device)(x.float())
     diff = max(float((g - e.float()).abs().max()) for g, e in zip(got, expected))
-    LOG.info("Exported %s (%.1f MB); largest difference to PyTorch on %d real images: %.3g (tolerance %g)", out,
-             out.stat().st_size / 1e6, len(x), diff, cfg.tolerance)
+    LOG.info("Exported %s (%.1f MB); largest difference to PyTorch on %d real image%s: %.3g (tolerance %g)", out,
+             out.stat().st_size / 1e6, len(x), "s" * (len(x) != 1), diff, cfg.tolerance)
     if not diff <= cfg.tolerance:
         out.unlink()
         raise ValueError(f"format={fmt}: the exported model differs from PyTorch by {diff:.3g} > tolerance="

@@ -7,6 +7,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from yolo_exp.atomic import atomic_write_text
+from yolo_exp.config.validate import run_weights
 from yolo_exp.engine.errors import exit_for, report_failure
 
 
@@ -15,6 +16,7 @@ def export_task(cfg: DictConfig) -> str:
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     LOG.info("Run folder: %s", run_dir)
+    cfg.weights = str(run_weights(cfg.weights))  # a run folder: its best.pt, recorded in config_resolved.yaml
     atomic_write_text(run_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     try:
         return str(export(cfg, run_dir))

@@ -34,6 +34,14 @@ class Accelerator:
         self.channels_last, self.cudnn_benchmark = bool(channels_last), bool(cudnn_benchmark)
         self.compile, self.compile_mode = bool(compile), compile_mode
 
+    def training_only(self) -> list[str]:
+        """A line for each option set here that only training uses: predict and export say so, not ignore it."""
+        notes = [f"device.{k}=true: applies to training only" for k, on in
+                 (("compile", self.compile), ("cudnn_benchmark", self.cudnn_benchmark)) if on]
+        if self.amp_dtype == torch.bfloat16:
+            notes.append("device.amp_dtype=bf16: applies to training only (half=true: FP16 inference on CUDA)")
+        return notes
+
     @property
     def cuda(self) -> bool:
         return self.device.type == "cuda"

@@ -118,7 +118,7 @@ class Trainer:
             LOG.info("resuming %s: training is done (%d of %d epochs); finishing the run", self.run_dir,
                      self.start_epoch, cfg.epochs)
         else:
-            LOG.info("resuming %s from epoch %d of %d", self.run_dir, self.start_epoch, cfg.epochs)
+            LOG.info("resuming %s after epoch %d of %d", self.run_dir, self.start_epoch, cfg.epochs)
 
     # ------------------------------------------------------------------------------------------------ train
     def fit(self) -> TrainResult:
@@ -277,12 +277,12 @@ class Trainer:
         so that the loop never waits for the GPU in between."""
         bad = int(dist.global_max(self.bad_run))
         if bad >= MAX_BAD_STEPS:
-            raise FloatingPointError(f"loss was NaN/Inf for {MAX_BAD_STEPS} consecutive steps (epoch {epoch}, "
+            raise FloatingPointError(f"loss was NaN/Inf for {MAX_BAD_STEPS} consecutive steps (epoch {epoch + 1}, "
                                      f"iteration {i}); weights/last.pt keeps the last good epoch. Try a lower "
                                      "hyp.lr0 or device.amp=false.")
         if bad > self.bad_seen:
             LOG.warning("non-finite loss for %d consecutive iterations up to epoch %d iteration %d: their optimizer "
-                        "steps are skipped", bad, epoch, i)
+                        "steps are skipped", bad, epoch + 1, i)
         self.bad_seen = bad
 
     def show(self, pbar: tqdm, epoch: int, mloss: torch.Tensor, instances: int, size: int) -> None:
@@ -333,7 +333,7 @@ class Trainer:
         if patience_out:
             LOG.info("Stopping training early as no improvement observed in the last %d epochs. Best results "
                      "observed at epoch %d; set patience=0 to disable early stopping.", cfg.patience,
-                     self.best_epoch)
+                     self.best_epoch + 1)
         return patience_out or bool(event.stop)
 
     # ------------------------------------------------------------------------------------------------- save
@@ -381,5 +381,5 @@ class Trainer:
             result.final = dict(res.metrics)
             result.final["fitness"] = compute_fitness(result.final, cfg.fitness)
         self.folder.results_plot()
-        LOG.info("Best epoch %d, fitness %.4f. Results saved to %s", self.best_epoch, self.best_fitness,
+        LOG.info("Best epoch %d, fitness %.4f. Results saved to %s", self.best_epoch + 1, self.best_fitness,
                  self.run_dir)

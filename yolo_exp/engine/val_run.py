@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from yolo_exp.build import accelerator, check_polygons, run_data, task_dataset
 from yolo_exp.deploy.backends import load_backend, max_stride
-from yolo_exp.config.validate import ConfigError
+from yolo_exp.config.validate import ConfigError, run_weights
 from yolo_exp.data.loader import create_dataloader
 from yolo_exp.engine.errors import exit_for, report_failure
 from yolo_exp.engine.validate import ValSettings, validate
@@ -30,6 +30,7 @@ def val_task(cfg: DictConfig) -> float:
 def _validate_weights(cfg: DictConfig) -> float:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     LOG.info("Run folder: %s", run_dir)
+    cfg.weights = str(run_weights(cfg.weights))  # a run folder: its best.pt, recorded in config_resolved.yaml
     (run_dir / "config_resolved.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     accel = accelerator(cfg)
     device = accel.device

@@ -21,13 +21,15 @@ def coco_image_id(path: str | Path) -> int | str:
 
 
 def predictions_to_coco(
-    detections: torch.Tensor, path: str | Path, class_map: Sequence[int] | None = None
+    detections: torch.Tensor, path: str | Path, class_map: Sequence[int] | None = None,
+    image_id: int | str | None = None,
 ) -> list[dict]:
     """COCO result entries for one image; ``detections`` (n, 6) xyxy, conf, cls in original-image pixels.
 
-    ``category_id`` is the class index, or ``class_map[cls]`` (e.g. the COCO 80 -> 91 id table).
+    ``category_id`` is the class index, or ``class_map[cls]`` (e.g. the COCO 80 -> 91 id table); ``image_id``
+    defaults to the file's (its stem).
     """
-    image_id = coco_image_id(path)
+    image_id = coco_image_id(path) if image_id is None else image_id
     boxes = xyxy2xywh(detections[:, :4].float())
     boxes[:, :2] -= boxes[:, 2:] / 2  # centre -> top-left corner
     classes = detections[:, 5].long().tolist()

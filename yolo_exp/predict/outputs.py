@@ -11,14 +11,16 @@ from yolo_exp.atomic import atomic_write_text
 from yolo_exp.data.files import write_image
 from yolo_exp.metrics.coco import rle_encode
 from yolo_exp.ops.masks import paste, patch_polygon
+from yolo_exp.predict.coco_results import CocoIds, coco_results
 from yolo_exp.report.images import blend_masks, draw_boxes, palette
 
 
 class Outputs:
     def __init__(self, run_dir: Path, names: Sequence[str], save_img: bool = True, save_txt: bool = True,
                  save_conf: bool = False, save_crop: bool = False, line_width: int | None = None,
-                 vid_stride: int = 1) -> None:
-        self.run_dir, self.names = Path(run_dir), list(names)
+                 vid_stride: int = 1, coco: CocoIds | None = None) -> None:
+        """``coco``: predictions.json in COCO's results format, with these ids (else one record per frame)."""
+        self.run_dir, self.names, self.coco = Path(run_dir), list(names), coco
         self.save_img, self.save_txt, self.save_conf, self.save_crop = save_img, save_txt, save_conf, save_crop
         self.line_width, self.vid_stride = line_width, vid_stride
         self.records: list[dict[str, Any]] = []
@@ -111,5 +113,6 @@ class Outputs:
             writer.release()
         self.videos.clear()
         path = self.run_dir / "predictions.json"
-        atomic_write_text(path, "[\n" + ",\n".join(json.dumps(r) for r in self.records) + "\n]\n")  # a record a line
+        rows = self.records if self.coco is None else coco_results(self.records, self.coco)
+        atomic_write_text(path, "[\n" + ",\n".join(json.dumps(r) for r in rows) + "\n]\n")  # a record a line
         return path

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from yolo_exp.atomic import atomic_write_text
 from yolo_exp.build import accelerator
+from yolo_exp.config.validate import run_weights
 from yolo_exp.data.dataset import prepare_image
 from yolo_exp.deploy.backends import load_backend, max_stride
 from yolo_exp.engine.device import Accelerator
@@ -28,6 +29,7 @@ from yolo_exp.engine.validate import inference_copy
 from yolo_exp.ops.boxes import scale_boxes
 from yolo_exp.ops.masks import original_masks
 from yolo_exp.ops.nms import non_max_suppression
+from yolo_exp.predict.coco_results import read_ids
 from yolo_exp.predict.outputs import Outputs
 from yolo_exp.predict.sources import count_frames, expand, frames, is_stream
 
@@ -35,9 +37,10 @@ LOG = logging.getLogger("yolo_exp.predict")
 
 
 def predict_task(cfg: DictConfig) -> int:
-    """Returns the number of frames seen; a failure is one line (traceback in predict.log), Ctrl-C exits 130."""
+    """Returns the number of frames processed; a failure (also: not one frame could be read) is one line
+    (traceback in predict.log), exit status 1; Ctrl-C exits 130."""
     try:
-        return _predict(cfg)
+        return _predict(cfg, Path(HydraConfig.get().runtime.output_dir))
     except KeyboardInterrupt:
         raise SystemExit(130) from None
     except Exception as exc:  # noqa: BLE001
@@ -67,6 +70,9 @@ class Detector:
         self.half = bool(cfg.half) and device.type == "cuda" and not exported
         self.net = model if exported else inference_copy(model, self.half, accel.channels_last)
         self.segment = getattr(model, "task", "detect") == "segment"
+        self.batch = 1 if self.square else cfg.batch_size  # a one-size export also has a batch of one
+        for note in accel.training_only() + unused_options(cfg, device, model, self.imgsz, len(self.names)):
+            LOG.warning(note)
         self.nms = dict(conf_thres=cfg.conf_thres, iou_thres=cfg.iou_thres, max_det=cfg.max_det,
                         classes=list(cfg.classes) if cfg.classes is not None else None, agnostic=cfg.agnostic_nms)
 
@@ -77,7 +83,7 @@ class Detector:
         i = 0
         while i < len(prepared):  # consecutive frames of one shape go through the model together
             j = i + 1
-            while j < len(prepared) and prepared[j][0].shape == prepared[i][0].shape:
+            while j < len(prepared) and j - i < self.batch and prepared[j][0].shape == prepared[i][0].shape:
                 j += 1
             x = torch.stack([p[0] for p in prepared[i:j]]).to(self.device)
             x = (x.half() if self.half else x.float()) / 255
@@ -97,17 +103,51 @@ class Detector:
         return out
 
 
-def _predict(cfg: DictConfig) -> int:
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+def unused_options(cfg: DictConfig, device: torch.device, model: Any, imgsz: int, nc: int) -> list[str]:
+    """One line for each option that cannot do what it says with this device, model or format (rather than being
+    ignored in silence); ``imgsz`` is the size frames are letterboxed to."""
+    notes = []
+    exported = getattr(model, "exported", False)
+    if cfg.half and device.type != "cuda":
+        notes.append(f"half=true: FP16 runs on CUDA only; predicting in FP32 on {device.type}")
+    elif cfg.half and exported:
+        notes.append(f"half=true: an exported model runs at the precision it was exported with "
+                     f"(fp16={str(model.fp16).lower()}); export with half=true for FP16")
+    if cfg.classes is not None:
+        absent = [c for c in cfg.classes if not 0 <= c < nc]
+        if absent:
+            none_left = "; nothing will be detected" if len(absent) == len(cfg.classes) else ""
+            notes.append(f"classes={list(cfg.classes)}: {absent} not among the model's {nc} classes "
+                         f"(0-{nc - 1}){none_left}")
+    if exported and not model.dynamic:
+        if cfg.imgsz != imgsz:
+            notes.append(f"imgsz={cfg.imgsz}: this export takes {imgsz} only (dynamic=false); frames are "
+                         f"letterboxed to {imgsz}")
+        if cfg.batch_size > 1:
+            notes.append(f"batch_size={cfg.batch_size}: this export takes one frame at a time (dynamic=false)")
+    elif cfg.imgsz != imgsz:
+        notes.append(f"imgsz={cfg.imgsz}: rounded to {imgsz}, a multiple of the model's stride {max_stride(model)}")
+    if cfg.save_conf and not cfg.save_txt:
+        notes.append("save_conf=true: no labels are written (save_txt=false)")
+    if cfg.coco_json is not None and cfg.save_json != "coco":
+        notes.append(f"coco_json={cfg.coco_json}: used only with save_json=coco")
+    if cfg.line_width is not None and not cfg.save_img:
+        notes.append(f"line_width={cfg.line_width}: nothing is drawn (save_img=false)")
+    return notes
+
+
+def _predict(cfg: DictConfig, run_dir: Path) -> int:
     LOG.info("Run folder: %s", run_dir)
+    cfg.weights = str(run_weights(cfg.weights))  # a run folder: its best.pt, recorded in config_resolved.yaml
     atomic_write_text(run_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     source = str(cfg.source)
     total = 0 if is_stream(source) else count_frames(expand(source), cfg.vid_stride)  # a bad source fails here
     detector = Detector(cfg, accelerator(cfg))
     outputs = Outputs(run_dir, detector.names, save_img=cfg.save_img, save_txt=cfg.save_txt,
                       save_conf=cfg.save_conf, save_crop=cfg.save_crop, line_width=cfg.line_width,
-                      vid_stride=cfg.vid_stride)
-    seen, t0 = 0, time.perf_counter()
+                      vid_stride=cfg.vid_stride,
+                      coco=read_ids(cfg.coco_json, detector.names) if cfg.save_json == "coco" else None)
+    t0 = time.perf_counter()
     pbar = tqdm(total=total or None, unit="frame", bar_format="{l_bar}{bar:10}{r_bar}")
     batch: list[Any] = []
 
@@ -121,22 +161,26 @@ def _predict(cfg: DictConfig) -> int:
         for frame in frames(source, cfg.vid_stride):
             if frame.image is None:
                 LOG.warning("skipped %s: %s", frame.path, frame.error)
-                outputs.skipped.append(frame.path)
+                outputs.skipped.append(frame.error or frame.path)
                 pbar.update(1)
                 continue
             batch.append(frame)
-            seen += 1
             if len(batch) >= cfg.batch_size:
                 flush()
         flush()
-    except KeyboardInterrupt:
-        LOG.warning("interrupted after %d frames; what was seen is saved", seen)
+    except KeyboardInterrupt:  # frames read but not yet through the model are not counted: none is saved
+        n = len(outputs.records)
+        LOG.warning("interrupted after %d frame%s; what was seen is saved", n, "s" * (n != 1))
         raise
     finally:
         pbar.close()
         record = outputs.close()
-        fps = seen / max(time.perf_counter() - t0, 1e-9)
-        LOG.info("%d frames (%.1f frames/s), %d detections; %s%s", seen, fps,
-                 sum(len(r["boxes"]) for r in outputs.records), record,
-                 f"; {len(outputs.skipped)} unreadable files skipped" if outputs.skipped else "")
-    return seen
+        done = len(outputs.records)
+        LOG.info("%d frame%s (%.1f frames/s), %d detections; %s", done, "s" * (done != 1),
+                 done / max(time.perf_counter() - t0, 1e-9), sum(len(r["boxes"]) for r in outputs.records), record)
+    if not done:
+        raise ValueError(f"source={source}: nothing was processed ({(outputs.skipped or ['no frames'])[0]})")
+    if outputs.skipped:
+        n = len(outputs.skipped)
+        LOG.warning("%d unreadable input%s skipped (named above); %d frames processed", n, "s" * (n != 1), done)
+    return done

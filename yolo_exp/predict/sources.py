@@ -40,7 +40,7 @@ def is_stream(source: str) -> bool:
 def expand(source: str) -> list[str]:
     """The files a file/folder/glob/list source names (images and videos, sorted; a list keeps its order)."""
     path = Path(source).expanduser()
-    if any(ch in source for ch in "*?["):
+    if any(ch in source for ch in "*?[") and not path.exists():  # a folder named "a [1]" is that folder
         files = sorted(glob.glob(os.path.expanduser(source), recursive=True))
     elif path.is_dir():
         files = sorted(str(p) for p in path.rglob("*") if p.is_file())
@@ -58,13 +58,28 @@ def expand(source: str) -> list[str]:
     return media
 
 
+def _open(source: str):  # noqa: ANN202 - a cv2.VideoCapture (cv2 is imported late: it is heavy)
+    """A capture of a file, camera index or URL, opened quietly: why it failed goes into our own one line, where
+    OpenCV's and FFmpeg's messages (no camera, connection refused, moov atom not found) would add several more
+    (``OPENCV_FFMPEG_LOGLEVEL=32`` brings FFmpeg's back)."""
+    import cv2
+
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        return cv2.VideoCapture(int(source) if source.isdigit() else source)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
 def count_frames(files: list[str], vid_stride: int) -> int:
     import cv2
 
     n = 0
     for f in files:
         if is_video(f):
-            cap = cv2.VideoCapture(f)
+            cap = _open(f)
             n += -(-int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) // vid_stride)
             cap.release()
         else:
@@ -90,9 +105,10 @@ def frames(source: str, vid_stride: int = 1) -> Iterator[Frame]:
 def _video(source: str, vid_stride: int, stream: bool = False) -> Iterator[Frame]:
     import cv2
 
-    cap = cv2.VideoCapture(int(source) if source.isdigit() else source)
+    cap = _open(source)
+    what = f"video {'stream ' if stream else ''}{source}"
     if not cap.isOpened():
-        yield Frame(source, None, None, error=f"cannot open video {'stream ' if stream else ''}{source}")
+        yield Frame(source, None, None, error=f"cannot open {what}")
         return
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
     total = 0 if stream else int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -108,5 +124,7 @@ def _video(source: str, vid_stride: int, stream: bool = False) -> Iterator[Frame
                     break
                 yield Frame(source, i, im, fps=fps, total=total)
             i += 1
+        if i == 0:  # opened, but not one frame decodes (a truncated or empty file)
+            yield Frame(source, None, None, error=f"no frame could be read from {what}")
     finally:
         cap.release()

@@ -92,9 +92,19 @@ def draw_boxes(im: np.ndarray, boxes: np.ndarray, classes: np.ndarray, confs: np
         colour = tuple(int(v) for v in colours[c])
         cv2.rectangle(im, tuple(box[:2]), tuple(box[2:]), colour, lw, cv2.LINE_AA)
         label = (names[c] if c < len(names) else str(c)) + (f" {confs[i]:.2f}" if confs is not None else "")
-        cv2.putText(im, label, (int(box[0]), max(int(box[1]) - 2, 8)), cv2.FONT_HERSHEY_SIMPLEX, 0.3 * lw + 0.05,
-                    colour, 1, cv2.LINE_AA)
+        cv2.putText(im, label, _label_origin(im.shape, box, label, 0.3 * lw + 0.05), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.3 * lw + 0.05, colour, 1, cv2.LINE_AA)
     return im
+
+
+def _label_origin(shape: tuple[int, ...], box: np.ndarray, label: str, scale: float) -> tuple[int, int]:
+    """Where a box's label starts: above its top-left corner, or just inside the box when there is no room above;
+    moved left at the right edge, so the whole label stays on the image."""
+    (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    h, w = shape[:2]
+    top = max(int(box[1]), 0)
+    y = top - 2 if top - 2 - th >= 0 else top + th + 2
+    return min(max(int(box[0]), 0), max(w - tw, 0)), min(y, h - 1 - base)
 
 
 def plot_batch(
