@@ -58,6 +58,14 @@ if [[ $PART == speed || $PART == all ]]; then
   fi
 fi
 
+# AutoBatch's real probe (issue 32): yolov5s at 640 profiled on the GPU, the size it picks logged, one short epoch
+if [[ $PART == speed || $PART == all ]] && [[ -z ${SMOKE:-} ]] && (( $(left) > 60 )); then
+  timeout "$(cap 90)" python3 train.py model=yolov5s imgsz=640 batch_size=auto epochs=1 device=cuda noplots=true \
+    data.shapes.n_train=256 data.shapes.n_val=16 data.shapes.img_size=640 hydra.run.dir="$OUT/autobatch" \
+    > "$OUT/autobatch.log" 2>&1 || echo "autobatch failed: $OUT/autobatch.log"
+  grep -h "AutoBatch:" "$OUT/autobatch/train.log" 2>/dev/null | tail -1
+fi
+
 # Quality bar (Engine issue): yolov5s from scratch on BCCD, 640, batch 32, 60 epochs, scratch-low, seed 0, with the
 # fast path on. YOLOv5: P 0.837, R 0.861, mAP@0.5 0.885, mAP@0.5:0.95 0.547.
 BCCD=${BCCD:-.gpu_data/bccd}

@@ -17,7 +17,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from yolo_exp.config.validate import ConfigError, model_task
+from yolo_exp.config.validate import ConfigError, is_auto_batch, model_task
 from yolo_exp.data.spec import DataSpec
 from yolo_exp.engine.device import Accelerator
 from yolo_exp.models.weights import load_weights, open_checkpoint
@@ -248,6 +248,8 @@ def build_training(cfg: DictConfig, folder: Any, log: logging.Logger) -> Trainin
     """Every part of a training run, in an order that draws the random numbers YOLOv5's does: device and seeds,
     last.pt (when resuming), data, model, loaders, the first look at the labels (AutoAnchor), loss, optimizer."""
     from yolo_exp import dist
+    from yolo_exp.atomic import atomic_write_text
+    from yolo_exp.engine.autobatch import auto_batch
     from yolo_exp.engine.checkpoint import load_checkpoint
     from yolo_exp.engine.optim import freeze_layers
     from yolo_exp.loss import DetectionLoss, scale_hyp_gains
@@ -266,6 +268,9 @@ def build_training(cfg: DictConfig, folder: Any, log: logging.Logger) -> Trainin
     model = accel.place(train_model(cfg, data, bool(resume_ckpt), log))
     gs = int(model.stride.max())
     imgsz = round_imgsz(cfg.imgsz, gs, log)
+    if is_auto_batch(cfg.batch_size):  # before anything sized by the batch; recorded so that a resume reuses it
+        cfg.batch_size = auto_batch(model, imgsz, accel, cfg.autobatch_fraction, log, dist.world_size())
+        atomic_write_text(folder.path / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     log.info("\n%s", layer_table(model))
     model.info(imgsz=640, log=log)  # YOLOv5 reports GFLOPs at 640 whatever the training size
     if cfg.freeze:

@@ -35,3 +35,12 @@ class NotedAccelerator(Accelerator):
 
 def not_a_model(nc: int, names: list[str] | None = None, **arch) -> dict:  # noqa: ANN003
     return {"nc": nc}
+
+
+class FakeMemoryAccelerator(Accelerator):
+    """A CPU accelerator with a made-up memory: each image of a step takes 0.25 GiB over 1 GiB, 10 GiB free, and
+    batch 16 runs out, so AutoBatch can be driven end to end without a GPU."""
+
+    def memory_probe(self, model, imgsz):  # noqa: ANN001, ANN201
+        _note(f"memory probe at {imgsz}")
+        return (lambda b: None if b >= 16 else 1.0 + 0.25 * b), 10.0

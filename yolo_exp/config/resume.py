@@ -14,7 +14,7 @@ from typing import Sequence
 
 import yaml
 
-from yolo_exp.config.validate import ConfigError
+from yolo_exp.config.validate import ConfigError, is_auto_batch
 
 # Overrides a resumed run may change; everything else must stay as the run was started.
 RESUME_SAFE = ("epochs", "workers", "device", "resume")
@@ -166,11 +166,29 @@ SAME_JOB_DESPITE = ("resume", "workers", "sweep", "device.index", "trial", "logg
 
 
 def config_diff(new: dict, saved: dict) -> list[str]:
-    """Keys whose values differ between two resolved configs, apart from SAME_JOB_DESPITE."""
+    """Keys whose values differ between two resolved configs, apart from SAME_JOB_DESPITE. A job that asks for
+    AutoBatch is the same job as a run that recorded the size AutoBatch picked for it."""
     a, b = _flat(new), _flat(saved)
+    if is_auto_batch(a.get("batch_size")) and recorded_batch(saved) is not None:
+        a["batch_size"] = b["batch_size"]
     return sorted(k for k in a.keys() | b.keys()
                   if not k.startswith(tuple(f"{x}." for x in SAME_JOB_DESPITE)) and k not in SAME_JOB_DESPITE
                   and a.get(k) != b.get(k))
+
+
+def recorded_batch(saved: object) -> int | None:
+    """The batch size a resolved config (a run's config_resolved.yaml, as a dict) trained with, if a number."""
+    batch = saved.get("batch_size") if isinstance(saved, dict) else None
+    return batch if isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1 else None
+
+
+def saved_config(run_dir: Path) -> dict | None:
+    """A run folder's config_resolved.yaml, or None where there is none or it cannot be read."""
+    try:
+        saved = yaml.safe_load((run_dir / "config_resolved.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    return saved if isinstance(saved, dict) else None
 
 
 def folder_state(run_dir: Path, config_yaml: str) -> str:

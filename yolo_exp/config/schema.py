@@ -232,7 +232,8 @@ class TrainConfig:
     logger: Dict[str, Any] = field(default_factory=dict)     # chosen with logger=[tensorboard,mlflow]
 
     epochs: int = 100
-    batch_size: int = 16
+    batch_size: Any = 16  # or auto / -1: AutoBatch on CUDA (engine/autobatch.py)
+    autobatch_fraction: float = 0.6  # AutoBatch's share of the free GPU memory
     nbs: int = 64
     imgsz: int = 640
     workers: int = 2

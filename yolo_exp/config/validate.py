@@ -20,6 +20,12 @@ def model_task(cfg: Any) -> str:
     return str(getattr(cfg.model.task, "value", cfg.model.task))
 
 
+def is_auto_batch(value: Any) -> bool:
+    """batch_size=auto or -1 (YOLOv5's --batch-size -1): AutoBatch picks the size (engine/autobatch.py)."""
+    return isinstance(value, str) and value.strip().lower() == "auto" or (
+        isinstance(value, int) and not isinstance(value, bool) and value == -1)
+
+
 def _require(cond: bool, key: str, rule: str, value: Any) -> None:
     if not cond:
         raise ConfigError(f"{key}={value!r}: {rule}")
@@ -28,7 +34,13 @@ def _require(cond: bool, key: str, rule: str, value: Any) -> None:
 def validate(cfg: DictConfig, check_paths: bool = True) -> None:
     """Raise ConfigError for the first bad value; cheap (no torch import), so it runs before anything is built."""
     _require(cfg.epochs >= 1, "epochs", "must be an integer >= 1", cfg.epochs)
-    _require(cfg.batch_size >= 1, "batch_size", "must be an integer >= 1", cfg.batch_size)
+    batch = cfg.batch_size
+    _require(is_auto_batch(batch) or isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1,
+             "batch_size", "must be an integer >= 1, or auto (or -1) for AutoBatch on a CUDA GPU", batch)
+    on_cpu = str(getattr(cfg.device.get("type"), "value", cfg.device.get("type"))) == "cpu"
+    _require(not (is_auto_batch(batch) and on_cpu), "batch_size",
+             "AutoBatch measures CUDA memory and device=cpu has none: give a number (e.g. batch_size=16)", batch)
+    _require(0 < cfg.autobatch_fraction <= 1, "autobatch_fraction", "must be in (0, 1]", cfg.autobatch_fraction)
     _require(cfg.nbs >= 1, "nbs", "must be an integer >= 1", cfg.nbs)
     _require(cfg.imgsz >= 32, "imgsz", "must be an integer >= 32", cfg.imgsz)
     _require(cfg.workers >= 0, "workers", "must be an integer >= 0", cfg.workers)

@@ -57,6 +57,19 @@ class Accelerator:
             return torch.amp.GradScaler(self.device.type)
         return torch.amp.GradScaler(self.device.type, init_scale=1.0, growth_interval=2**30, enabled=fused_optimizer)
 
+    def memory_probe(self, model: torch.nn.Module, imgsz: int) -> tuple[Any, float] | None:
+        """For AutoBatch: (probe: batch -> GiB a training step takes, or None when out of memory; free GiB), or
+        None where memory cannot be measured (anything but CUDA). A subclass may measure another device."""
+        if not self.cuda:
+            return None
+        import copy
+
+        from yolo_exp.engine.autobatch import cuda_probe
+
+        free = torch.cuda.mem_get_info(self.device)[0] / 2**30
+        # a copy: the profiling steps must not move the model's BatchNorm statistics
+        return cuda_probe(copy.deepcopy(model).train(), imgsz, self.device, self.autocast), free
+
     def place(self, model: torch.nn.Module) -> torch.nn.Module:
         model = model.to(self.device)
         return model.to(memory_format=torch.channels_last) if self.channels_last else model

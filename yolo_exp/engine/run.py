@@ -18,8 +18,8 @@ from yolo_exp import dist
 from yolo_exp.atomic import atomic_write_text, remove_stale_temps
 from yolo_exp.build import build_training
 from yolo_exp.cluster import join_task_group
-from yolo_exp.config.resume import folder_state
-from yolo_exp.config.validate import ConfigError, validate
+from yolo_exp.config.resume import folder_state, recorded_batch, saved_config
+from yolo_exp.config.validate import ConfigError, is_auto_batch, validate
 from yolo_exp.engine.callbacks import CallbackList, RunEnd, RunStart, build_callbacks
 from yolo_exp.engine.errors import exit_for, report_failure
 from yolo_exp.engine.settings import TrainSettings
@@ -148,6 +148,8 @@ def _train_job(cfg: DictConfig, hc, run_dir: Path) -> float:  # noqa: ANN001
         LOG.info("removed %s, left by a write that was cut off", stale)
     choices = {k: v for k, v in OmegaConf.to_container(hc.runtime.choices).items() if not k.startswith("hydra")}
     summary = RunSummary(run_dir, overrides=list(hc.overrides.task), choices=choices, versions=versions())
+    if cfg.resume and is_auto_batch(cfg.batch_size):  # the size AutoBatch picked when the run began
+        cfg.batch_size = recorded_batch(saved_config(run_dir)) or cfg.batch_size
     atomic_write_text(run_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     summary.provenance(code=code_provenance())
     summary.start(cfg.epochs, resume=bool(cfg.resume))
