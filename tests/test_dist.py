@@ -146,8 +146,9 @@ def test_other_ranks_write_nothing_and_batch_must_divide(rank1, monkeypatch, cap
     with pytest.raises(SystemExit) as exc:
         run_entry(lambda: None, ["train.py", "batch_size=7"])
     assert exc.value.code == 2
-    assert capsys.readouterr().err.strip() == ("error: batch_size=7: must be a multiple of WORLD_SIZE=2 (the total "
-                                               "batch is split evenly over the processes)")
+    assert capsys.readouterr().err.strip() == ("error: batch_size=7: must be a number divisible by the 2 training "
+                                               "processes (the total batch is split evenly over them; AutoBatch is "
+                                               "for one GPU)")
 
 
 def test_one_process_under_torchrun_also_uses_the_job_folder(monkeypatch, tmp_path):

@@ -48,6 +48,19 @@ def run_id() -> str | None:
     return None if rid in ("", "none") else rid
 
 
+def gpu_indices(device: Any) -> list[int] | None:
+    """The GPUs a run trains on, one process each: ``device.gpus`` as a list, or N for the first N."""
+    gpus = device.get("gpus")
+    if gpus is None:
+        return None
+    return list(range(int(gpus))) if isinstance(gpus, int) else [int(i) for i in gpus]
+
+
+def process_count(device: Any) -> int:
+    gpus = gpu_indices(device)
+    return len(gpus) if gpus is not None else int(device.get("processes") or 1)
+
+
 def _initialized() -> bool:
     import torch.distributed as td
 

@@ -140,6 +140,22 @@ def sweep_variants(overrides: Sequence[str]) -> list[list[str]]:
     return variants
 
 
+def device_sugar(overrides: Sequence[str]) -> list[str]:
+    """``device=0,1`` (YOLOv5's and ultralytics' way to name GPUs) as the config says it: ``device=cuda
+    device.gpus=[0,1]``; ``device=1`` is ``device=cuda device.index=1``. Single runs only: in a sweep, a comma
+    separates the values swept."""
+    out = []
+    for o in overrides:
+        key, _, value = o.partition("=")
+        items = [v.strip() for v in value.split(",")]
+        if key == "device" and value and all(v.isdigit() for v in items):
+            out.append("device=cuda")
+            out.append(f"device.index={items[0]}" if len(items) == 1 else f"device.gpus=[{','.join(items)}]")
+        else:
+            out.append(o)
+    return out
+
+
 def ddp_argv(overrides: list[str], multirun: bool) -> list[str]:
     """Under torchrun: all ranks in one run folder, named by the job id so an elastic restart finds it again.
 
@@ -164,6 +180,15 @@ def ddp_argv(overrides: list[str], multirun: bool) -> list[str]:
     return [*rest, f"hydra.run.dir={run_dir}"]
 
 
+def check_batch_split(cfg: DictConfig, config_name: str) -> None:
+    """A training batch over several processes (torchrun's, or those device.gpus / device.processes start) splits
+    evenly, before anything is written."""
+    n = dist.world_size() if dist.launched() else dist.process_count(cfg.device) if config_name == "config" else 1
+    if n > 1 and (not isinstance(cfg.batch_size, int) or cfg.batch_size % n):
+        raise ConfigError(f"batch_size={cfg.batch_size}: must be a number divisible by the {n} training processes "
+                          "(the total batch is split evenly over them; AutoBatch is for one GPU)")
+
+
 def extra_search_path(flags: list[str]) -> list[str]:
     """`--config-dir DIR` (e.g. an evolve sweep's hyp_evolve.yaml) as an override the check can compose with."""
     for i, flag in enumerate(flags[:-1]):
@@ -181,6 +206,8 @@ def run_entry(main: Callable[[], None], argv: list[str] | None = None, config_na
     full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
     try:
         multirun = "-m" in flags or "--multirun" in flags
+        if not multirun:
+            overrides = device_sugar(overrides)
         if dist.launched():
             overrides = ddp_argv(overrides, multirun)
         overrides = quote_paths(overrides, multirun)
@@ -195,9 +222,7 @@ def run_entry(main: Callable[[], None], argv: list[str] | None = None, config_na
                 compose_checked(variant, check_paths=False, config_name=config_name)
         else:
             cfg = compose_checked(checked, config_name=config_name)
-            if dist.world_size() > 1 and cfg.batch_size % dist.world_size():
-                raise ConfigError(f"batch_size={cfg.batch_size}: must be a multiple of WORLD_SIZE="
-                                  f"{dist.world_size()} (the total batch is split evenly over the processes)")
+            check_batch_split(cfg, config_name)
         if dist.is_main():
             check_output_folder(overrides, multirun)
         if config_name == "config" and not dist.launched():  # torchrun restarts go through resume=auto

@@ -155,6 +155,10 @@ class DeviceConfig:
     cudnn_benchmark: bool = False  # cuDNN's autotuner; only with deterministic=false (it picks kernels by timing)
     compile: bool = False
     compile_mode: str = "default"  # torch.compile's: default | reduce-overhead (CUDA graphs) | max-autotune
+    # DDP from one command: gpus=N (the first N) or a list of indices (device=0,1 says [0, 1]); processes=N: gloo
+    # processes on the CPU. The command starts the processes itself (engine/launch.py), as torchrun would.
+    gpus: Any = None
+    processes: int = 1
 
 
 @dataclass

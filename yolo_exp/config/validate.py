@@ -89,7 +89,16 @@ def check_device(device: DictConfig) -> None:
     """device=cuda on a machine without CUDA: say so before anything is built (torch is imported only then)."""
     _require(device.compile_mode in COMPILE_MODES, "device.compile_mode", f"must be one of {', '.join(COMPILE_MODES)}",
              device.compile_mode)
+    _require(isinstance(device.processes, int) and device.processes >= 1, "device.processes",
+             "must be an integer >= 1 (training processes; on CUDA use device.gpus)", device.processes)
+    gpus = device.gpus
+    ok = gpus is None or (isinstance(gpus, int) and not isinstance(gpus, bool) and gpus >= 1) or (
+        not isinstance(gpus, (str, float, bool, int)) and len(gpus) >= 1 and len(set(gpus)) == len(gpus)
+        and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in gpus))
+    _require(ok, "device.gpus", "must be N >= 1 (the first N GPUs) or a list of distinct GPU indices "
+             "(device=0,1)", gpus)
     if str(getattr(device.type, "value", device.type)) != "cuda":
+        _require(gpus is None, "device.gpus", "needs device=cuda (on the CPU: device.processes=N)", gpus)
         return
     import torch
 

@@ -21,7 +21,8 @@ class Accelerator:
 
     def __init__(self, type: Any = "auto", index: int = 0, amp: bool = True,  # noqa: A002 - the config's key
                  amp_dtype: Any = "fp16", channels_last: bool = True, cudnn_benchmark: bool = False,
-                 compile: bool = False, compile_mode: str = "default") -> None:  # noqa: A002 - the config's key
+                 compile: bool = False, compile_mode: str = "default", gpus: Any = None,  # noqa: A002
+                 processes: int = 1) -> None:  # gpus, processes: how many processes train (engine/launch.py)
         kind = _value(type)
         if kind == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("device=cuda: no CUDA device is available (use device=cpu or device=auto)")

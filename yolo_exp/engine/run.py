@@ -18,10 +18,12 @@ from yolo_exp import dist
 from yolo_exp.atomic import atomic_write_text, remove_stale_temps
 from yolo_exp.build import build_training
 from yolo_exp.cluster import join_task_group
+from yolo_exp.config.cli import check_batch_split
 from yolo_exp.config.resume import folder_state, recorded_batch, saved_config
 from yolo_exp.config.validate import ConfigError, is_auto_batch, validate
 from yolo_exp.engine.callbacks import CallbackList, RunEnd, RunStart, build_callbacks
 from yolo_exp.engine.errors import exit_for, report_failure
+from yolo_exp.engine.launch import child_argv, launch
 from yolo_exp.engine.settings import TrainSettings
 from yolo_exp.engine.trainer import Trainer
 from yolo_exp.report.run_folder import RunFolder
@@ -132,6 +134,8 @@ def train_task(cfg: DictConfig) -> float:
         ran_before = job_in_its_folder(cfg, run_dir)
         if ran_before is not None:  # completed (or failed, not retried): left exactly as it is
             return ran_before
+    if dist.process_count(cfg.device) > 1 and not dist.launched():
+        return _launched_job(cfg, hc, run_dir)
     slot = parallel_slot(cfg, hc) if hc.mode == RunMode.MULTIRUN else None
     try:
         return _train_job(cfg, hc, run_dir)
@@ -140,6 +144,25 @@ def train_task(cfg: DictConfig) -> float:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()  # the next job in this GPU slot gets the memory back
             slot.handle.close()  # the next job may take this slot (loky reuses this process)
+
+
+def _launched_job(cfg: DictConfig, hc, run_dir: Path) -> float:  # noqa: ANN001
+    """``device.gpus`` / ``device.processes`` > 1: this job's DDP processes, started here (engine/launch.py) in
+    this job's folder; their rank 0 writes the run. Returns its best fitness; a failure is one line (a single
+    run exits non-zero, a sweep goes on)."""
+    n, gpus = dist.process_count(cfg.device), dist.gpu_indices(cfg.device)
+    overrides = [*hc.overrides.task, *([f"resume={run_dir}"] if cfg.resume else [])]
+    try:
+        check_batch_split(cfg, "config")  # checked at start for a single run; here for each sweep job
+        LOG.info("Run folder: %s (%d DDP processes%s)", run_dir, n, f" on GPUs {gpus}" if gpus else ", gloo")
+        launch(n, child_argv(sys.argv[0], overrides, run_dir), gpus, run_dir)
+    except (ConfigError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if hc.mode == RunMode.MULTIRUN:
+            return float("nan")
+        raise SystemExit(2 if isinstance(exc, ConfigError) else 1) from None
+    fitness = (read_run(run_dir).get("best") or {}).get("fitness")
+    return float(fitness) if fitness is not None else float("nan")
 
 
 def _train_job(cfg: DictConfig, hc, run_dir: Path) -> float:  # noqa: ANN001
