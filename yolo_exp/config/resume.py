@@ -15,6 +15,7 @@ from typing import Sequence
 import yaml
 
 from yolo_exp.config.validate import ConfigError
+from yolo_exp.limits import load_yaml
 
 # Overrides a resumed run may change; everything else must stay as the run was started.
 RESUME_SAFE = ("epochs", "workers", "device", "resume")
@@ -185,8 +186,8 @@ def folder_state(run_dir: Path, config_yaml: str) -> str:
     if not saved_file.is_file():
         return "new"
     try:
-        saved = yaml.safe_load(saved_file.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        saved = load_yaml(saved_file, str(saved_file))  # bounded: a run folder is data from outside too
+    except (OSError, ValueError, yaml.YAMLError):
         saved = None
     new = yaml.safe_load(config_yaml)
     diff = config_diff(new, saved) if isinstance(saved, dict) else ["config_resolved.yaml (unreadable)"]

@@ -21,6 +21,7 @@ from typing import Any, Mapping
 import yaml
 
 from yolo_exp.atomic import atomic_write_text
+from yolo_exp.limits import load_yaml
 from yolo_exp.metrics.fitness import MASK_METRICS, METRICS, fitness
 from yolo_exp.report.results import row_metrics
 
@@ -168,8 +169,8 @@ def _load_json(path: Path) -> dict[str, Any] | None:
 
 def _load_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        return load_yaml(path, str(path))
+    except (OSError, ValueError, yaml.YAMLError):
         return None
 
 
