@@ -80,14 +80,18 @@ def frames(source: str, vid_stride: int = 1) -> Iterator[Frame]:
         return
     for f in expand(source):
         if is_video(f) and _irregular(f):  # OpenCV would wait on a FIFO forever
-            yield Frame(f, None, None, error=f"{f}: video is {_irregular(f)}, not a regular file")
+            yield Frame(f, None, None, error=f"video is {_irregular(f)}, not a regular file")
         elif is_video(f):
             yield from _video(f, vid_stride)
-            continue
-        try:
-            yield Frame(f, None, read_image(f))
-        except (OSError, ValueError) as exc:
-            yield Frame(f, None, None, error=str(exc))
+        else:
+            yield _image(f)
+
+
+def _image(f: str) -> Frame:
+    try:
+        return Frame(f, None, read_image(f))
+    except (OSError, ValueError) as exc:
+        return Frame(f, None, None, error=str(exc).removeprefix(f"{f}: "))  # the caller names the file
 
 
 def _irregular(path: str) -> str | None:
