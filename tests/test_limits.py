@@ -108,3 +108,28 @@ def test_pixel_limit_is_settable(monkeypatch):
     assert limits.max_pixels() == limits.DEFAULT_MAX_PIXELS
     monkeypatch.setenv("YOLO_EXP_MAX_PIXELS", "1000")
     assert limits.max_pixels() == 1000
+
+
+def test_every_reader_of_outside_files_refuses_a_fifo_instead_of_waiting(tmp_path):
+    """The class, not one instance: each entry point that reads a file from a dataset or a run folder."""
+    from yolo_exp.config.resume import _read_overrides
+    from yolo_exp.data.files import list_images, read_image
+    from yolo_exp.data.spec import resolve_data
+    from yolo_exp.report.summary import read_results_csv, read_run
+
+    (tmp_path / ".hydra").mkdir()
+    for name in (".hydra/overrides.yaml", "summary.json", "results.csv", "config_resolved.yaml", "x.jpg",
+                 "list.txt", "data.yaml"):
+        os.mkfifo(tmp_path / name)
+    calls = [
+        (lambda: _read_overrides(tmp_path), r"overrides.yaml \(is a FIFO"),
+        (lambda: read_image(tmp_path / "x.jpg"), "is a FIFO"),
+        (lambda: list_images(tmp_path / "list.txt"), "is a FIFO"),
+        (lambda: resolve_data({"file": str(tmp_path / "data.yaml")}), "is a FIFO"),
+    ]
+    with deadline(20):
+        for call, reason in calls:
+            with pytest.raises(ValueError, match=reason):
+                call()
+        assert read_results_csv(tmp_path / "results.csv") == {}
+        read_run(tmp_path)  # summary.json and config_resolved.yaml unreadable: a run without records, no wait

@@ -15,6 +15,7 @@ from typing import Any
 
 MAX_LABEL_BYTES = 1 << 20  # a YOLO label file: rows of numbers, a few KB; COCO's largest polygon files ~100 KB
 MAX_YAML_BYTES = 4 << 20  # a data.yaml or a run folder's record
+MAX_RECORD_BYTES = 256 << 20  # a run folder's summary.json or results.csv (10,000 epochs of results are ~3 MB)
 MAX_YAML_VALUES = 100_000  # values of a YAML document once its aliases are expanded (a data.yaml has ~100)
 MAX_CLASSES = 100_000  # nc (LVIS has 1,203; ImageNet-21k 21,841): beyond that the head alone is gigabytes
 MAX_PARAMS = 1_000_000_000  # of an architecture before it is built (YOLOv5x6: 141 M)

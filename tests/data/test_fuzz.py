@@ -63,7 +63,7 @@ def test_label_files_of_anything_are_classified_never_raise_and_keep_short_messa
     assert label_cache.save(path, "k", records)
     assert path.stat().st_size < 4 << 20  # the cache holds labels and short messages, not the inputs
     back = label_cache.load(path, "k")
-    assert [r.status for r in back] == [r.status for r in records] and [r.msgs for r in back] == [r.msgs for r in records]
+    assert [(r.status, r.msgs) for r in back] == [(r.status, r.msgs) for r in records]
 
 
 ODD = [None, True, 0, -1, 3.7, 1e400, "", "x" * 5000, [], [[]], {}, {"a": {"b": [1]}}, [None], ["images/train"] * 3,

@@ -100,9 +100,10 @@ def take_back(saved: Sequence[str]) -> tuple[list[str], list[str]]:
 def _read_overrides(run_dir: Path) -> list[str]:
     saved = run_dir / ".hydra" / "overrides.yaml"
     try:
-        loaded = yaml.safe_load(saved.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"resume={run_dir}: cannot read {saved} ({exc.__class__.__name__})") from None
+        loaded = load_yaml(saved, str(saved))
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        reason = str(exc).removeprefix(str(saved)).lstrip(": ") if isinstance(exc, ValueError) else type(exc).__name__
+        raise ConfigError(f"resume={run_dir}: cannot read {saved} ({reason})") from None
     if not isinstance(loaded, list) or not all(isinstance(o, str) for o in loaded):
         raise ConfigError(f"resume={run_dir}: {saved} is not a list of overrides")
     return loaded
