@@ -92,9 +92,16 @@ def zip_bomb(path, declared: int = 0xFFFFFFF0) -> None:
 
 
 def test_zip_bomb_sizes_are_refused_before_inflating(tmp_path):
-    zip_bomb(tmp_path / "bomb.pt")
-    with pytest.raises(ValueError, match=r"bomb.pt: declares 4,294,967,280 bytes uncompressed in a \d+-byte file"):
-        limits.check_zip_sizes(tmp_path / "bomb.pt")
+    """Every reader of a zip archive (a .pt checkpoint, a .torchscript export) checks the declared sizes."""
+    import torch
+
+    from yolo_exp.deploy.backends import Exported
+    from yolo_exp.models.weights import read_state_dict
+
+    for name, read in (("bomb.pt", read_state_dict), ("bomb.torchscript", lambda p: Exported(p, torch.device("cpu")))):
+        zip_bomb(tmp_path / name)
+        with pytest.raises(ValueError, match=rf"{name}: declares 4,294,967,280 bytes uncompressed in a \d+-byte file"):
+            read(tmp_path / name)
 
 
 @pytest.mark.parametrize("nc", [0, -1, 10_000_000, True, "80", None])

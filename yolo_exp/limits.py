@@ -157,4 +157,4 @@ def check_zip_sizes(path: str | Path) -> None:
         declared = sum(i.file_size for i in z.infolist())
     if declared > MAX_UNZIP_RATIO * size + (64 << 20):
         raise ValueError(f"{path}: declares {declared:,} bytes uncompressed in a {size:,}-byte file (a zip bomb? "
-                         "a PyTorch checkpoint stores its tensors uncompressed)")
+                         "PyTorch stores tensors uncompressed)")

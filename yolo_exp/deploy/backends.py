@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from yolo_exp.limits import check_zip_sizes
+
 EXPORTED = (".onnx", ".torchscript")
 META_FILE = "config.json"  # TorchScript extra file holding the metadata
 
@@ -44,6 +46,7 @@ class Exported:
             self.input = self.session.get_inputs()[0].name
         else:
             files = {META_FILE: ""}
+            check_zip_sizes(self.path)  # a TorchScript file is a zip too: its declared sizes before inflating
             self.module = torch.jit.load(str(self.path), map_location=device, _extra_files=files)
             meta = json.loads(files[META_FILE] or "{}")
         if "names" not in meta:
