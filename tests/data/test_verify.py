@@ -148,7 +148,7 @@ def test_parallel_scan_ends_under_a_parent_that_ignores_sigterm(tmp_path):
 
 def test_label_files_are_bounded_in_size_and_in_what_is_kept_about_them(tmp_path):
     """A 16 MB label of one garbage line: refused by its size, and the message kept in the cache and the log is
-    short (YOLOv5 keeps the whole line: a 67 MB log, a 2 GB cache)."""
+    short (the whole line used to be kept: a 67 MB log, a 2 GB cache)."""
     im = write_pair(tmp_path, "big", None)
     lb = tmp_path / "labels" / "train" / "big.txt"
     lb.write_bytes(b"0 0.5 " + b"9" * (16 << 20))
