@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from yolo_exp.limits import check_classes, load_yaml
+from yolo_exp.limits import check_classes, load_yaml, short_repr
 
 LOGGER = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def _names_list(names: Any) -> list[str]:
     if isinstance(names, Mapping):
         keys = sorted(int(k) for k in names)
         if keys != list(range(len(keys))):
-            raise ValueError(f"data.names keys must be 0..{len(keys) - 1}, got {keys}")
+            raise ValueError(f"data.names keys must be 0..{len(keys) - 1}, got {short_repr(keys)}")
         return [str(names[k] if k in names else names[str(k)]) for k in keys]
     return [str(n) for n in names]
 
