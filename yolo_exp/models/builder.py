@@ -14,7 +14,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from yolo_exp.limits import MAX_PARAMS, MAX_REPEATS
+from yolo_exp.limits import MAX_PARAMS, MAX_REPEATS, short_repr
 
 from yolo_exp.models.blocks import C3, SPP, SPPF, Bottleneck, Concat, Conv, make_activation
 from yolo_exp.models.detect import Detect, Segment
@@ -94,11 +94,11 @@ def _layers(arch: Mapping[str, Any], nc: int, ch: int,
     save: set[int] = set()
     for i, row in enumerate(rows):
         if len(row) != 4:
-            raise ValueError(f"layer {i}: expected [from, repeats, module, args], got {row!r}")
+            raise ValueError(f"layer {i}: expected [from, repeats, module, args], got {short_repr(row)}")
         f, n, name, args = row
         name = name.removeprefix("nn.")  # YOLOv5's yamls name torch modules as nn.Upsample etc.
         if name not in registry:
-            raise ValueError(f"layer {i}: unknown module {name!r}; known: {', '.join(registry)}")
+            raise ValueError(f"layer {i}: unknown module {short_repr(name)}; known: {', '.join(registry)}")
         spec = registry[name]
         args = _resolve_args(list(args or []), nc, arch["anchors"])
         c_in = _in_channels(f, channels)
