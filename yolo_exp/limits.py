@@ -147,6 +147,12 @@ def max_pixels() -> int:
     return int(value) if value.strip().isdigit() else DEFAULT_MAX_PIXELS
 
 
+def max_image_bytes() -> int:
+    """The largest image file read: 8 bytes (16-bit RGBA, uncompressed) per allowed pixel, plus room for metadata;
+    a sparse file claiming terabytes is refused by its size before it is read."""
+    return 8 * max_pixels() + (64 << 20)
+
+
 def check_zip_sizes(path: str | Path) -> None:
     """Refuse an archive (a .pt is a zip) whose members declare far more bytes than the file holds, before
     anything is inflated."""

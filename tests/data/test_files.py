@@ -132,3 +132,12 @@ def test_images_whose_header_claims_too_many_pixels_are_refused_before_decoding(
     small.write_bytes(cv2.imencode(".png", np.zeros((16, 16, 3), np.uint8))[1].tobytes())
     with pytest.raises(ValueError, match="16x16 = 256 pixels"):
         read_image(small)
+
+
+def test_a_sparse_image_file_claiming_terabytes_is_refused_by_its_size(tmp_path, monkeypatch):
+    monkeypatch.setenv("YOLO_EXP_MAX_PIXELS", "1000")  # image files over 8 bytes per pixel + 64 MB
+    p = tmp_path / "sparse.jpg"
+    with open(p, "wb") as f:
+        f.truncate(80 << 20)  # no blocks on disk
+    with pytest.raises(ValueError, match=r"sparse.jpg: image is 83,886,080 bytes, over the limit of 67,116,864"):
+        read_image(p)

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from yolo_exp.limits import max_pixels, read_regular, read_text
+from yolo_exp.limits import max_image_bytes, max_pixels, read_regular, read_text
 
 LOGGER = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def header_size(data: bytes) -> tuple[int, int] | None:
 def read_image(path: str | Path) -> np.ndarray:
     """Decode one image file; raise with the path when it cannot be decoded (or is not a regular file)."""
     try:
-        im = decode_image(read_regular(path, what="image"))
+        im = decode_image(read_regular(path, max_image_bytes(), "image"))
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
     if im is None:

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from yolo_exp.data.augment import box_polygons
 from yolo_exp.data.files import LABEL_RULE, decode_image, img2label_path
-from yolo_exp.limits import MAX_LABEL_BYTES, read_regular, read_text, short, short_repr
+from yolo_exp.limits import MAX_LABEL_BYTES, max_image_bytes, read_regular, read_text, short, short_repr
 from yolo_exp.ops.boxes import xywh2xyxy, xyxy2xywh
 
 LOGGER = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def check_labels(
 
 
 def _check_image(im_file: str) -> tuple[tuple[int, int], list[str]]:
-    buf = read_regular(im_file, what="image")
+    buf = read_regular(im_file, max_image_bytes(), "image")
     im = decode_image(buf)
     if im is None:
         raise ValueError("cannot decode image (corrupt or truncated)")
