@@ -50,8 +50,10 @@ def short(value: Any, limit: int = MESSAGE_CHARS) -> str:
 
 
 def short_repr(value: Any, limit: int = 80) -> str:
-    """``repr`` for quoting a value from a file in a message, bounded as ``short``."""
-    return short(repr(value[: limit + 1]) if isinstance(value, str) else _REPR.repr(value), limit)
+    """``repr`` for quoting a value from a file in a message: a long string shows its start and its length."""
+    if isinstance(value, str):
+        return f"{value[:limit]!r}... ({len(value):,} characters)" if len(value) > limit else short(repr(value), limit)
+    return short(value, limit)
 
 
 def not_regular(mode: int) -> str | None:

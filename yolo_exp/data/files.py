@@ -69,6 +69,7 @@ def walk_files(root: Path | str) -> tuple[list[str], list[str]]:
             dirs[:] = []
             continue
         seen.add((st.st_dev, st.st_ino))
+        dirs.sort()  # a folder reached two ways is listed under its first name in sorted order, on every machine
         found = [os.path.join(folder, n) for n in names] + [os.path.join(folder, d) for d in dirs if is_image(d)]
         files += found
         if os.path.realpath(folder) != os.path.normpath(os.path.join(real_root, os.path.relpath(folder, root))):
