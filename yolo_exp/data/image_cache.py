@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from yolo_exp.data.files import file_signature, read_image
-from yolo_exp.limits import short
+from yolo_exp.limits import not_regular, short
 
 LOGGER = logging.getLogger(__name__)
 CACHE_MODES = ("none", "ram", "disk")
@@ -97,8 +97,10 @@ class DiskImageCache:
     def read(self, im_file: str, npy: Path) -> np.ndarray:
         """The cached array of ``im_file``; an entry that does not load is rebuilt from the image (with a
         warning), and when that fails too the error names both files."""
+        reason = "its size does not match its header"  # checked first: numpy allocates what a header claims
         try:
-            return np.load(npy, allow_pickle=False)
+            if intact(npy):
+                return np.load(npy, allow_pickle=False)
         except (OSError, ValueError, EOFError) as exc:
             reason = f"{type(exc).__name__}: {short(str(exc), 80)}"
         LOGGER.warning("disk image cache entry %s for %s is damaged (%s); rebuilding it", npy, im_file, reason)
@@ -112,6 +114,8 @@ class DiskImageCache:
 def intact(npy: Path) -> bool:
     """Whether a ``.npy`` file's header parses and its size is exactly header + data (read: ~128 bytes)."""
     try:
+        if not_regular(os.stat(npy).st_mode):  # opening a FIFO would wait
+            return False
         with open(npy, "rb") as f:
             version = np.lib.format.read_magic(f)
             header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
