@@ -20,6 +20,7 @@ MAX_YAML_VALUES = 100_000  # values of a YAML document once its aliases are expa
 MAX_CLASSES = 100_000  # nc (LVIS has 1,203; ImageNet-21k 21,841): beyond that the head alone is gigabytes
 MAX_PARAMS = 1_000_000_000  # of an architecture before it is built (YOLOv5x6: 141 M)
 MAX_REPEATS = 1_000  # of one layer of an architecture (YOLOv5x: 12)
+MAX_INPUT_CHANNELS = 64  # of an architecture's input (ch: 3 for RGB; 1 grey, 4+ multispectral)
 MAX_UNZIP_RATIO = 10  # torch.save stores tensors uncompressed: a .pt declaring 10x its size is a zip bomb
 DEFAULT_MAX_PIXELS = 1 << 28  # 268 M pixels (16384 x 16384), 805 MB decoded; YOLO_EXP_MAX_PIXELS changes it
 MESSAGE_CHARS = 200  # of any message kept in a cache or printed about one file

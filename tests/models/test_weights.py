@@ -134,7 +134,7 @@ def test_checkpoint_architecture_asking_for_huge_memory_is_refused_before_buildi
     model = build_model("yolov5n", nc=2)
     record = model_record(model)
     for change, reason in (({"width_multiple": 500.0}, "parameters .* over the limit"),
-                           ({"depth_multiple": 1e7}, "repeats")):
+                           ({"depth_multiple": 1e7}, "repeats"), ({"ch": 10_000_000}, "input channels")):
         path = tmp_path / "huge.pt"
         torch.save({"model": model.state_dict(), **record, "arch": {**record["arch"], **change}}, path)
         with pytest.raises(CheckpointError, match=rf"weights={path}: its architecture cannot be built: .*{reason}"):

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from yolo_exp.limits import MAX_PARAMS, MAX_REPEATS, short_repr
+from yolo_exp.limits import MAX_INPUT_CHANNELS, MAX_PARAMS, MAX_REPEATS, short_repr
 
 from yolo_exp.models.blocks import C3, SPP, SPPF, Bottleneck, Concat, Conv, make_activation
 from yolo_exp.models.detect import Detect, Segment
@@ -74,7 +74,10 @@ def build_layers(arch: Mapping[str, Any], nc: int, ch: int,
     """The layer stack plus the indices whose outputs later rows read (kept during forward).
 
     An architecture is data (a checkpoint carries its own), so it is first built on the meta device, which holds
-    no memory, and refused when its multiples ask for more than MAX_PARAMS parameters."""
+    no memory, and refused when its multiples ask for more than MAX_PARAMS parameters (or its input for more than
+    MAX_INPUT_CHANNELS channels: the stride measurement runs an image of that many through it)."""
+    if not 1 <= ch <= MAX_INPUT_CHANNELS:
+        raise ValueError(f"the architecture takes {ch:,} input channels; expected 1 to {MAX_INPUT_CHANNELS}")
     with torch.device("meta"):
         planned = sum(p.numel() for p in _layers(arch, nc, ch, registry)[0].parameters())
     if planned > MAX_PARAMS:
