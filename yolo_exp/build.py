@@ -20,7 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 from yolo_exp.config.validate import ConfigError, is_auto_batch, model_task
 from yolo_exp.data.spec import DataSpec
 from yolo_exp.engine.device import Accelerator
-from yolo_exp.models.weights import load_weights, open_checkpoint
+from yolo_exp.limits import check_classes, short
+from yolo_exp.models.weights import CheckpointError, load_weights, open_checkpoint
 from yolo_exp.models.yolo import DetectionModel, build_model
 from yolo_exp.models.yolov5_pickle import YoloV5Checkpoint
 from yolo_exp.paths import cache_dir_of
@@ -120,8 +121,12 @@ def checkpoint_model(path: str | Path, log: logging.Logger, data_nc: int | None 
     if data_nc is not None and nc != data_nc:
         raise ConfigError(f"weights={path} has nc={nc} but the data has nc={data_nc}: validate on the data the "
                           "weights were trained for")
+    check_classes(nc, f"weights={path}")
     names = list(names or own or [f"class{i}" for i in range(nc)])
-    model = build_model(arch, nc=nc, names=names)
+    try:
+        model = build_model(arch, nc=nc, names=names)
+    except (ValueError, KeyError, TypeError) as exc:  # the architecture is data from the file
+        raise CheckpointError(f"weights={path}: its architecture cannot be built: {short(str(exc))}") from None
     load_weights(model, path, log=log, ckpt=ckpt)
     return model.eval(), names
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import cv2
 import numpy as np
@@ -74,3 +75,69 @@ def test_non_ascii_path(tmp_path):
 def test_resize_long_side_rounds_up_like_yolov5(hw, size, augment, expect):
     im = np.random.default_rng(0).integers(0, 255, (*hw, 3), dtype=np.uint8)
     assert resize_long_side(im, size, augment).shape[:2] == expect
+
+
+def test_symlinked_folders_are_followed_once_and_counted(tmp_path, caplog):
+    root = tmp_path / "images" / "train"
+    write_pair(tmp_path, "a", None)
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    cv2.imencode(".jpg", np.zeros((16, 16, 3), np.uint8))[1].tofile(str(other / "b.jpg"))
+    (root / "linked").symlink_to(other, target_is_directory=True)
+    (other / "loop").symlink_to(root, target_is_directory=True)  # a link back up the tree
+    (root / "again").symlink_to(other, target_is_directory=True)  # a second way into the same folder
+    with caplog.at_level("INFO"):
+        files = list_images(root)
+    names = [os.path.relpath(f, root) for f in files]
+    assert names == ["a.jpg", "again/b.jpg"]  # once, under its first name in sorted order
+    assert "1 images found through symlinked folders" in caplog.text
+
+
+def test_fifo_and_folder_named_like_images_are_listed_and_refused_by_name(tmp_path):
+    from yolo_exp.data.verify import CORRUPT, scan
+
+    write_pair(tmp_path, "a", "0 0.5 0.5 0.2 0.2\n")
+    root = tmp_path / "images" / "train"
+    os.mkfifo(root / "pipe.jpg")
+    (root / "folder.png").mkdir()
+    files = list_images(root)
+    assert [os.path.basename(f) for f in files] == ["a.jpg", "folder.png", "pipe.jpg"]
+    records = scan(files, nc=1, workers=1)  # would block forever on the FIFO
+    bad = {os.path.basename(r.im_file): r.msgs[0] for r in records if r.status == CORRUPT}
+    assert "is a FIFO, not a regular file" in bad["pipe.jpg"] and "is a directory" in bad["folder.png"]
+    with pytest.raises(ValueError, match="pipe.jpg: image is a FIFO"):
+        read_image(root / "pipe.jpg")
+
+
+def _png_claiming(w: int, h: int) -> bytes:
+    """A 16x16 PNG whose header claims w x h (CRC fixed, so Pillow reads it)."""
+    import struct
+    import zlib
+
+    data = bytearray(cv2.imencode(".png", np.zeros((16, 16, 3), np.uint8))[1].tobytes())
+    data[16:24] = struct.pack(">II", w, h)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return bytes(data)
+
+
+@pytest.mark.parametrize("w,h", [(40_000, 30_000), (12_000, 12_000)])
+def test_images_whose_header_claims_too_many_pixels_are_refused_before_decoding(tmp_path, monkeypatch, w, h):
+    monkeypatch.setenv("YOLO_EXP_MAX_PIXELS", str(100_000_000))
+    p = tmp_path / "giga.png"
+    p.write_bytes(_png_claiming(w, h))
+    with pytest.raises(ValueError, match=r"giga.png: image header claims .*pixels, over the limit of 100,000,000"):
+        read_image(p)
+    monkeypatch.setenv("YOLO_EXP_MAX_PIXELS", "100")  # settable both ways: a 16x16 image is over 100 pixels
+    small = tmp_path / "small.png"
+    small.write_bytes(cv2.imencode(".png", np.zeros((16, 16, 3), np.uint8))[1].tobytes())
+    with pytest.raises(ValueError, match="16x16 = 256 pixels"):
+        read_image(small)
+
+
+def test_a_sparse_image_file_claiming_terabytes_is_refused_by_its_size(tmp_path, monkeypatch):
+    monkeypatch.setenv("YOLO_EXP_MAX_PIXELS", "1000")  # image files over 8 bytes per pixel + 64 MB
+    p = tmp_path / "sparse.jpg"
+    with open(p, "wb") as f:
+        f.truncate(80 << 20)  # no blocks on disk
+    with pytest.raises(ValueError, match=r"sparse.jpg: image is 83,886,080 bytes, over the limit of 67,116,864"):
+        read_image(p)

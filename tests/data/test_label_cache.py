@@ -86,3 +86,13 @@ def test_missing_labels_folder_error_names_folder_and_rule(tmp_path):
         load_records([tmp_path / "images" / "train"], nc=3)
     with pytest.raises(FileNotFoundError, match="no images"):
         load_records([tmp_path / "labels"], nc=3)
+
+
+def test_a_zip_bomb_in_place_of_the_cache_is_rescanned_not_inflated(tmp_path, caplog):
+    from tests.test_limits import zip_bomb
+    from yolo_exp.data import label_cache
+
+    zip_bomb(tmp_path / "x.cache")
+    with caplog.at_level("INFO"):
+        assert label_cache.load(tmp_path / "x.cache", "key") is None
+    assert "unreadable (ValueError); rescanning" in caplog.text

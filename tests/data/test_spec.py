@@ -84,3 +84,28 @@ def test_demo_sizes_do_not_replace_a_real_dataset(tmp_path):
     spec = resolve_data({"path": str(tmp_path / "ds"), "train": "images/train", "val": "images/train",
                          "names": ["a"], "shapes": {"n_train": 16, "n_val": 8}}, cache_dir=tmp_path / "cache")
     assert spec.train == [tmp_path / "ds" / "images" / "train"] and not (tmp_path / "cache").exists()
+
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(97 + i)}: &{chr(97 + i)} [{', '.join(['*' + chr(96 + i)] * 10)}]\n" for i in range(1, 9))
+
+
+@pytest.mark.parametrize("text, reason", [
+    (BOMB + "train: images/train\nval: images/train\nnames: *i\n", "expands to more than 100,000 values"),
+    ("train: images/train\nval: images/train\nnc: 10000000\n", "data.yaml: nc=10000000 is not a number of classes"),
+])
+def test_small_data_yaml_demanding_unbounded_memory_is_refused_in_one_line(tmp_path, text, reason):
+    write_pair(tmp_path, "a", "0 0.5 0.5 0.1 0.1\n")
+    f = tmp_path / "data.yaml"
+    f.write_text(text)
+    with pytest.raises(ValueError, match=reason) as info:
+        resolve_data({"file": str(f)})
+    assert "\n" not in str(info.value) and len(str(info.value)) < 300
+
+
+def test_a_data_yaml_that_is_a_fifo_is_refused_not_waited_on(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "data.yaml")
+    with pytest.raises(ValueError, match=r"data.file: .*data.yaml is a FIFO, not a regular file"):
+        resolve_data({"file": str(tmp_path / "data.yaml")})

@@ -144,3 +144,26 @@ def test_parallel_scan_ends_under_a_parent_that_ignores_sigterm(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, json.dumps(files)], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "40", out.stderr[-2000:]
+
+
+def test_label_files_are_bounded_in_size_and_in_what_is_kept_about_them(tmp_path):
+    """A 16 MB label of one garbage line: refused by its size, and the message kept in the cache and the log is
+    short (the whole line used to be kept: a 67 MB log, a 2 GB cache)."""
+    im = write_pair(tmp_path, "big", None)
+    lb = tmp_path / "labels" / "train" / "big.txt"
+    lb.write_bytes(b"0 0.5 " + b"9" * (16 << 20))
+    rec = verify_image_label(str(im), NC)
+    assert rec.status == CORRUPT and "over the limit of 1,048,576" in rec.msgs[0] and len(rec.msgs[0]) < 300
+    lb.write_text("0 0.5 0.5 0.2 " + "x" * 500_000 + "\n")  # under the limit, but one huge bad value
+    rec = verify_image_label(str(im), NC)
+    assert rec.status == CORRUPT and "non-numeric value on line 1" in rec.msgs[0] and len(rec.msgs[0]) <= 250
+
+
+def test_a_label_that_is_a_fifo_or_a_folder_is_refused_not_waited_on(tmp_path):
+    im = write_pair(tmp_path, "f", None)
+    os.mkfifo(tmp_path / "labels" / "train" / "f.txt")
+    rec = verify_image_label(str(im), NC)
+    assert rec.status == CORRUPT and "label file" in rec.msgs[0] and "is a FIFO, not a regular file" in rec.msgs[0]
+    im = write_pair(tmp_path, "d", None)
+    (tmp_path / "labels" / "train" / "d.txt").mkdir()
+    assert "is a directory" in verify_image_label(str(im), NC).msgs[0]

@@ -240,3 +240,11 @@ def test_official_yolov5n_reproduces_yolov5_figures_on_coco128(tmp_path, imgsz, 
         anno = shared_path("datasets", "coco128", "annotations", "train_gt.json")
         coco = coco_eval(anno, tmp_path / "predictions.json")
         assert coco == pytest.approx((0.362, 0.563), abs=0.003), coco
+
+
+def test_save_txt_names_are_safe_and_distinct_case_folded(tmp_path):
+    """Two images whose stems differ only in case keep one labels/*.txt each (on any filesystem)."""
+    imgs, targets, _, originals = _batch()
+    batch = (imgs, targets, ["/data/a/Img.jpg", "/data/b/img.jpg"], originals)
+    validate(ScriptedModel([_perfect()]), [batch], NAMES, "cpu", ValSettings(save_txt=True), save_dir=tmp_path)
+    assert sorted(p.name for p in (tmp_path / "labels").iterdir()) == ["Img.txt", "img_1.txt"]

@@ -124,3 +124,21 @@ def test_few_transferred_tensors_are_warned_about(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         n, total = load_weights(build_model("yolov5n", nc=3), tmp_path / "s.pt")
     assert n < total / 2 and f"only {n} of the model's {total} tensors matched" in caplog.text
+
+
+def test_checkpoint_architecture_asking_for_huge_memory_is_refused_before_building(tmp_path):
+    """Multiples that would ask for terabytes are counted on the meta device; nothing is allocated."""
+    from yolo_exp.build import checkpoint_model
+    from yolo_exp.engine.checkpoint import model_record
+
+    model = build_model("yolov5n", nc=2)
+    record = model_record(model)
+    for change, reason in (({"width_multiple": 500.0}, "parameters .* over the limit"),
+                           ({"depth_multiple": 1e7}, "repeats"), ({"ch": 10_000_000}, "input channels")):
+        path = tmp_path / "huge.pt"
+        torch.save({"model": model.state_dict(), **record, "arch": {**record["arch"], **change}}, path)
+        with pytest.raises(CheckpointError, match=rf"weights={path}: its architecture cannot be built: .*{reason}"):
+            checkpoint_model(path, logging.getLogger("t"))
+    torch.save({"model": model.state_dict(), **record, "nc": 10_000_000}, path)
+    with pytest.raises(ValueError, match="nc=10000000 is not a number of classes"):
+        checkpoint_model(path, logging.getLogger("t"))

@@ -15,6 +15,7 @@ from typing import Sequence
 import yaml
 
 from yolo_exp.config.validate import ConfigError, is_auto_batch
+from yolo_exp.limits import load_yaml
 
 # Overrides a resumed run may change; everything else must stay as the run was started.
 RESUME_SAFE = ("epochs", "workers", "device", "resume")
@@ -101,9 +102,10 @@ def take_back(saved: Sequence[str]) -> tuple[list[str], list[str]]:
 def _read_overrides(run_dir: Path) -> list[str]:
     saved = run_dir / ".hydra" / "overrides.yaml"
     try:
-        loaded = yaml.safe_load(saved.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"resume={run_dir}: cannot read {saved} ({exc.__class__.__name__})") from None
+        loaded = load_yaml(saved, str(saved))
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        reason = str(exc).removeprefix(str(saved)).lstrip(": ") if isinstance(exc, ValueError) else type(exc).__name__
+        raise ConfigError(f"resume={run_dir}: cannot read {saved} ({reason})") from None
     if not isinstance(loaded, list) or not all(isinstance(o, str) for o in loaded):
         raise ConfigError(f"resume={run_dir}: {saved} is not a list of overrides")
     return loaded
@@ -205,8 +207,8 @@ def folder_state(run_dir: Path, config_yaml: str) -> str:
     if not saved_file.is_file():
         return "new"
     try:
-        saved = yaml.safe_load(saved_file.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        saved = load_yaml(saved_file, str(saved_file))  # bounded: a run folder is data from outside too
+    except (OSError, ValueError, yaml.YAMLError):
         saved = None
     new = yaml.safe_load(config_yaml)
     diff = config_diff(new, saved) if isinstance(saved, dict) else ["config_resolved.yaml (unreadable)"]

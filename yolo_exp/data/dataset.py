@@ -104,13 +104,16 @@ class YoloDataset(Dataset):
             self._ram = fill_ram(self._load_resized, len(self))
             LOGGER.info("%scached %d images in RAM (%.2f GB)", prefix, len(self), sum(x.nbytes for x in self._ram) / 1e9)
         elif cache == "disk":
-            self._npy = DiskImageCache(self.cache_dir).build(self.im_files)
+            self._disk = DiskImageCache(self.cache_dir)
+            self._npy = self._disk.build(self.im_files)
 
     def __len__(self) -> int:
         return len(self.im_files)
 
     def _read(self, i: int) -> np.ndarray:
-        return DiskImageCache.read(self._npy[i]) if self._npy is not None else read_image(self.im_files[i])
+        if self._npy is not None:
+            return self._disk.read(self.im_files[i], self._npy[i])
+        return read_image(self.im_files[i])
 
     def _load_resized(self, i: int) -> np.ndarray:
         return resize_long_side(self._read(i), self.imgsz, self.augment)

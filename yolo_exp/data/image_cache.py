@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from yolo_exp.data.files import file_signature, read_image
+from yolo_exp.limits import not_regular, short
 
 LOGGER = logging.getLogger(__name__)
 CACHE_MODES = ("none", "ram", "disk")
@@ -49,7 +50,11 @@ def fill_ram(load: Callable[[int], np.ndarray], n: int, threads: int | None = No
 
 
 class DiskImageCache:
-    """Decoded original images as ``<cache_dir>/images/<hash of path, size, mtime>.npy``."""
+    """Decoded original images as ``<cache_dir>/images/<hash of path, size, mtime>.npy``.
+
+    An entry is trusted only when its header parses and the file holds exactly the bytes the header promises (a
+    kill or a full disk can leave a truncated one): bad entries are rebuilt from their image when the cache is
+    set up and again when reading one fails, so a damaged cache never fails later runs."""
 
     def __init__(self, root: Path):
         self.root = Path(root) / "images"
@@ -58,23 +63,66 @@ class DiskImageCache:
         sig = file_signature([im_file])[0]
         return self.root / (hashlib.sha1(repr(sig).encode()).hexdigest() + ".npy")
 
-    def _ensure(self, item: tuple[str, Path]) -> None:
-        im_file, npy = item
-        if npy.is_file():
-            return
+    def _write(self, im_file: str, npy: Path) -> np.ndarray:
+        im = read_image(im_file)
         fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".npy.tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, read_image(im_file), allow_pickle=False)
-        os.replace(tmp, npy)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, im, allow_pickle=False)
+            os.replace(tmp, npy)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return im
+
+    def _ensure(self, item: tuple[str, Path]) -> bool:
+        """Write the entry unless an intact one is there; True when a damaged one was replaced."""
+        im_file, npy = item
+        if npy.is_file() and intact(npy):
+            return False
+        damaged = npy.exists()
+        self._write(im_file, npy)
+        return damaged
 
     def build(self, im_files: Sequence[str], threads: int | None = None) -> list[Path]:
-        """Write the missing arrays; return one path per image."""
+        """Write the missing and damaged arrays; return one path per image."""
         self.root.mkdir(parents=True, exist_ok=True)
         paths = [self.path_for(f) for f in im_files]
         with ThreadPool(threads or os.cpu_count() or 1) as pool:
-            pool.map(self._ensure, list(zip(im_files, paths)))
+            rebuilt = sum(pool.map(self._ensure, list(zip(im_files, paths))))
+        if rebuilt:
+            LOGGER.warning("disk image cache %s: %d damaged entries rebuilt", self.root, rebuilt)
         return paths
 
-    @staticmethod
-    def read(npy: Path) -> np.ndarray:
-        return np.load(npy, allow_pickle=False)
+    def read(self, im_file: str, npy: Path) -> np.ndarray:
+        """The cached array of ``im_file``; an entry that does not load is rebuilt from the image (with a
+        warning), and when that fails too the error names both files."""
+        reason = "its size does not match its header"  # checked first: numpy allocates what a header claims
+        try:
+            if intact(npy):
+                return np.load(npy, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            reason = f"{type(exc).__name__}: {short(str(exc), 80)}"
+        LOGGER.warning("disk image cache entry %s for %s is damaged (%s); rebuilding it", npy, im_file, reason)
+        try:
+            return self._write(im_file, npy)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"disk image cache entry {npy} for {im_file} is damaged ({reason}) and cannot be "
+                             f"rebuilt: {short(str(exc), 120)}") from None
+
+
+def intact(npy: Path) -> bool:
+    """Whether a ``.npy`` file's header parses and its size is exactly header + data (read: ~128 bytes)."""
+    try:
+        if not_regular(os.stat(npy).st_mode):  # opening a FIFO would wait
+            return False
+        with open(npy, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+            if version not in header:  # np.save writes 1.0 (2.0 for huge headers)
+                return False
+            shape, _, dtype = header[version](f)
+            expected = f.tell() + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        return not dtype.hasobject and os.path.getsize(npy) == expected
+    except (OSError, ValueError, EOFError):
+        return False

@@ -18,11 +18,12 @@ import numpy as np
 
 from yolo_exp.atomic import atomic_write
 from yolo_exp.data.files import file_signature, img2label_path
+from yolo_exp.limits import check_zip_sizes
 from yolo_exp.paths import default_cache_dir
 from yolo_exp.data.verify import STATUSES, ImageRecord
 
 LOGGER = logging.getLogger(__name__)
-CACHE_VERSION = "yolo_exp-labels-2"  # bumped when verification rules change
+CACHE_VERSION = "yolo_exp-labels-3"  # bumped when verification rules change
 
 
 def cache_key(im_files: Sequence[str], nc: int, tol: float) -> str:
@@ -70,6 +71,7 @@ def load(path: Path, key: str) -> list[ImageRecord] | None:
     if not path.is_file():
         return None
     try:
+        check_zip_sizes(path)  # an .npz is a zip: a damaged or planted one must not inflate without bound
         with np.load(path, allow_pickle=False) as z:
             if str(z["key"]) != key:
                 LOGGER.info("label cache %s is stale; rescanning", path)

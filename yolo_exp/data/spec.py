@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from yolo_exp.limits import check_classes, load_yaml, short_repr
+
 LOGGER = logging.getLogger(__name__)
 
 
@@ -38,7 +40,7 @@ def _names_list(names: Any) -> list[str]:
     if isinstance(names, Mapping):
         keys = sorted(int(k) for k in names)
         if keys != list(range(len(keys))):
-            raise ValueError(f"data.names keys must be 0..{len(keys) - 1}, got {keys}")
+            raise ValueError(f"data.names keys must be 0..{len(keys) - 1}, got {short_repr(keys)}")
         return [str(names[k] if k in names else names[str(k)]) for k in keys]
     return [str(n) for n in names]
 
@@ -65,10 +67,10 @@ def _sources(key: str, value: Any, root: Path) -> list[Path]:
 def _from_file(cfg: dict[str, Any]) -> dict[str, Any]:
     """Fill keys left unset from the data.yaml in ``file``; its relative ``path`` is relative to the yaml itself."""
     f = Path(cfg["file"]).expanduser().absolute()
-    if not f.is_file():
+    if not f.exists():
         raise FileNotFoundError(f"data.file: {f} does not exist")
     try:
-        loaded = yaml.safe_load(f.read_text(encoding="utf-8"))
+        loaded = load_yaml(f, f"data.file: {f}")  # a regular file, bounded in size and once aliases expand
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""
@@ -93,6 +95,7 @@ def _from_file(cfg: dict[str, Any]) -> dict[str, Any]:
 def resolve_data(data_cfg: Mapping[str, Any], cache_dir: Path | None = None) -> DataSpec:
     """Resolve paths, class names and nc; generate the embedded shapes dataset when ``shapes`` is set."""
     cfg = {k: v for k, v in dict(data_cfg).items()}
+    where = f"data.file: {Path(cfg['file']).expanduser().absolute()}" if cfg.get("file") else "data"
     if cfg.get("file"):
         cfg = _from_file(cfg)
     # The demo is generated only for a data option that names no images of its own: `data=coco128 debug=fast` sets
@@ -126,6 +129,7 @@ def resolve_data(data_cfg: Mapping[str, Any], cache_dir: Path | None = None) -> 
     nc = int(nc)
     if nc < 1:
         raise ValueError("data: no classes (set names: [...] or nc:)")
+    check_classes(nc, where)
     if not names:
         names = [f"class{i}" for i in range(nc)]
     return DataSpec(

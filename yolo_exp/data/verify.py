@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from yolo_exp.data.augment import box_polygons
 from yolo_exp.data.files import LABEL_RULE, decode_image, img2label_path
+from yolo_exp.limits import MAX_LABEL_BYTES, max_image_bytes, read_regular, read_text, short, short_repr
 from yolo_exp.ops.boxes import xywh2xyxy, xyxy2xywh
 
 LOGGER = logging.getLogger(__name__)
@@ -50,9 +51,9 @@ def _parse_rows(text: str) -> list[list[float]]:
         try:
             row = [float(p) for p in parts]
         except ValueError:
-            raise ValueError(f"non-numeric value on line {i}: {line.strip()!r}") from None
+            raise ValueError(f"non-numeric value on line {i}: {short_repr(line.strip())}") from None
         if not all(math.isfinite(v) for v in row):  # float() reads nan and inf; no label can hold them
-            raise ValueError(f"non-finite value (NaN or Inf) on line {i}: {line.strip()!r}")
+            raise ValueError(f"non-finite value (NaN or Inf) on line {i}: {short_repr(line.strip())}")
         rows.append(row)
     return rows
 
@@ -86,7 +87,7 @@ def check_labels(
     if (cls < 0).any() or (labels[:, 3:5] < 0).any():
         raise ValueError("negative label values")
     if (cls != np.round(cls)).any():
-        raise ValueError(f"non-integer class ids {sorted(set(cls[cls != np.round(cls)].tolist()))}")
+        raise ValueError(f"non-integer class ids {short_repr(sorted(set(cls[cls != np.round(cls)].tolist())))}")
     if nc and (cls >= nc).any():
         raise ValueError(f"class {int(cls.max())} exceeds nc={nc}")
     xyxy = xywh2xyxy(labels[:, 1:5])
@@ -112,7 +113,7 @@ def check_labels(
 
 
 def _check_image(im_file: str) -> tuple[tuple[int, int], list[str]]:
-    buf = np.fromfile(im_file, dtype=np.uint8)
+    buf = read_regular(im_file, max_image_bytes(), "image")
     im = decode_image(buf)
     if im is None:
         raise ValueError("cannot decode image (corrupt or truncated)")
@@ -130,17 +131,16 @@ def verify_image_label(im_file: str, nc: int, tol: float = 0.01) -> ImageRecord:
     try:
         shape, msgs = _check_image(im_file)
         lb_file = img2label_path(im_file)
-        if not os.path.isfile(lb_file):
+        if not os.path.exists(lb_file):
             return ImageRecord(im_file, BACKGROUND, shape, msgs=msgs)
-        with open(lb_file, encoding="utf-8") as f:
-            rows = _parse_rows(f.read())
+        rows = _parse_rows(read_text(lb_file, MAX_LABEL_BYTES, f"label file {lb_file}"))
         if not rows:
             return ImageRecord(im_file, EMPTY, shape, msgs=msgs)
         labels, segs, more = check_labels(rows, nc, tol)
         status = FOUND if len(labels) else EMPTY
         return ImageRecord(im_file, status, shape, labels, segs, msgs + more)
-    except Exception as e:  # noqa: BLE001 - any failure means: skip this image, say why
-        return ImageRecord(im_file, CORRUPT, msgs=[f"skipped: {e}"])
+    except Exception as e:  # noqa: BLE001 - any failure means: skip this image, say why (in bounded words)
+        return ImageRecord(im_file, CORRUPT, msgs=[short(f"skipped: {e}")])
 
 
 def _verify_star(args: tuple[str, int, float]) -> ImageRecord:

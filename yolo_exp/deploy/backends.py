@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from yolo_exp.limits import check_zip_sizes
+
 EXPORTED = (".onnx", ".torchscript")
 META_FILE = "config.json"  # TorchScript extra file holding the metadata
 
@@ -45,6 +47,7 @@ class Exported:
             self.input = self.session.get_inputs()[0].name
         else:
             files = {META_FILE: ""}
+            check_zip_sizes(self.path)  # a TorchScript file is a zip too: its declared sizes before inflating
             # torch calls jit.load deprecated in favour of torch.export, whose files are another format; ours are
             # TorchScript, so on every load the warning would say nothing a user can act on.
             with warnings.catch_warnings():

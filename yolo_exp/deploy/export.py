@@ -21,6 +21,7 @@ from yolo_exp.atomic import atomic_write
 from yolo_exp.build import accelerator, checkpoint_model
 from yolo_exp.deploy.backends import META_FILE, Exported
 from yolo_exp.engine.validate import inference_copy
+from yolo_exp.paths import safe_name
 
 LOG = logging.getLogger("yolo_exp.export")
 FORMATS = ("onnx", "torchscript")
@@ -94,7 +95,7 @@ def export(cfg: DictConfig, run_dir: Path) -> Path:
     meta = {"names": json.dumps(names), "stride": str(stride), "imgsz": str(imgsz), "task": model.task,
             "dynamic": str(bool(cfg.dynamic)).lower(), "fp16": str(half).lower(),
             "source": Path(cfg.weights).name}
-    out = run_dir / f"{Path(cfg.weights).stem}.{fmt}"
+    out = run_dir / safe_name(Path(cfg.weights).stem, f".{fmt}")
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python-side shape arithmetic, expected here
         if fmt == "onnx":

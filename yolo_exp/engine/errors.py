@@ -6,6 +6,7 @@ import os
 import sys
 
 from yolo_exp.config.validate import ConfigError
+from yolo_exp.limits import short
 
 LOG = logging.getLogger("yolo_exp")
 
@@ -20,7 +21,7 @@ def one_line(exc: BaseException) -> str:
         msg = f"{exc.filename}: {exc.strerror}"
     if not msg or not isinstance(exc, (ValueError, OSError, FloatingPointError, RuntimeError)):
         msg = f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
-    return msg
+    return short(msg, 400)  # a message may quote a file's content: one line, of bounded length
 
 
 def report_failure(exc: BaseException) -> None:

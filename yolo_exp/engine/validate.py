@@ -24,6 +24,7 @@ from yolo_exp.metrics.plots import plot_curves
 from yolo_exp.ops.boxes import scale_boxes, xywh2xyxy, xyxy2xywh
 from yolo_exp.ops.masks import mask_boxes, masks_from_protos, original_masks, patches_iou
 from yolo_exp.ops.nms import non_max_suppression
+from yolo_exp.paths import UniqueNames
 from yolo_exp.report.results import loss_names
 
 LOGGER = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ class _Accumulator:
     stats: list[tuple[torch.Tensor, ...]] = field(default_factory=list)
     images_per_class: np.ndarray = field(init=False)
     seen: int = 0
+    txt_names: UniqueNames = field(default_factory=UniqueNames)  # image -> its labels/*.txt (save_txt)
 
     def __post_init__(self):
         self.images_per_class = np.zeros(self.nc, dtype=np.int64)
@@ -326,7 +328,8 @@ def _score_batch(outputs, targets, img_shape, paths, shapes, single_cls, acc, co
                     r["segmentation"] = rle_encode_patch((t, l, m.cpu().numpy()), shapes[si][0])
             json_out.add(records)
         if txt_dir is not None and len(predn):
-            _write_txt(txt_dir / "labels" / f"{Path(paths[si]).stem}.txt", predn, shapes[si])
+            name = acc.txt_names(paths[si], Path(paths[si]).stem, ".txt")
+            _write_txt(txt_dir / "labels" / name, predn, shapes[si])
 
 
 def _gives_masks(dataloader: Iterable) -> bool:

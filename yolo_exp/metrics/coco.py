@@ -17,7 +17,7 @@ from yolo_exp.ops.boxes import xyxy2xywh
 def coco_image_id(path: str | Path) -> int | str:
     """The file stem, as int when numeric: the convention of COCO and of YOLOv5's ``--save-json``."""
     stem = Path(path).stem
-    return int(stem) if stem.isnumeric() else stem
+    return int(stem) if stem.isdecimal() else stem
 
 
 def predictions_to_coco(

@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from yolo_exp.limits import load_yaml
 from yolo_exp.paths import CONF_DIR
 
 REQUIRED_KEYS = ("depth_multiple", "width_multiple", "anchors", "backbone", "head")
@@ -37,7 +36,7 @@ def load_arch(arch: str | Path | Mapping[str, Any]) -> dict[str, Any]:
             if not path.is_file():
                 raise FileNotFoundError(
                     f"unknown model {str(arch)!r}; known: {', '.join(available_archs())} (or give a yaml path)")
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path, f"architecture {path}")
         source = str(path)
         data.setdefault("name", path.stem)
     if not isinstance(data, dict):

@@ -11,7 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import torch
 from torch import nn
+
+from yolo_exp.limits import MAX_INPUT_CHANNELS, MAX_PARAMS, MAX_REPEATS, short_repr
 
 from yolo_exp.models.blocks import C3, SPP, SPPF, Bottleneck, Concat, Conv, make_activation
 from yolo_exp.models.detect import Detect, Segment
@@ -68,7 +71,24 @@ def _in_channels(f: int | list[int], channels: list[int]) -> list[int]:
 
 def build_layers(arch: Mapping[str, Any], nc: int, ch: int,
                  registry: Mapping[str, ModuleSpec] = MODULES) -> tuple[nn.Sequential, list[int]]:
-    """The layer stack plus the indices whose outputs later rows read (kept during forward)."""
+    """The layer stack plus the indices whose outputs later rows read (kept during forward).
+
+    An architecture is data (a checkpoint carries its own), so it is first built on the meta device, which holds
+    no memory, and refused when its multiples ask for more than MAX_PARAMS parameters (or its input for more than
+    MAX_INPUT_CHANNELS channels: the stride measurement runs an image of that many through it)."""
+    if not 1 <= ch <= MAX_INPUT_CHANNELS:
+        raise ValueError(f"the architecture takes {ch:,} input channels; expected 1 to {MAX_INPUT_CHANNELS}")
+    with torch.device("meta"):
+        planned = sum(p.numel() for p in _layers(arch, nc, ch, registry)[0].parameters())
+    if planned > MAX_PARAMS:
+        raise ValueError(f"the architecture asks for {planned:,} parameters ({planned * 4 / 1e9:,.1f} GB as float32),"
+                         f" over the limit of {MAX_PARAMS:,}: depth_multiple, width_multiple, channels or nc out of "
+                         "range")
+    return _layers(arch, nc, ch, registry)
+
+
+def _layers(arch: Mapping[str, Any], nc: int, ch: int,
+            registry: Mapping[str, ModuleSpec]) -> tuple[nn.Sequential, list[int]]:
     gd, gw = float(arch["depth_multiple"]), float(arch["width_multiple"])
     act = make_activation(arch.get("activation") or "SiLU")
     rows = list(arch["backbone"]) + list(arch["head"])
@@ -77,15 +97,17 @@ def build_layers(arch: Mapping[str, Any], nc: int, ch: int,
     save: set[int] = set()
     for i, row in enumerate(rows):
         if len(row) != 4:
-            raise ValueError(f"layer {i}: expected [from, repeats, module, args], got {row!r}")
+            raise ValueError(f"layer {i}: expected [from, repeats, module, args], got {short_repr(row)}")
         f, n, name, args = row
         name = name.removeprefix("nn.")  # YOLOv5's yamls name torch modules as nn.Upsample etc.
         if name not in registry:
-            raise ValueError(f"layer {i}: unknown module {name!r}; known: {', '.join(registry)}")
+            raise ValueError(f"layer {i}: unknown module {short_repr(name)}; known: {', '.join(registry)}")
         spec = registry[name]
         args = _resolve_args(list(args or []), nc, arch["anchors"])
         c_in = _in_channels(f, channels)
         n = scale_depth(int(n), gd)
+        if not 1 <= n <= MAX_REPEATS:
+            raise ValueError(f"layer {i}: {n:,} repeats (depth_multiple {gd:g}); expected 1 to {MAX_REPEATS:,}")
         kwargs: dict[str, Any] = {}
         if spec.role in ("conv", "csp"):
             c2 = make_divisible(args[0] * gw)

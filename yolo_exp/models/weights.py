@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from yolo_exp.limits import check_zip_sizes, short
 from yolo_exp.models.yolov5_pickle import YoloV5Checkpoint, read_yolov5_checkpoint
 
 LOGGER = logging.getLogger(__name__)
@@ -31,6 +32,10 @@ def torch_load(path: str | Path) -> Any:
         raise CheckpointError(f"{path}: empty file, not a checkpoint")
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{path}: not a PyTorch checkpoint (not a zip archive: truncated, or another format)")
+    try:
+        check_zip_sizes(path)  # before anything is inflated
+    except (ValueError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(short(str(exc))) from None
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:

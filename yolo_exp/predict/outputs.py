@@ -11,6 +11,7 @@ from yolo_exp.atomic import atomic_write_text
 from yolo_exp.data.files import write_image
 from yolo_exp.metrics.coco import rle_encode
 from yolo_exp.ops.masks import paste, patch_polygon
+from yolo_exp.paths import UniqueNames, safe_name
 from yolo_exp.predict.coco_results import CocoIds, coco_results
 from yolo_exp.report.images import blend_masks, draw_boxes, palette
 
@@ -26,18 +27,13 @@ class Outputs:
         self.records: list[dict[str, Any]] = []
         self.videos: dict[str, Any] = {}  # source -> cv2.VideoWriter
         self.skipped: list[str] = []
-        self.stems: dict[str, str] = {}  # source path -> its unique file stem in the run folder
+        self.stems = UniqueNames()  # source path -> its file stem in the run folder
+        self.class_dirs = UniqueNames()  # class id -> its folder under crops/
 
     def _stem(self, path: str) -> str:
-        """File names in the run folder: the source's own, numbered when two sources share one."""
-        if path not in self.stems:
-            stem = Path(path).stem if not path.isdigit() else f"camera{path}"
-            taken = set(self.stems.values())
-            unique, k = stem, 1
-            while unique in taken:
-                unique, k = f"{stem}_{k}", k + 1
-            self.stems[path] = unique
-        return self.stems[path]
+        """File names in the run folder: the source's own (made safe: sources and streams are named by files and
+        users), numbered when two sources share one."""
+        return self.stems(path, Path(path).stem if not path.isdigit() else f"camera{path}")
 
     def add(self, frame: Any, det: np.ndarray, masks: list | None = None) -> None:
         """``det`` (n, 6): x1, y1, x2, y2, conf, class in the frame's own pixels; ``masks`` (a segmentation
@@ -63,8 +59,7 @@ class Outputs:
             lw = self.line_width or max(round((h + w) / 2 * 0.003), 2)
             drawn = draw_boxes(drawn, det[:, :4], det[:, 5], det[:, 4], self.names, lw)
             if frame.index is None:
-                write_image(self.run_dir / Path(frame.path).name if not frame.path.isdigit() else
-                            self.run_dir / f"{stem}.jpg", drawn)
+                write_image(self.run_dir / safe_name(stem, Path(frame.path).suffix or ".jpg"), drawn)
             else:
                 self._video(frame, drawn)
 
@@ -86,15 +81,15 @@ class Outputs:
                     continue  # nothing of the mask is left inside its box
                 cells = [f"{v:.6f}" for v in polygon.ravel()]
             rows.append(" ".join([str(int(c)), *cells, *([f"{conf:.5f}"] if self.save_conf else [])]))
-        (folder / f"{stem}.txt").write_text("".join(r + "\n" for r in rows))
+        (folder / safe_name(stem, ".txt")).write_text("".join(r + "\n" for r in rows))
 
     def _crops(self, stem: str, im: np.ndarray, det: np.ndarray) -> None:
         for k, (x1, y1, x2, y2, _, c) in enumerate(det):
             crop = im[int(max(y1, 0)):int(np.ceil(y2)), int(max(x1, 0)):int(np.ceil(x2))]
             if crop.size:
-                folder = self.run_dir / "crops" / self._name(int(c))
+                folder = self.run_dir / "crops" / self.class_dirs(int(c), self._name(int(c)))  # names: the weights'
                 folder.mkdir(parents=True, exist_ok=True)
-                write_image(folder / f"{stem}_{k}.jpg", crop)
+                write_image(folder / safe_name(f"{stem}_{k}", ".jpg"), crop)
 
     def _video(self, frame: Any, drawn: np.ndarray) -> None:
         import cv2
@@ -102,7 +97,7 @@ class Outputs:
         writer = self.videos.get(frame.path)
         if writer is None:
             h, w = drawn.shape[:2]
-            path = self.run_dir / f"{self._stem(frame.path)}.mp4"
+            path = self.run_dir / safe_name(self._stem(frame.path), ".mp4")
             writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), frame.fps / self.vid_stride, (w, h))
             self.videos[frame.path] = writer
         writer.write(drawn)

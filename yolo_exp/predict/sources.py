@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from yolo_exp.data.files import IMG_FORMATS, is_image, read_image
+from yolo_exp.data.files import IMG_FORMATS, MAX_LIST_BYTES, is_image, read_image, walk_files
+from yolo_exp.limits import not_regular, read_text
 
 VID_FORMATS = frozenset({"asf", "avi", "gif", "m4v", "mkv", "mov", "mp4", "mpeg", "mpg", "ts", "wmv", "webm"})
 STREAM_PREFIXES = ("rtsp://", "rtmp://", "http://", "https://", "udp://", "tcp://")
@@ -42,13 +43,13 @@ def expand(source: str) -> list[str]:
     path = Path(source).expanduser()
     if any(ch in source for ch in "*?[") and not path.exists():  # a folder named "a [1]" is that folder
         files = sorted(glob.glob(os.path.expanduser(source), recursive=True))
-    elif path.is_dir():
-        files = sorted(str(p) for p in path.rglob("*") if p.is_file())
-    elif path.suffix.lower() == ".txt" and path.is_file():
+    elif path.is_dir():  # through symlinked folders; a FIFO named like an image is listed, and refused by name
+        files = sorted(walk_files(path)[0])
+    elif path.suffix.lower() == ".txt" and path.exists():
         base = path.parent
-        lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        lines = [ln.strip() for ln in read_text(path, MAX_LIST_BYTES, f"source={source}").splitlines() if ln.strip()]
         files = [str(p if p.is_absolute() else base / p) for p in map(Path, lines)]
-    elif path.is_file():
+    elif path.exists():
         files = [str(path)]
     else:
         raise FileNotFoundError(f"source={source}: no such file, folder or glob match")
@@ -78,7 +79,7 @@ def count_frames(files: list[str], vid_stride: int) -> int:
 
     n = 0
     for f in files:
-        if is_video(f):
+        if is_video(f) and _irregular(f) is None:
             cap = _open(f)
             n += -(-int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) // vid_stride)
             cap.release()
@@ -93,13 +94,26 @@ def frames(source: str, vid_stride: int = 1) -> Iterator[Frame]:
         yield from _video(source, vid_stride, stream=True)
         return
     for f in expand(source):
-        if is_video(f):
+        if is_video(f) and _irregular(f):  # OpenCV would wait on a FIFO forever
+            yield Frame(f, None, None, error=f"video is {_irregular(f)}, not a regular file")
+        elif is_video(f):
             yield from _video(f, vid_stride)
-            continue
-        try:
-            yield Frame(f, None, read_image(f))
-        except (OSError, ValueError) as exc:
-            yield Frame(f, None, None, error=str(exc))
+        else:
+            yield _image(f)
+
+
+def _image(f: str) -> Frame:
+    try:
+        return Frame(f, None, read_image(f))
+    except (OSError, ValueError) as exc:
+        return Frame(f, None, None, error=str(exc).removeprefix(f"{f}: "))  # the caller names the file
+
+
+def _irregular(path: str) -> str | None:
+    try:
+        return not_regular(os.stat(path).st_mode)
+    except OSError as exc:
+        return exc.strerror or "unreadable"
 
 
 def _video(source: str, vid_stride: int, stream: bool = False) -> Iterator[Frame]:

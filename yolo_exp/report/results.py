@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from yolo_exp.atomic import atomic_write_text
+from yolo_exp.limits import MAX_RECORD_BYTES, read_text
 from yolo_exp.metrics.fitness import METRICS
 
 # YOLOv5's column of each metric (metrics/fitness.METRICS): the file format, which YOLOv5's own tools read.
@@ -61,7 +62,7 @@ def append_row(path: Path, row: Mapping[str, float]) -> None:
     base = SEG_COLUMNS if "train/seg_loss" in row else COLUMNS
     header = list(base) + [c for c in row if c not in base]
     if path.exists():
-        lines = path.read_text().splitlines(keepends=True)
+        lines = read_text(path, MAX_RECORD_BYTES, str(path)).splitlines(keepends=True)
         old = [h.strip() for h in lines[0].split(",")] if lines else []
         header = old + [c for c in header if c not in old]
         if lines and header != old:
@@ -75,8 +76,7 @@ def append_row(path: Path, row: Mapping[str, float]) -> None:
 
 
 def read_results(path: Path) -> list[dict[str, float]]:
-    with open(path) as f:
-        rows = list(csv.reader(f))
+    rows = list(csv.reader(read_text(path, MAX_RECORD_BYTES, str(path)).splitlines()))
     if not rows:
         return []
     header = [h.strip() for h in rows[0]]
@@ -87,7 +87,7 @@ def truncate_after(path: Path, epoch: int) -> None:
     """Drop rows after `epoch` (resume from a checkpoint older than the last written row)."""
     if not path.exists():
         return
-    lines = path.read_text().splitlines(keepends=True)
+    lines = read_text(path, MAX_RECORD_BYTES, str(path)).splitlines(keepends=True)
     kept = lines[:1] + [ln for ln in lines[1:] if float(ln.split(",")[0]) <= epoch]
     if len(kept) < len(lines):  # a kill during this rewrite must not lose the history
         atomic_write_text(path, "".join(kept))

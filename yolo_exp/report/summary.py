@@ -21,6 +21,7 @@ from typing import Any, Mapping
 import yaml
 
 from yolo_exp.atomic import atomic_write_text
+from yolo_exp.limits import MAX_RECORD_BYTES, load_yaml, read_text
 from yolo_exp.metrics.fitness import MASK_METRICS, METRICS, fitness
 from yolo_exp.report.results import row_metrics
 
@@ -160,7 +161,7 @@ class RunSummary:
 
 def _load_json(path: Path) -> dict[str, Any] | None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_text(path, MAX_RECORD_BYTES, str(path)))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
@@ -168,16 +169,16 @@ def _load_json(path: Path) -> dict[str, Any] | None:
 
 def _load_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        return load_yaml(path, str(path))
+    except (OSError, ValueError, yaml.YAMLError):
         return None
 
 
 def read_results_csv(path: Path) -> dict[str, list[float]]:
     """results.csv as {column: values}; YOLOv5 pads names and values with spaces. Missing file -> {}."""
     try:
-        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    except OSError:
+        lines = [ln for ln in read_text(path, MAX_RECORD_BYTES, str(path)).splitlines() if ln.strip()]
+    except (OSError, ValueError):
         return {}
     if not lines:
         return {}
