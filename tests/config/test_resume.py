@@ -140,3 +140,16 @@ def test_folder_state_tells_jobs_apart_by_what_they_train(tmp_path):
                                                              "device.amp"), ({**saved, "hyp": {"lr0": 0.02}}, "hyp.lr0")):
         with pytest.raises(ConfigError, match=f"another config \\({key} differ"):
             folder_state(run, yaml.safe_dump(other))
+
+
+def test_a_killed_run_whose_pid_is_now_a_live_process_is_resumable(tmp_path, monkeypatch):
+    """Liveness is the folder's lock, not the recorded pid: containers restart at the same pids."""
+    import os
+    import socket
+
+    monkeypatch.chdir(tmp_path)
+    run = fake_run(tmp_path, "killed", ["imgsz=64"], "running")
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, "pid": os.getpid(), "host": socket.gethostname()}))
+    assert resume_argv([f"resume={run}"], log=lambda msg: None)[-2] == f"resume={hydra_quote(str(run.resolve()))}"
+    assert find_unfinished(["imgsz=64"]) == Path("outputs/2026-12-01/killed")

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.sweep.runfolders import dead_pid, write_results
+from yolo_exp.owner import claim, release
 from yolo_exp.report.summary import RunSummary, fitness_of, read_results_csv, read_run
 
 
@@ -21,8 +22,13 @@ def test_start_writes_running_at_once(tmp_path):
     assert data["status"] == "running" and data["epochs"] == 3 and data["epochs_done"] == 0
     assert data["overrides"] == ["hyp.lr0=0.02"] and data["choices"] == {"model": "yolov5n"}
     assert data["started"] and data["ended"] is None
-    assert read_run(tmp_path)["status"] == "running"  # this process is alive
-    assert not list(tmp_path.glob("*.tmp"))  # atomic write left no temp file
+    assert read_run(tmp_path)["status"] == "interrupted"  # nobody holds the folder
+    claim(tmp_path, "train")
+    try:
+        assert read_run(tmp_path)["status"] == "running"  # this process holds it
+    finally:
+        release(tmp_path)
+    assert not list(tmp_path.glob("*.yolo_exp-tmp"))  # atomic write left no temp file
 
 
 def test_epoch_end_and_finish(tmp_path):
@@ -102,3 +108,4 @@ def test_short_metrics_accept_the_trainers_names():
 
     out = short_metrics({"precision": 0.5, "recall": 0.4, "map50": 0.3, "map": 0.2}, fitness=0.21)
     assert out == {"precision": 0.5, "recall": 0.4, "map50": 0.3, "map": 0.2, "fitness": 0.21}
+

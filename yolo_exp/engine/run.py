@@ -17,7 +17,6 @@ from omegaconf import DictConfig, OmegaConf
 from yolo_exp import dist
 from yolo_exp.atomic import atomic_write_text, remove_stale_temps
 from yolo_exp.build import build_training
-from yolo_exp.cluster import join_task_group
 from yolo_exp.config.resume import folder_state
 from yolo_exp.config.validate import ConfigError, validate
 from yolo_exp.engine.callbacks import CallbackList, RunEnd, RunStart, build_callbacks
@@ -120,7 +119,6 @@ def train_task(cfg: DictConfig) -> float:
     """
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
-    join_task_group()  # a multi-task SLURM/submitit job: one DDP run, as under torchrun
     if not dist.is_main():
         # under torchrun the other ranks train and write nothing: one log per run, rank 0's (they share the folder)
         logging.getLogger().setLevel(logging.WARNING)

@@ -60,9 +60,9 @@ class Outputs:
         if self.save_img:
             lw = self.line_width or max(round((h + w) / 2 * 0.003), 2)
             drawn = draw_boxes(drawn, det[:, :4], det[:, 5], det[:, 4], self.names, lw)
-            if frame.index is None:
-                write_image(self.run_dir / Path(frame.path).name if not frame.path.isdigit() else
-                            self.run_dir / f"{stem}.jpg", drawn)
+            if frame.index is None:  # the source's unique stem, as its labels: a/img.jpg and b/img.jpg both stay
+                suffix = Path(frame.path).suffix if not frame.path.isdigit() else ".jpg"
+                write_image(self.run_dir / f"{stem}{suffix}", drawn)
             else:
                 self._video(frame, drawn)
 

@@ -3,8 +3,7 @@
 The trainer calls `RunSummary` at start, after every epoch and at the end, so a run killed mid-way still shows
 its last state. `read_run` is the reader used by the sweep summary and the compare command: it tolerates
 runs without summary.json (it falls back to `.hydra/` and results.csv) and reports a `running` run whose
-process is gone (same host, pid not alive) as `interrupted`. A `running` run written from another host cannot
-be checked and stays `running`.
+folder lock no live process holds as `interrupted` (pid and host are kept for messages only).
 """
 from __future__ import annotations
 
@@ -22,6 +21,7 @@ import yaml
 
 from yolo_exp.atomic import atomic_write_text
 from yolo_exp.metrics.fitness import MASK_METRICS, METRICS, fitness
+from yolo_exp.owner import in_use
 from yolo_exp.report.results import row_metrics
 
 SUMMARY_FILE = "summary.json"
@@ -212,8 +212,8 @@ def _from_results(results: dict[str, list[float]]) -> dict[str, Any]:
 def read_run(run_dir: str | Path) -> dict[str, Any]:
     """Everything known about a run folder, tolerant of missing files.
 
-    Status: from summary.json; `unknown` when there is none; a `running` run whose pid is gone on this host
-    is reported as `interrupted` (with `status_note`). overrides/choices fall back to `.hydra/`.
+    Status: from summary.json; `unknown` when there is none; a `running` run whose folder no live process holds
+    (yolo_exp.owner) is reported as `interrupted` (with `status_note`). overrides/choices fall back to `.hydra/`.
     """
     run_dir = Path(run_dir)
     data = _load_json(run_dir / SUMMARY_FILE)
@@ -227,10 +227,8 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
     else:
         out.update(data)
         out["run_dir"] = str(run_dir.resolve())  # the folder may have moved since it was written
-    if out["status"] == "running" and data is not None:
-        pid, host = data.get("pid"), data.get("host")
-        if host == socket.gethostname() and isinstance(pid, int) and not pid_alive(pid):
-            out.update(status="interrupted", status_note="process gone while status was running")
+    if out["status"] == "running" and not in_use(run_dir):  # the lock, not the pid: pids are reused
+        out.update(status="interrupted", status_note="process gone while status was running")
     if not out["overrides"]:
         saved = _load_yaml(run_dir / ".hydra" / "overrides.yaml")
         out["overrides"] = [str(o) for o in saved] if isinstance(saved, list) else []
