@@ -142,6 +142,23 @@ def test_folder_state_tells_jobs_apart_by_what_they_train(tmp_path):
             folder_state(run, yaml.safe_dump(other))
 
 
+@pytest.mark.parametrize("text, said", [('{"status": "interrupted", "epochs_done": "x"}',
+                                         'epochs_done: expected an integer, got "x"'),
+                                        ('{"status": "completed", "epochs": "a"}',
+                                         'epochs: expected an integer or null, got "a"'),
+                                        ('{"status": 5}', "status: expected a string, got 5")])
+def test_malformed_summary_is_refused_in_one_line_and_nothing_changes(tmp_path, text, said):
+    """These ended in `ValueError: invalid literal for int()` tracebacks, or trained on as if nothing were wrong."""
+    run = fake_run(tmp_path, "odd", ["imgsz=64"], "interrupted")
+    (run / "summary.json").write_text(text)
+    before = snapshot(run)
+    with pytest.raises(ConfigError) as info:
+        resume_argv([f"resume={run}", "epochs=5"], log=lambda msg: None)
+    assert str(info.value) == (f"resume={run}: {run / 'summary.json'}: {said}; fix it, or delete it to continue "
+                               "from weights/last.pt (its record of the run starts again)")
+    assert snapshot(run) == before
+
+
 def test_a_killed_run_whose_pid_is_now_a_live_process_is_resumable(tmp_path, monkeypatch):
     """Liveness is the folder's lock, not the recorded pid: containers restart at the same pids."""
     import os

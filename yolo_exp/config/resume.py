@@ -18,6 +18,7 @@ from yolo_exp.config.validate import ConfigError
 # Overrides a resumed run may change; everything else must stay as the run was started.
 RESUME_SAFE = ("epochs", "workers", "device", "resume")
 AUTO = ("auto", "true", "True")
+UNREADABLE_SUMMARY = "fix it, or delete it to continue from weights/last.pt (its record of the run starts again)"
 # Options that hold a file or folder: any character a path may hold must get through Hydra's lexer.
 PATH_KEYS = ("resume", "weights", "data.file", "data.path", "cache_dir", "hydra.run.dir", "hydra.sweep.dir")
 
@@ -139,6 +140,8 @@ def check_resumable(run_dir: Path, new: Sequence[str], target: str) -> None:
     from yolo_exp.report.summary import DONE, read_run
 
     run = read_run(run_dir)
+    if run.get("summary_error"):
+        raise ConfigError(f"resume={target}: {run['summary_error']}; {UNREADABLE_SUMMARY}")
     epochs = next((path_value(o) for o in new if _key(o) == "epochs"), None)
     epochs = int(epochs) if epochs is not None and str(epochs).isdigit() else None
     if run["status"] in DONE:
@@ -204,6 +207,8 @@ def folder_state(run_dir: Path, config_yaml: str, command: str = "train") -> str
                           "choose another hydra.run.dir / hydra.sweep.dir (to train that run further: "
                           "resume=DIR epochs=N)")
     run = read_run(run_dir)
+    if run.get("summary_error"):
+        raise ConfigError(f"{run['summary_error']}; {UNREADABLE_SUMMARY}")
     if run["status"] in DONE:
         return "completed"
     if run["status"] == "failed":

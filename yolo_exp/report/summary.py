@@ -127,7 +127,7 @@ class RunSummary:
 
     def start(self, epochs: int, resume: bool = False) -> None:
         """On resume the run's progress so far (epochs done, best and last metrics, start time) is kept."""
-        prior = _load_json(self.path) if resume else None
+        prior = load_summary(self.run_dir)[0] if resume else None
         self._t0 = time.monotonic() - float((prior or {}).get("wall_time_s") or 0.0)
         if prior:
             self.data.update({k: prior[k] for k in ("best_epoch", "best", "final", "epochs_done", "started")
@@ -156,6 +156,58 @@ class RunSummary:
     def fail(self, exc: BaseException) -> None:
         self.data["wall_time_s"] = round(time.monotonic() - self._t0, 3)
         write_failure(self.run_dir, exc, self.data)
+
+
+STATUSES = ("created", "running", *DONE, "failed", "interrupted")
+_NUMBER = (int, float)
+_TEXT, _INT, _OBJ, _LIST = ((str,), "a string"), ((int,), "an integer"), ((dict,), "an object"), ((list,), "a list")
+# summary.json's keys that the readers use, the types they must have, and whether null is allowed
+FIELDS: dict[str, tuple[tuple[tuple[type, ...], str], bool]] = {
+    "status": (_TEXT, False), "best_epoch": (_INT, True), "best": (_OBJ, False), "final": (_OBJ, False),
+    "epochs_done": (_INT, False), "epochs": (_INT, True), "wall_time_s": ((_NUMBER, "a number"), True),
+    "started": (_TEXT, True), "ended": (_TEXT, True), "overrides": (_LIST, False), "choices": (_OBJ, False),
+    "versions": (_OBJ, False), "provenance": (_OBJ, False), "error": (_OBJ, True), "stopped": (_OBJ, True),
+    "segments": (_LIST, False),
+}
+
+
+def summary_problem(data: Any) -> str | None:
+    """What is wrong with a summary.json's content (hand-edited, or written by something else), or None."""
+    if not isinstance(data, dict):
+        return f"not a JSON object (a {type(data).__name__})"
+    for key, ((types, want), nullable) in FIELDS.items():
+        value = data.get(key)
+        if key not in data or (value is None and nullable):
+            continue
+        if isinstance(value, bool) or not isinstance(value, types):
+            return f"{key}: expected {want}{' or null' if nullable else ''}, got {json.dumps(value)[:60]}"
+    if data.get("status") is not None and data["status"] not in STATUSES:
+        return f"status: expected one of {', '.join(STATUSES)}, got {json.dumps(data['status'])[:60]}"
+    for key in ("best", "final"):
+        bad = next((k for k, v in (data.get(key) or {}).items()
+                    if v is not None and (isinstance(v, bool) or not isinstance(v, _NUMBER))), None)
+        if bad is not None:
+            return f"{key}.{bad}: expected a number or null, got {json.dumps(data[key][bad])[:60]}"
+    if not all(isinstance(o, str) for o in data.get("overrides") or []):
+        return "overrides: expected a list of strings"
+    return None
+
+
+def load_summary(run_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(summary.json's content, None), (None, None) when there is none, or (None, "PATH: what is wrong")."""
+    path = Path(run_dir) / SUMMARY_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, f"{path}: cannot be read ({exc.strerror})"
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        return None, f"{path}: not valid JSON ({exc})"
+    problem = summary_problem(data)
+    return (None, f"{path}: {problem}") if problem else (data, None)
 
 
 def _load_json(path: Path) -> dict[str, Any] | None:
@@ -212,11 +264,12 @@ def _from_results(results: dict[str, list[float]]) -> dict[str, Any]:
 def read_run(run_dir: str | Path) -> dict[str, Any]:
     """Everything known about a run folder, tolerant of missing files.
 
-    Status: from summary.json; `unknown` when there is none; a `running` run whose folder no live process holds
+    Status: from summary.json; `unknown` when there is none or it is malformed (``summary_error`` says how, in
+    one line); a `running` run whose folder no live process holds
     (yolo_exp.owner) is reported as `interrupted` (with `status_note`). overrides/choices fall back to `.hydra/`.
     """
     run_dir = Path(run_dir)
-    data = _load_json(run_dir / SUMMARY_FILE)
+    data, problem = load_summary(run_dir)
     out: dict[str, Any] = {
         "status": "unknown", "best_epoch": None, "best": short_metrics({}), "final": short_metrics({}),
         "epochs_done": 0, "epochs": None, "wall_time_s": None, "started": None, "ended": None,
@@ -224,6 +277,8 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
     }
     if data is None:
         out.update(_from_results(read_results_csv(run_dir / "results.csv")))
+        if problem:  # shown from what else the folder holds; resume refuses it (config/resume.py)
+            out["summary_error"] = problem
     else:
         out.update(data)
         out["run_dir"] = str(run_dir.resolve())  # the folder may have moved since it was written
