@@ -74,6 +74,25 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def data_change(previous: Mapping[str, Any], now: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """``the data changed since the run resumed after epoch 3: train 16 -> 18 images, 40 -> 45 boxes; val labels
+    or files changed (8 images)``, or None when every split has the fingerprint it had."""
+    parts = []
+    for split, facts in now.items():
+        before = (previous.get("data") or {}).get(split) or {}
+        if before.get("fingerprint") == facts.get("fingerprint"):
+            continue
+        counts = [f"{before[k]} -> {facts[k]} {k}" for k in ("images", "boxes")
+                  if isinstance(before.get(k), int) and before[k] != facts.get(k)]
+        parts.append(f"{split} " + (", ".join(counts) if counts else
+                                    f"labels or files changed ({facts.get('images')} images)"))
+    if not parts:
+        return None
+    epoch = previous.get("epoch") or 0
+    since = f"resumed after epoch {epoch}" if epoch else "started"
+    return f"the data changed since the run {since}: {'; '.join(parts)}"
+
+
 def write_failure(run_dir: Path, exc: BaseException, data: dict[str, Any] | None = None) -> dict[str, Any]:
     """Mark a run failed: traceback.txt in the run folder, status/error in summary.json (created if absent)."""
     run_dir = Path(run_dir)
@@ -130,12 +149,23 @@ class RunSummary:
         prior = load_summary(self.run_dir)[0] if resume else None
         self._t0 = time.monotonic() - float((prior or {}).get("wall_time_s") or 0.0)
         if prior:
-            self.data.update({k: prior[k] for k in ("best_epoch", "best", "final", "epochs_done", "started")
-                              if k in prior})
+            self.data.update({k: prior[k] for k in ("best_epoch", "best", "final", "epochs_done", "started",
+                                                    "segments") if k in prior})
+            if "segments" not in prior and isinstance((prior.get("provenance") or {}).get("data"), dict):
+                self.data["segments"] = [{"epoch": 0, "data": {split: {"fingerprint": fp} for split, fp in
+                                                               prior["provenance"]["data"].items()}}]
         self.data.update(status="running", epochs=int(epochs), started=self.data["started"] or _now_iso(),
                          error=None)
         self.data.pop("stopped", None)
         self._write()
+
+    def data_segment(self, data: Mapping[str, Mapping[str, Any]]) -> str | None:
+        """Record the data this segment of training sees (``{split: {fingerprint, images, boxes}}``, from epoch
+        ``epochs_done`` on), written with the next update; returns what changed since the previous segment."""
+        segments = self.data.setdefault("segments", [])
+        previous = segments[-1] if segments else None
+        segments.append({"epoch": self.data["epochs_done"], "started": _now_iso(), "data": dict(data)})
+        return data_change(previous, data) if previous else None
 
     def epoch_end(self, epoch: int, metrics: Mapping[str, Any], fitness: float, best_epoch: int,
                   best: Mapping[str, Any]) -> None:
