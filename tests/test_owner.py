@@ -122,3 +122,20 @@ def test_a_second_process_on_a_run_folder_is_refused_and_changes_nothing(tmp_pat
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
+
+
+def test_a_sweep_job_whose_folder_is_taken_is_left_to_its_owner(tmp_path):
+    """A rerun sweep (or a second one on the same folder) must not train a job that another process is running."""
+    holder = hold(tmp_path / "sweep" / "0")
+    try:
+        proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "-m", *TINY, "epochs=1",
+                               f"hydra.sweep.dir={tmp_path / 'sweep'}"], cwd=tmp_path, capture_output=True, text=True,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+        said = [ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")]
+        assert said == [f"error: {tmp_path / 'sweep' / '0'}: in use by another process (train.py pid {holder.pid} on "
+                        f"{os.uname().nodename}); this job is left to it"], proc.stderr[-2000:]
+        assert not (tmp_path / "sweep" / "0" / "summary.json").exists()  # nothing trained, nothing recorded
+        assert owner_record(tmp_path / "sweep" / "0")["pid"] == holder.pid
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()

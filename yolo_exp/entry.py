@@ -61,11 +61,12 @@ def own_job_folder(config_name: str) -> Iterator[bool]:
         return
     hc = HydraConfig.get()
     run_dir, had = Path(hc.runtime.output_dir), holds(Path(hc.runtime.output_dir))
+    multirun = hc.mode == RunMode.MULTIRUN
     try:
-        claim(run_dir, COMMANDS[config_name])
+        claim(run_dir, COMMANDS[config_name], "this job is left to it" if multirun else "nothing was changed")
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        if hc.mode != RunMode.MULTIRUN:
+        if not multirun:
             sys.exit(2)
         yield False
         return

@@ -51,11 +51,10 @@ def owner_record(run_dir: Path) -> dict[str, Any]:
     return record if isinstance(record, dict) else {}
 
 
-def busy_message(run_dir: Path) -> str:
+def busy_message(run_dir: Path, then: str) -> str:
     who = owner_record(run_dir)
     by = f"{who.get('command', '')}.py " if who.get("command") else ""
-    return (f"{run_dir}: in use by another process ({by}pid {who.get('pid', '?')} on {who.get('host', '?')}); "
-            "nothing was changed")
+    return f"{run_dir}: in use by another process ({by}pid {who.get('pid', '?')} on {who.get('host', '?')}); {then}"
 
 
 def in_use(run_dir: Path) -> bool:
@@ -75,8 +74,9 @@ def in_use(run_dir: Path) -> bool:
     return False
 
 
-def claim(run_dir: Path, command: str) -> None:
-    """Take the folder for this process (a no-op when it has it already); ConfigError when another process has it.
+def claim(run_dir: Path, command: str, then: str = "nothing was changed") -> None:
+    """Take the folder for this process (a no-op when it has it already); ConfigError when another process has it
+    (``then`` ends its message).
 
     Call before anything is written into the folder: only the lock file is created."""
     if holds(run_dir):
@@ -94,7 +94,7 @@ def claim(run_dir: Path, command: str) -> None:
         except BlockingIOError:
             if time.monotonic() > deadline:
                 os.close(fd)
-                raise ConfigError(busy_message(Path(run_dir))) from None
+                raise ConfigError(busy_message(Path(run_dir), then)) from None
             time.sleep(0.05)
     record = json.dumps({"command": command, "host": socket.gethostname(), "pid": os.getpid()})
     os.ftruncate(fd, 0)
