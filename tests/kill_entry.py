@@ -32,6 +32,7 @@ def event(name: str, target: str, count: int) -> None:
 
 
 def inject(target: str, count: int) -> None:
+    from yolo_exp.atomic import TEMP_SUFFIX
     from yolo_exp.engine import checkpoint, trainer
     from yolo_exp.report import results
 
@@ -41,7 +42,8 @@ def inject(target: str, count: int) -> None:
     def atomic_save(obj, path):  # noqa: ANN001
         path = Path(path)
         if target == f"tmp:{path.name}" and SEEN[target] + 1 == count:  # a temporary file as a cut write leaves it
-            os.write(tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)[0], b"half a ckpt")
+            os.write(tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)[0],
+                     b"half a ckpt")
         event(f"tmp:{path.name}", target, count)
         out = real_save(obj, path)
         event(f"write:{path.name}", target, count)

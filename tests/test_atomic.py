@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from pathlib import Path
 
 import pytest
 import torch
@@ -33,11 +34,28 @@ def test_full_disk_is_named_and_leaves_no_temp_file(tmp_path, monkeypatch):
     assert info.value.filename == str(tmp_path / "last.pt") and list(tmp_path.iterdir()) == []
 
 
-def test_stale_temp_files_are_removed(tmp_path):
-    (tmp_path / ".last.pt.abc123.tmp").write_bytes(b"half")
+def test_only_our_own_stale_temp_files_are_removed(tmp_path):
+    """A kill during a write leaves our temporary file; a user's own ``.*.tmp`` files are none of our business."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    writer = ("import sys, time; from yolo_exp.atomic import atomic_write\n"
+              "def slow(f):\n    f.write(b'half'); f.flush(); print('ready', flush=True); time.sleep(60)\n"
+              "atomic_write(sys.argv[1], slow)")
+    proc = subprocess.Popen([sys.executable, "-c", writer, str(tmp_path / "last.pt")], stdout=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert proc.stdout.readline().strip() == b"ready"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    (ours,) = tmp_path.iterdir()  # what a cut write leaves behind
+    users = [tmp_path / ".notes.tmp", tmp_path / ".last.pt.draft.tmp"]
+    for p in users:
+        p.write_text("the user's")
     (tmp_path / "last.pt").write_bytes(b"kept")
-    assert remove_stale_temps(tmp_path) == [tmp_path / ".last.pt.abc123.tmp"]
-    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+    assert remove_stale_temps(tmp_path) == [ours]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["last.pt", *(p.name for p in users)])
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])

@@ -1,6 +1,6 @@
 """Files that are either the old version or the new one, never half of one: every writer of the project uses this.
 
-The data goes to a temporary ``.NAME.*.tmp`` beside the target, is flushed and fsynced, then renamed over the
+The data goes to a temporary ``.NAME.*.yolo_exp-tmp`` beside the target, is flushed and fsynced, then renamed over the
 target (and the folder fsynced), so a kill at any moment leaves the previous file whole; the temporary file a kill
 can leave is removed by ``remove_stale_temps`` at the next start. A failed write names the file and the cause
 (torch reports a full disk as ``unexpected pos ...``, which says neither).
@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
+
+TEMP_SUFFIX = ".yolo_exp-tmp"  # our own temporary files, and only those, are removed as stale
 
 
 def write_error(path: Path, exc: Exception) -> OSError:
@@ -54,7 +56,7 @@ def atomic_open(path: str | Path) -> Iterator[BinaryIO]:
     through as they are: the block may fail for reasons of its own."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), _mode_for(path))
@@ -87,8 +89,10 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 
 def remove_stale_temps(*folders: str | Path) -> list[Path]:
-    """Delete the temporary files (``.NAME.*.tmp``) that a kill during a write leaves behind."""
-    stale = [p for d in folders for p in Path(d).glob(".*.tmp") if p.is_file()]
+    """Delete the temporary files (``.NAME.*.yolo_exp-tmp``) that a kill during one of our writes leaves behind;
+    anyone else's files (a user's ``.notes.tmp``) are left alone. Called by the folder's owner (yolo_exp.owner), so
+    no other process is writing there."""
+    stale = [p for d in folders for p in Path(d).glob(f".*{TEMP_SUFFIX}") if p.is_file()]
     for p in stale:
         p.unlink(missing_ok=True)
     return stale

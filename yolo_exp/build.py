@@ -305,11 +305,16 @@ def first_look(cfg: DictConfig, model: DetectionModel, data: RunData, train_set:
     from yolo_exp.data.label_cache import data_fingerprint
     from yolo_exp.models.autoanchor import check_anchors
     if folder.summary is not None:  # what compare needs to tell runs on other data apart (summary.json)
+        seen = {split: {"fingerprint": data_fingerprint(ds.im_files, ds.labels), "images": len(ds.im_files),
+                        "boxes": int(sum(len(lb) for lb in ds.labels))}
+                for split, ds in (("train", train_set), ("val", val_set))}
         folder.provenance(
             model={"params": sum(p.numel() for p in model.parameters())},
             device=torch.cuda.get_device_name(accel.device) if accel.cuda else str(accel.device),
-            data={"train": data_fingerprint(train_set.im_files, train_set.labels),
-                  "val": data_fingerprint(val_set.im_files, val_set.labels)})
+            data={split: facts["fingerprint"] for split, facts in seen.items()})
+        change = folder.data_segment(seen)  # each segment of training (a start, every resume) keeps its own
+        if change:
+            log.warning("resume: %s", change)
     if fresh and dist.is_main():
         folder.labels(train_set.labels, data.names)
         if cfg.autoanchor:

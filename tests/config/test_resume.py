@@ -152,3 +152,33 @@ def test_predict_and_export_sources_reach_the_config_as_typed():
         cfg = compose_checked(quote_paths(["weights=/w/a b.pt", f"source={path}", "name=my run, v2"]),
                               check_paths=False, config_name=name)
         assert cfg.source == path and cfg.weights == "/w/a b.pt" and cfg.name == "my run, v2"
+
+
+@pytest.mark.parametrize("text, said", [('{"status": "interrupted", "epochs_done": "x"}',
+                                         'epochs_done: expected an integer, got "x"'),
+                                        ('{"status": "completed", "epochs": "a"}',
+                                         'epochs: expected an integer or null, got "a"'),
+                                        ('{"status": 5}', "status: expected a string, got 5")])
+def test_malformed_summary_is_refused_in_one_line_and_nothing_changes(tmp_path, text, said):
+    """These ended in `ValueError: invalid literal for int()` tracebacks, or trained on as if nothing were wrong."""
+    run = fake_run(tmp_path, "odd", ["imgsz=64"], "interrupted")
+    (run / "summary.json").write_text(text)
+    before = snapshot(run)
+    with pytest.raises(ConfigError) as info:
+        resume_argv([f"resume={run}", "epochs=5"], log=lambda msg: None)
+    assert str(info.value) == (f"resume={run}: {run / 'summary.json'}: {said}; fix it, or delete it to continue "
+                               "from weights/last.pt (its record of the run starts again)")
+    assert snapshot(run) == before
+
+
+def test_a_killed_run_whose_pid_is_now_a_live_process_is_resumable(tmp_path, monkeypatch):
+    """Liveness is the folder's lock, not the recorded pid: containers restart at the same pids."""
+    import os
+    import socket
+
+    monkeypatch.chdir(tmp_path)
+    run = fake_run(tmp_path, "killed", ["imgsz=64"], "running")
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, "pid": os.getpid(), "host": socket.gethostname()}))
+    assert resume_argv([f"resume={run}"], log=lambda msg: None)[-2] == f"resume={hydra_quote(str(run.resolve()))}"
+    assert find_unfinished(["imgsz=64"]) == Path("outputs/2026-12-01/killed")

@@ -109,3 +109,36 @@ def test_a_data_yaml_that_is_a_fifo_is_refused_not_waited_on(tmp_path):
     os.mkfifo(tmp_path / "data.yaml")
     with pytest.raises(ValueError, match=r"data.file: .*data.yaml is a FIFO, not a regular file"):
         resolve_data({"file": str(tmp_path / "data.yaml")})
+
+
+@pytest.mark.parametrize("text, said", [
+    ("nc: 80.7", "nc: must be a whole number of classes, got float 80.7"),
+    ("nc: true", "nc: must be a whole number of classes, got bool True"),
+    ("nc: [1]", "nc: must be a whole number of classes, got list [1]"),
+    ("names: cat", "names: must be a list of class names or a mapping {0: name, ...}, got str 'cat'"),
+    ("names: 5", "names: must be a list of class names or a mapping {0: name, ...}, got int 5"),
+    ("names: [[a, b]]", "names: each class name must be a plain value, got list ['a', 'b']"),
+    ("names: {0: a, 2: b}", "names: the keys of a mapping must be 0..1, got [0, 2]"),
+    ("names: {a: x}", "names: the keys of a mapping must be 0..0, got ['a']"),
+    ("path: [a, b]", "path: must be a folder, got list ['a', 'b']"),
+    ("train: [images, 3]", "train: must be a folder, a .txt list or a list of them, got int 3"),
+    ("val: {a: 1}", "val: must be a folder, a .txt list or a list of them, got dict {'a': 1}"),
+])
+def test_data_yaml_values_of_the_wrong_type_name_the_file_and_key(tmp_path, text, said):
+    """`nc: 80.7` was truncated to 80; a list where a path goes gave `TypeError: expected str ... not list`."""
+    write_pair(tmp_path, "a", "0 0.5 0.5 0.1 0.1\n")
+    f = tmp_path / "data.yaml"
+    base = {"train": "train: images/train", "val": "val: images/train", "names": "names: [a]"}
+    base[text.split(":")[0]] = text
+    f.write_text("\n".join(base.values()) + "\n")
+    with pytest.raises(ValueError) as info:
+        resolve_data({"file": str(f)})
+    assert str(info.value) == f"data.file: {f}: {said}"
+
+
+def test_names_as_a_mapping_with_string_keys_and_whole_float_nc(tmp_path):
+    write_pair(tmp_path, "a", "0 0.5 0.5 0.1 0.1\n")
+    f = tmp_path / "data.yaml"
+    f.write_text("train: images/train\nval: images/train\nnc: 2.0\nnames: {'1': dog, '0': cat}\n")
+    spec = resolve_data({"file": str(f)})
+    assert spec.names == ["cat", "dog"] and spec.nc == 2

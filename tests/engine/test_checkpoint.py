@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from tests.conftest import ROOT
+from yolo_exp.atomic import TEMP_SUFFIX
 from yolo_exp.engine.checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, strip_checkpoint
 from yolo_exp.models.weights import torch_load
 
@@ -39,7 +40,7 @@ def test_kill_during_writes_leaves_a_loadable_checkpoint(tmp_path):
         ckpt = torch_load(path)  # weights_only=True; must never be half written
         assert torch.all(ckpt["w"] == float(ckpt["i"]))
     leftovers = [p for p in tmp_path.iterdir() if p.name != "last.pt"]
-    assert all(p.name.endswith(".tmp") for p in leftovers)  # a killed write leaves at most a temp file
+    assert all(p.name.endswith(TEMP_SUFFIX) for p in leftovers)  # a killed write leaves at most our temp file
 
 
 def test_rng_state_round_trip_through_weights_only(tmp_path):

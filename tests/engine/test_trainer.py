@@ -291,3 +291,19 @@ def test_a_trainer_is_built_from_parts_without_hydra(tmp_path):
     assert [r["epoch"] for r in read_results(tmp_path / "run" / "results.csv")] == [0, 1]
     ckpt = load_checkpoint(tmp_path / "run" / "weights" / "last.pt")
     assert ckpt["epoch"] == 1 and ckpt["config"]["epochs"] == 2 and ckpt["arch"]["name"] == "yolov5n"
+
+
+@pytest.mark.slow
+def test_resume_on_changed_data_says_which_split_and_how(tmp_path):
+    data = tmp_path / "ds"
+    train(tmp_path, *TINY, "epochs=1", f"data.path={data}", f"hydra.run.dir={tmp_path / 'run'}")
+    removed = sorted((data / "labels" / "train").glob("*.txt"))[0]
+    boxes = len(removed.read_text().splitlines())
+    removed.unlink()  # one training image loses its labels
+    proc = train(tmp_path, f"resume={tmp_path / 'run'}", "epochs=2")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    first, second = summary["segments"]
+    assert (first["epoch"], second["epoch"]) == (0, 1) and first["data"]["val"] == second["data"]["val"]
+    before, after = first["data"]["train"]["boxes"], second["data"]["train"]["boxes"]
+    assert after == before - boxes
+    assert f"resume: the data changed since the run started: train {before} -> {after} boxes" in proc.stdout

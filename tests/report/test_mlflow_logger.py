@@ -90,6 +90,24 @@ def test_a_resumed_run_continues_its_mlflow_run(tmp_path):
     assert MlflowClient(tracking_uri=uri).get_run(first.run_id).info.status == "FINISHED"
 
 
+def test_a_run_started_over_in_its_folder_closes_the_killed_attempts_run(tmp_path):
+    """Killed before its first checkpoint, a run starts over on rerun; its first MLflow run stayed RUNNING forever."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    killed = MLflowLogger(tracking_uri=uri, experiment="e")
+    killed.on_run_start(start(tmp_path / "run"))  # ... and no on_run_end: SIGKILL
+    again = MLflowLogger(tracking_uri=uri, experiment="e")
+    again.on_run_start(start(tmp_path / "run"))  # not resumed: no last.pt to resume from
+    finish(again, tmp_path / "run")
+    client = MlflowClient(tracking_uri=uri)
+    old = client.get_run(killed.run_id)
+    assert again.run_id != killed.run_id and old.info.status == "FAILED"
+    assert old.data.tags["yolo_exp.status"] == "restarted" and old.info.end_time is not None
+    assert client.get_run(again.run_id).info.status == "FINISHED"
+    third = MLflowLogger(tracking_uri=uri, experiment="e")  # a finished run is left as it is
+    third.on_run_start(start(tmp_path / "run"))
+    assert client.get_run(again.run_id).info.status == "FINISHED"
+
+
 def test_default_store_is_beside_outputs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert default_uri() == f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"

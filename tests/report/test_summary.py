@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.sweep.runfolders import dead_pid, write_results
+from yolo_exp.owner import claim, release
 from yolo_exp.report.summary import RunSummary, fitness_of, read_results_csv, read_run
 
 
@@ -21,8 +22,13 @@ def test_start_writes_running_at_once(tmp_path):
     assert data["status"] == "running" and data["epochs"] == 3 and data["epochs_done"] == 0
     assert data["overrides"] == ["hyp.lr0=0.02"] and data["choices"] == {"model": "yolov5n"}
     assert data["started"] and data["ended"] is None
-    assert read_run(tmp_path)["status"] == "running"  # this process is alive
-    assert not list(tmp_path.glob("*.tmp"))  # atomic write left no temp file
+    assert read_run(tmp_path)["status"] == "interrupted"  # nobody holds the folder
+    claim(tmp_path, "train")
+    try:
+        assert read_run(tmp_path)["status"] == "running"  # this process holds it
+    finally:
+        release(tmp_path)
+    assert not list(tmp_path.glob("*.yolo_exp-tmp"))  # atomic write left no temp file
 
 
 def test_epoch_end_and_finish(tmp_path):
@@ -102,3 +108,31 @@ def test_short_metrics_accept_the_trainers_names():
 
     out = short_metrics({"precision": 0.5, "recall": 0.4, "map50": 0.3, "map": 0.2}, fitness=0.21)
     assert out == {"precision": 0.5, "recall": 0.4, "map50": 0.3, "map": 0.2, "fitness": 0.21}
+
+
+def test_each_segment_of_training_keeps_its_data_and_a_resume_says_what_changed(tmp_path):
+    """summary.json kept only the last segment's fingerprint, and a resume on other data said nothing."""
+    seen = {"train": {"fingerprint": "aaaa", "images": 16, "boxes": 40},
+            "val": {"fingerprint": "bbbb", "images": 8, "boxes": 20}}
+    first = _summary(tmp_path)
+    first.start(epochs=3)
+    assert first.data_segment(seen) is None  # a fresh start has nothing to compare with
+    first.epoch_end(0, {"map50": 0.1, "map": 0.05}, 0.06, 0, {"map50": 0.1, "map": 0.05})
+    first.finish("interrupted")
+
+    same = _summary(tmp_path)
+    same.start(epochs=3, resume=True)
+    assert same.data_segment(seen) is None
+    same.epoch_end(1, {"map50": 0.1, "map": 0.05}, 0.06, 0, {"map50": 0.1, "map": 0.05})
+    same.finish("interrupted")
+
+    grown = {"train": {"fingerprint": "cccc", "images": 18, "boxes": 45},
+             "val": {"fingerprint": "dddd", "images": 8, "boxes": 20}}  # relabelled: same counts
+    again = _summary(tmp_path)
+    again.start(epochs=3, resume=True)
+    assert again.data_segment(grown) == ("the data changed since the run resumed after epoch 1: train 16 -> 18 "
+                                         "images, 40 -> 45 boxes; val labels or files changed (8 images)")
+    again.finish("completed")
+    segments = json.loads((tmp_path / "summary.json").read_text())["segments"]
+    assert [(s["epoch"], s["data"]["train"]["fingerprint"]) for s in segments] == [(0, "aaaa"), (1, "aaaa"),
+                                                                                   (2, "cccc")]

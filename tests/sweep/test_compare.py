@@ -57,3 +57,22 @@ def test_module_entry_point(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "yolo_exp.compare", str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True)
     assert proc.returncode == 1 and "| r | failed |" in proc.stdout.replace("|  | r", "| r")
+
+
+def test_malformed_summary_is_one_warning_and_the_run_shown_from_results(tmp_path):
+    """A summary.json of the wrong shape gave a traceback (`'str' object has no attribute 'get'`)."""
+    for name, text in (("a", '{"status": "completed", "best": "x"}'), ("b", '{"epochs_done": "x"}'), ("c", "[1]"),
+                       ("d", "{not json")):
+        (make_run(tmp_path / name, [], best_map=0.2) / "summary.json").write_text(text)
+    proc = subprocess.run([sys.executable, "-m", "yolo_exp.compare", str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    warnings = [ln for ln in proc.stderr.splitlines() if ln.startswith("warning: ")]
+    assert warnings == [
+        f"warning: {tmp_path / 'a' / 'summary.json'}: best: expected an object, got \"x\"; shown from results.csv",
+        f"warning: {tmp_path / 'b' / 'summary.json'}: epochs_done: expected an integer, got \"x\"; shown from "
+        "results.csv",
+        f"warning: {tmp_path / 'c' / 'summary.json'}: not a JSON object (a list); shown from results.csv",
+        f"warning: {tmp_path / 'd' / 'summary.json'}: not valid JSON (Expecting property name enclosed in double "
+        "quotes: line 1 column 2 (char 1)); shown from results.csv"]
+    assert proc.stdout.count("| unknown | 3 | 2 | 0.2000 |") == 4  # epochs and best epoch from results.csv

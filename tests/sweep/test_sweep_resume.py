@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.engine.test_trainer import TINY, only_run, train
+from yolo_exp.owner import LOCK_FILE
 from yolo_exp.report.summary import read_results_csv
 
 SWEEP = [*TINY, "epochs=2", "hyp.lr0=0.01,0.02,0.03"]
@@ -27,9 +28,10 @@ def sweep(sweep_dir: Path, *args: str, kill_at: str = "") -> subprocess.Complete
 
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
-    """Every file's bytes and mtime; Hydra's own record (.hydra/) is rewritten by Hydra, with the same bytes."""
+    """Every file's bytes and mtime; Hydra's own record (.hydra/) is rewritten by Hydra, with the same bytes, and the
+    lock file names its latest owner."""
     return {str(p): (p.read_bytes(), 0 if ".hydra" in p.parts else p.stat().st_mtime_ns)
-            for p in folder.rglob("*") if p.is_file()}
+            for p in folder.rglob("*") if p.is_file() and p.name != LOCK_FILE}
 
 
 def test_killed_sweep_rerun_skips_done_jobs_and_resumes_the_killed_one(tmp_path):

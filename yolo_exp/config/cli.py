@@ -223,10 +223,9 @@ def run_entry(main: Callable[[], None], argv: list[str] | None = None, config_na
         else:
             cfg = compose_checked(checked, config_name=config_name)
             check_batch_split(cfg, config_name)
-        if dist.is_main():
+        if dist.is_main():  # the other ranks write nothing; rank 0 owns the folder
             check_output_folder(overrides, multirun)
-        if config_name == "config" and not dist.launched():  # torchrun restarts go through resume=auto
-            overrides += check_job_folders(overrides, checked, multirun, cfg)
+            overrides += check_job_folders(overrides, checked, multirun, cfg, config_name)
     except ConfigError as exc:
         if full_error:
             raise
@@ -248,40 +247,58 @@ def _given_dir(overrides: Sequence[str], key: str) -> Path | None:
 
 
 def check_job_folders(overrides: Sequence[str], checked: Sequence[str], multirun: bool,
-                      cfg: DictConfig | None = None) -> list[str]:
-    """Before Hydra writes into a folder named on the command line, look at the run it may hold.
+                      cfg: DictConfig | None = None, config_name: str = "config") -> list[str]:
+    """Before Hydra writes into a folder named on the command line, look at the run it may hold, for every command.
 
-    Another config's run: refused, nothing written. A single run's own finished run: exit 0, nothing written; its
-    unfinished run: continued (the overrides to add are returned). Sweep jobs decide the same in their own folder
-    (``engine.run``); here the whole sweep is refused before any job starts if one folder holds a foreign run.
-    ``cfg``: the single run's config, already composed by the caller.
+    A run of another command, or of another config: refused, nothing written. A single run's folder is then taken
+    for this process (``owner.claim``: a second process on it stops here, in one line) and decided under that
+    lock: train's own finished run exits 0, its unfinished run is continued (the overrides to add are returned).
+    Sweep jobs decide the same in their own folder (``engine.run``); here the whole sweep is refused before any job
+    starts if one folder holds a foreign run. ``cfg``: the single run's config, already composed by the caller.
     """
-    if any(o.startswith(("resume=", "hydra/sweeper=", "hydra.sweep.subdir=")) for o in overrides):
-        return []
-    if not multirun:
-        run_dir = _given_dir(overrides, "hydra.run.dir")
-        if run_dir is None:
-            return []
-        cfg = cfg if cfg is not None else compose_checked(checked, check_paths=False)
-        state = folder_state(run_dir, OmegaConf.to_yaml(cfg, resolve=True))
-        if state == "completed":
-            print(f"{run_dir}: this run is completed; left as it is (to train it further: resume=DIR epochs=N)",
-                  file=sys.stderr)
-            sys.exit(0)
-        has_last = (run_dir / "weights" / "last.pt").is_file()
-        return [f"resume={hydra_quote(str(run_dir))}"] if state in ("resume", "failed") and has_last else []
-    sweep_dir = _given_dir(overrides, "hydra.sweep.dir")
-    if sweep_dir is not None:
-        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-        from hydra.core.override_parser.overrides_parser import OverridesParser
+    from yolo_exp.owner import COMMANDS, claim
 
-        parsed = OverridesParser.create().parse_overrides(list(checked))
-        jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
-        for num, job in enumerate(jobs):
-            if (sweep_dir / str(num) / "config_resolved.yaml").is_file():
-                folder_state(sweep_dir / str(num), OmegaConf.to_yaml(compose_checked(job, check_paths=False),
-                                                                      resolve=True))
-    return []
+    command = COMMANDS[config_name]
+    if multirun:
+        _check_sweep_folders(overrides, checked, config_name)
+        return []
+    run_dir = _given_dir(overrides, "hydra.run.dir")
+    if run_dir is None:
+        return []  # a new folder Hydra names by the time; the job takes it when it starts
+    resuming = any(o.startswith("resume=") for o in overrides)  # resume_argv checked it and names the folder
+    config_yaml = "" if resuming else OmegaConf.to_yaml(
+        cfg if cfg is not None else compose_checked(checked, check_paths=False, config_name=config_name), resolve=True)
+    if not resuming:
+        folder_state(run_dir, config_yaml, command)  # a refusal writes nothing, not even the lock file
+    claim(run_dir, command)  # held for this process's life: Hydra, the job and its writes come after
+    if resuming or dist.launched():  # torchrun restarts go through resume=auto
+        return []
+    state = folder_state(run_dir, config_yaml, command)  # decided again under the lock
+    if state == "completed":
+        print(f"{run_dir}: this run is completed; left as it is (to train it further: resume=DIR epochs=N)",
+              file=sys.stderr)
+        sys.exit(0)
+    has_last = (run_dir / "weights" / "last.pt").is_file()
+    return [f"resume={hydra_quote(str(run_dir))}"] if state in ("resume", "failed") and has_last else []
+
+
+def _check_sweep_folders(overrides: Sequence[str], checked: Sequence[str], config_name: str) -> None:
+    """Each job folder of a named sweep folder that holds a run must hold this job's own (train) run."""
+    from yolo_exp.owner import COMMANDS, run_command
+
+    sweep_dir = _given_dir(overrides, "hydra.sweep.dir")
+    if sweep_dir is None or any(o.startswith(("hydra/sweeper=", "hydra.sweep.subdir=")) for o in overrides):
+        return
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(checked))
+    jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+    for num, job in enumerate(jobs):
+        if run_command(sweep_dir / str(num)) is not None:
+            config_yaml = OmegaConf.to_yaml(compose_checked(job, check_paths=False, config_name=config_name),
+                                            resolve=True)
+            folder_state(sweep_dir / str(num), config_yaml, COMMANDS[config_name])
 
 
 def check_output_folder(overrides: Sequence[str], multirun: bool) -> None:

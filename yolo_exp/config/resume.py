@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import socket
 from pathlib import Path
 from typing import Sequence
 
@@ -20,6 +19,7 @@ from yolo_exp.limits import load_yaml
 # Overrides a resumed run may change; everything else must stay as the run was started.
 RESUME_SAFE = ("epochs", "workers", "device", "resume")
 AUTO = ("auto", "true", "True")
+UNREADABLE_SUMMARY = "fix it, or delete it to continue from weights/last.pt (its record of the run starts again)"
 # Options that hold a file, folder or glob (predict's and export's ``source``, predict's ``coco_json``; ``name``, the
 # run folder's suffix): any character a path may hold must get through Hydra's lexer.
 PATH_KEYS = ("resume", "weights", "data.file", "data.path", "cache_dir", "hydra.run.dir", "hydra.sweep.dir", "source",
@@ -124,7 +124,7 @@ def find_unfinished(overrides: Sequence[str], root: Path = Path("outputs")) -> P
     candidates = []
     for weights in root.glob("*/*/weights"):
         run_dir = weights.parent
-        if read_run(run_dir)["status"] in (*DONE, "running"):  # running: its process is alive
+        if read_run(run_dir)["status"] in (*DONE, "running"):  # running: a live process holds its folder
             continue
         try:
             same = _job(take_back(_read_overrides(run_dir))[0]) == job
@@ -139,12 +139,13 @@ def find_unfinished(overrides: Sequence[str], root: Path = Path("outputs")) -> P
 
 
 def check_resumable(run_dir: Path, new: Sequence[str], target: str) -> None:
-    """Refuse what resume cannot do, before anything is written: a live run, or a completed run not extended."""
+    """Refuse what resume cannot do, before anything is written: a completed run not extended, or one trained
+    further than asked. A run still running is refused when its folder is claimed (``owner.claim``)."""
     from yolo_exp.report.summary import DONE, read_run
 
     run = read_run(run_dir)
-    if run["status"] == "running" and run.get("host") == socket.gethostname():  # its process is alive
-        raise ConfigError(f"resume={target}: this run is still running (pid {run.get('pid')} on {run.get('host')})")
+    if run.get("summary_error"):
+        raise ConfigError(f"resume={target}: {run['summary_error']}; {UNREADABLE_SUMMARY}")
     epochs = next((path_value(o) for o in new if _key(o) == "epochs"), None)
     epochs = int(epochs) if epochs is not None and str(epochs).isdigit() else None
     if run["status"] in DONE:
@@ -193,16 +194,26 @@ def saved_config(run_dir: Path) -> dict | None:
     return saved if isinstance(saved, dict) else None
 
 
-def folder_state(run_dir: Path, config_yaml: str) -> str:
-    """What a job about to run in ``run_dir`` (resolved config ``config_yaml``) finds there.
+def folder_state(run_dir: Path, config_yaml: str, command: str = "train") -> str:
+    """What a job of ``command`` about to run in ``run_dir`` (resolved config ``config_yaml``) finds there.
 
     ``new`` (no run), ``resume`` (its own unfinished run with a last.pt), ``completed`` (its own finished run) or
-    ``failed`` (its own failed run). A run of another config (``epochs`` and ``device`` included: a sweep over them
-    makes different jobs; extend a run with ``resume=DIR epochs=N``), or one still running on this host, is a
-    ConfigError: it is never overwritten.
+    ``failed`` (its own failed run). A run of another command, an earlier run of val/predict/export (they do not
+    resume) or a training run of another config (``epochs`` and ``device`` included: a sweep over them makes
+    different jobs; extend a run with ``resume=DIR epochs=N``) is a ConfigError: it is never overwritten. Whether
+    the run is still running is the folder's lock's to say (``owner.claim``), not this function's.
     """
+    from yolo_exp.owner import run_command
     from yolo_exp.report.summary import DONE, read_run
 
+    held = run_command(run_dir)
+    if held is None:
+        return "new"
+    if command != "train" or held not in (command, "unknown"):
+        what = f"an earlier {held}.py run" if held == command else (
+            "a run of another command" if held == "unknown" else f"a {held}.py run")
+        raise ConfigError(f"{run_dir}: holds {what}; it is never overwritten: choose another hydra.run.dir / "
+                          "hydra.sweep.dir")
     saved_file = run_dir / "config_resolved.yaml"
     if not saved_file.is_file():
         return "new"
@@ -218,8 +229,8 @@ def folder_state(run_dir: Path, config_yaml: str) -> str:
                           "choose another hydra.run.dir / hydra.sweep.dir (to train that run further: "
                           "resume=DIR epochs=N)")
     run = read_run(run_dir)
-    if run["status"] == "running" and run.get("host") == socket.gethostname():
-        raise ConfigError(f"{run_dir}: its run is still running (pid {run.get('pid')})")
+    if run.get("summary_error"):
+        raise ConfigError(f"{run['summary_error']}; {UNREADABLE_SUMMARY}")
     if run["status"] in DONE:
         return "completed"
     if run["status"] == "failed":

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,15 +34,52 @@ def data_spec(cache_dir: Path | None = None, dataset: Callable[..., Any] | None 
     return spec
 
 
-def _names_list(names: Any) -> list[str]:
+SCALAR = (str, int, float)
+
+
+def _names_list(names: Any, where: str = "data") -> list[str]:
+    """``names`` as YOLOv5 writes it: a list, or a mapping {0: name, 1: ...}; each name a plain value."""
     if names is None:
         return []
     if isinstance(names, Mapping):
-        keys = sorted(int(k) for k in names)
-        if keys != list(range(len(keys))):
-            raise ValueError(f"data.names keys must be 0..{len(keys) - 1}, got {short_repr(keys)}")
-        return [str(names[k] if k in names else names[str(k)]) for k in keys]
+        try:
+            by_index = {int(k): v for k, v in names.items() if not isinstance(k, bool)}
+        except (TypeError, ValueError):
+            by_index = {}
+        if sorted(by_index) != list(range(len(names))):
+            raise ValueError(f"{where}: names: the keys of a mapping must be 0..{len(names) - 1}, got "
+                             f"{short_repr(list(names))}")
+        names = [by_index[k] for k in range(len(names))]
+    if not _is_list(names):
+        raise ValueError(f"{where}: names: must be a list of class names or a mapping {{0: name, ...}}, got "
+                         f"{type(names).__name__} {short_repr(names)}")
+    bad = next((n for n in names if not isinstance(n, SCALAR) or isinstance(n, bool)), None)
+    if bad is not None:
+        raise ValueError(f"{where}: names: each class name must be a plain value, got {type(bad).__name__} "
+                         f"{short_repr(bad)}")
     return [str(n) for n in names]
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
+
+
+def _checked_types(cfg: Mapping[str, Any], where: str) -> None:
+    """Values of the wrong type name their file and key (not ``TypeError: expected str ... not list``)."""
+    path = cfg.get("path")
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"{where}: path: must be a folder, got {type(path).__name__} {short_repr(path)}")
+    for key in ("train", "val", "test"):
+        value = cfg.get(key)
+        items = value if _is_list(value) else [value]
+        bad = next((v for v in items if v is not None and not isinstance(v, (str, os.PathLike))), None)
+        if bad is not None:
+            raise ValueError(f"{where}: {key}: must be a folder, a .txt list or a list of them, got "
+                             f"{type(bad).__name__} {short_repr(bad)}")
+    nc = cfg.get("nc")
+    whole = isinstance(nc, int) or (isinstance(nc, float) and nc.is_integer())
+    if nc is not None and (isinstance(nc, bool) or not whole):
+        raise ValueError(f"{where}: nc: must be a whole number of classes, got {type(nc).__name__} {short_repr(nc)}")
 
 
 def _sources(key: str, value: Any, root: Path) -> list[Path]:
@@ -79,6 +116,7 @@ def _from_file(cfg: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"data.file: {f} is empty (a data.yaml needs train:, val: and names:)")
     if not isinstance(loaded, Mapping):
         raise ValueError(f"data.file: {f} is not a YAML mapping (a data.yaml needs train:, val: and names:)")
+    _checked_types(loaded, f"data.file: {f}")
     for key in ("train", "val"):
         if not loaded.get(key) and not cfg.get(key):
             raise ValueError(f"data.file: {f} has no '{key}:' entry (the {key} images: a folder, a .txt list or "
@@ -98,6 +136,8 @@ def resolve_data(data_cfg: Mapping[str, Any], cache_dir: Path | None = None) -> 
     where = f"data.file: {Path(cfg['file']).expanduser().absolute()}" if cfg.get("file") else "data"
     if cfg.get("file"):
         cfg = _from_file(cfg)
+    else:
+        _checked_types(cfg, where)
     # The demo is generated only for a data option that names no images of its own: `data=coco128 debug=fast` sets
     # data.shapes.* (the sizes of the demo) but trains on coco128.
     shapes = cfg.get("shapes") if not cfg.get("train") else None
@@ -120,7 +160,7 @@ def resolve_data(data_cfg: Mapping[str, Any], cache_dir: Path | None = None) -> 
     root = root.absolute()
     if not root.is_dir():
         raise FileNotFoundError(f"data.path: {root} does not exist")
-    names = _names_list(cfg.get("names"))
+    names = _names_list(cfg.get("names"), where)
     nc = cfg.get("nc")
     if nc is None:
         nc = len(names)

@@ -17,8 +17,8 @@ from typing import Any
 
 from yolo_exp.config.resume import hydra_quote
 from yolo_exp.config.validate import ConfigError
+from yolo_exp.owner import LAUNCHED_FOLDER
 
-LAUNCHED_FOLDER = "YOLO_EXP_LAUNCHED_FOLDER"  # the folder a launching process holds for the processes it starts
 
 
 def child_argv(script: str, overrides: Sequence[str], run_dir: Path) -> list[str]:

@@ -17,7 +17,6 @@ from omegaconf import DictConfig, OmegaConf
 from yolo_exp import dist
 from yolo_exp.atomic import atomic_write_text, remove_stale_temps
 from yolo_exp.build import build_training
-from yolo_exp.cluster import join_task_group
 from yolo_exp.config.cli import check_batch_split
 from yolo_exp.config.resume import folder_state, recorded_batch, saved_config
 from yolo_exp.config.validate import ConfigError, is_auto_batch, validate
@@ -122,7 +121,6 @@ def train_task(cfg: DictConfig) -> float:
     """
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
-    join_task_group()  # a multi-task SLURM/submitit job: one DDP run, as under torchrun
     if not dist.is_main():
         # under torchrun the other ranks train and write nothing: one log per run, rank 0's (they share the folder)
         logging.getLogger().setLevel(logging.WARNING)

@@ -3,7 +3,8 @@
 Each run is an MLflow run: params = the flattened resolved config, metrics = results.csv's columns per epoch
 (same names, step = epoch) plus fitness, tags = group choices, run folder, sweep and status, artifacts = the run's
 record (results.csv, summary.json, config, plots; best.pt with ``log_weights``). The jobs of a sweep are children
-of one parent run in one experiment named after the sweep folder. A resumed run continues its MLflow run.
+of one parent run in one experiment named after the sweep folder. A resumed run continues its MLflow run; a run
+that starts over in its folder (killed before its first checkpoint) marks the earlier attempt's run FAILED.
 
 The tracker never fails the training: the first error (server unreachable, disk full, a bad URI) is logged once
 as a warning, tracking stops for that run, and the run folder stays complete. Requests are not retried and time
@@ -95,6 +96,8 @@ class MLflowLogger:
             self.run_id = id_file.read_text().strip()
             self.client.update_run(self.run_id, status="RUNNING")
             return
+        if id_file.is_file():  # an earlier attempt, killed before its first checkpoint: this one starts over
+            self._close_abandoned(id_file.read_text().strip())
         tags = {f"choice.{k}": str(v) for k, v in run.choices.items()}
         tags.update({"yolo_exp.run_dir": str(self.run_dir.resolve()), "yolo_exp.status": "running"})
         if run.sweep_dir is not None:
@@ -106,6 +109,18 @@ class MLflowLogger:
 
         atomic_write_text(id_file, self.run_id)
         self._log_params(flatten(run.config))
+
+    def _close_abandoned(self, run_id: str) -> None:
+        """The earlier attempt's MLflow run would stay RUNNING forever (its process was killed): mark it FAILED."""
+        try:
+            if self.client.get_run(run_id).info.status != "RUNNING":
+                return
+            self.client.set_tag(run_id, "yolo_exp.status", "restarted")
+            self.client.set_terminated(run_id, status="FAILED")
+        except Exception as exc:  # noqa: BLE001 - e.g. a run of another store or one deleted since
+            LOG.info("MLflow: earlier run %s of this folder not closed (%s)", run_id, type(exc).__name__)
+            return
+        LOG.info("MLflow: run %s of the earlier attempt in this folder marked FAILED (restarted)", run_id)
 
     def _experiment(self, name: str, uri: str) -> str:
         found = self.client.get_experiment_by_name(name)

@@ -32,6 +32,9 @@ class RunFolder:
         if self.summary is not None:
             self.summary.provenance(**facts)
 
+    def data_segment(self, data: Mapping[str, Mapping[str, Any]]) -> str | None:
+        return self.summary.data_segment(data) if self.summary is not None else None
+
     def labels(self, labels: Sequence[Any], names: Sequence[str]) -> None:
         if self.plots:
             from yolo_exp.report.images import plot_labels

@@ -3,8 +3,7 @@
 The trainer calls `RunSummary` at start, after every epoch and at the end, so a run killed mid-way still shows
 its last state. `read_run` is the reader used by the sweep summary and the compare command: it tolerates
 runs without summary.json (it falls back to `.hydra/` and results.csv) and reports a `running` run whose
-process is gone (same host, pid not alive) as `interrupted`. A `running` run written from another host cannot
-be checked and stays `running`.
+folder lock no live process holds as `interrupted` (pid and host are kept for messages only).
 """
 from __future__ import annotations
 
@@ -23,6 +22,7 @@ import yaml
 from yolo_exp.atomic import atomic_write_text
 from yolo_exp.limits import MAX_RECORD_BYTES, load_yaml, read_text
 from yolo_exp.metrics.fitness import MASK_METRICS, METRICS, fitness
+from yolo_exp.owner import in_use
 from yolo_exp.report.results import row_metrics
 
 SUMMARY_FILE = "summary.json"
@@ -73,6 +73,25 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def data_change(previous: Mapping[str, Any], now: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """``the data changed since the run resumed after epoch 3: train 16 -> 18 images, 40 -> 45 boxes; val labels
+    or files changed (8 images)``, or None when every split has the fingerprint it had."""
+    parts = []
+    for split, facts in now.items():
+        before = (previous.get("data") or {}).get(split) or {}
+        if before.get("fingerprint") == facts.get("fingerprint"):
+            continue
+        counts = [f"{before[k]} -> {facts[k]} {k}" for k in ("images", "boxes")
+                  if isinstance(before.get(k), int) and before[k] != facts.get(k)]
+        parts.append(f"{split} " + (", ".join(counts) if counts else
+                                    f"labels or files changed ({facts.get('images')} images)"))
+    if not parts:
+        return None
+    epoch = previous.get("epoch") or 0
+    since = f"resumed after epoch {epoch}" if epoch else "started"
+    return f"the data changed since the run {since}: {'; '.join(parts)}"
 
 
 def write_failure(run_dir: Path, exc: BaseException, data: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -128,15 +147,26 @@ class RunSummary:
 
     def start(self, epochs: int, resume: bool = False) -> None:
         """On resume the run's progress so far (epochs done, best and last metrics, start time) is kept."""
-        prior = _load_json(self.path) if resume else None
+        prior = load_summary(self.run_dir)[0] if resume else None
         self._t0 = time.monotonic() - float((prior or {}).get("wall_time_s") or 0.0)
         if prior:
-            self.data.update({k: prior[k] for k in ("best_epoch", "best", "final", "epochs_done", "started")
-                              if k in prior})
+            self.data.update({k: prior[k] for k in ("best_epoch", "best", "final", "epochs_done", "started",
+                                                    "segments") if k in prior})
+            if "segments" not in prior and isinstance((prior.get("provenance") or {}).get("data"), dict):
+                self.data["segments"] = [{"epoch": 0, "data": {split: {"fingerprint": fp} for split, fp in
+                                                               prior["provenance"]["data"].items()}}]
         self.data.update(status="running", epochs=int(epochs), started=self.data["started"] or _now_iso(),
                          error=None)
         self.data.pop("stopped", None)
         self._write()
+
+    def data_segment(self, data: Mapping[str, Mapping[str, Any]]) -> str | None:
+        """Record the data this segment of training sees (``{split: {fingerprint, images, boxes}}``, from epoch
+        ``epochs_done`` on), written with the next update; returns what changed since the previous segment."""
+        segments = self.data.setdefault("segments", [])
+        previous = segments[-1] if segments else None
+        segments.append({"epoch": self.data["epochs_done"], "started": _now_iso(), "data": dict(data)})
+        return data_change(previous, data) if previous else None
 
     def epoch_end(self, epoch: int, metrics: Mapping[str, Any], fitness: float, best_epoch: int,
                   best: Mapping[str, Any]) -> None:
@@ -157,6 +187,58 @@ class RunSummary:
     def fail(self, exc: BaseException) -> None:
         self.data["wall_time_s"] = round(time.monotonic() - self._t0, 3)
         write_failure(self.run_dir, exc, self.data)
+
+
+STATUSES = ("created", "running", *DONE, "failed", "interrupted")
+_NUMBER = (int, float)
+_TEXT, _INT, _OBJ, _LIST = ((str,), "a string"), ((int,), "an integer"), ((dict,), "an object"), ((list,), "a list")
+# summary.json's keys that the readers use, the types they must have, and whether null is allowed
+FIELDS: dict[str, tuple[tuple[tuple[type, ...], str], bool]] = {
+    "status": (_TEXT, False), "best_epoch": (_INT, True), "best": (_OBJ, False), "final": (_OBJ, False),
+    "epochs_done": (_INT, False), "epochs": (_INT, True), "wall_time_s": ((_NUMBER, "a number"), True),
+    "started": (_TEXT, True), "ended": (_TEXT, True), "overrides": (_LIST, False), "choices": (_OBJ, False),
+    "versions": (_OBJ, False), "provenance": (_OBJ, False), "error": (_OBJ, True), "stopped": (_OBJ, True),
+    "segments": (_LIST, False),
+}
+
+
+def summary_problem(data: Any) -> str | None:
+    """What is wrong with a summary.json's content (hand-edited, or written by something else), or None."""
+    if not isinstance(data, dict):
+        return f"not a JSON object (a {type(data).__name__})"
+    for key, ((types, want), nullable) in FIELDS.items():
+        value = data.get(key)
+        if key not in data or (value is None and nullable):
+            continue
+        if isinstance(value, bool) or not isinstance(value, types):
+            return f"{key}: expected {want}{' or null' if nullable else ''}, got {json.dumps(value)[:60]}"
+    if data.get("status") is not None and data["status"] not in STATUSES:
+        return f"status: expected one of {', '.join(STATUSES)}, got {json.dumps(data['status'])[:60]}"
+    for key in ("best", "final"):
+        bad = next((k for k, v in (data.get(key) or {}).items()
+                    if v is not None and (isinstance(v, bool) or not isinstance(v, _NUMBER))), None)
+        if bad is not None:
+            return f"{key}.{bad}: expected a number or null, got {json.dumps(data[key][bad])[:60]}"
+    if not all(isinstance(o, str) for o in data.get("overrides") or []):
+        return "overrides: expected a list of strings"
+    return None
+
+
+def load_summary(run_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(summary.json's content, None), (None, None) when there is none, or (None, "PATH: what is wrong")."""
+    path = Path(run_dir) / SUMMARY_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, f"{path}: cannot be read ({exc.strerror})"
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        return None, f"{path}: not valid JSON ({exc})"
+    problem = summary_problem(data)
+    return (None, f"{path}: {problem}") if problem else (data, None)
 
 
 def _load_json(path: Path) -> dict[str, Any] | None:
@@ -213,11 +295,12 @@ def _from_results(results: dict[str, list[float]]) -> dict[str, Any]:
 def read_run(run_dir: str | Path) -> dict[str, Any]:
     """Everything known about a run folder, tolerant of missing files.
 
-    Status: from summary.json; `unknown` when there is none; a `running` run whose pid is gone on this host
-    is reported as `interrupted` (with `status_note`). overrides/choices fall back to `.hydra/`.
+    Status: from summary.json; `unknown` when there is none or it is malformed (``summary_error`` says how, in
+    one line); a `running` run whose folder no live process holds
+    (yolo_exp.owner) is reported as `interrupted` (with `status_note`). overrides/choices fall back to `.hydra/`.
     """
     run_dir = Path(run_dir)
-    data = _load_json(run_dir / SUMMARY_FILE)
+    data, problem = load_summary(run_dir)
     out: dict[str, Any] = {
         "status": "unknown", "best_epoch": None, "best": short_metrics({}), "final": short_metrics({}),
         "epochs_done": 0, "epochs": None, "wall_time_s": None, "started": None, "ended": None,
@@ -225,13 +308,13 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
     }
     if data is None:
         out.update(_from_results(read_results_csv(run_dir / "results.csv")))
+        if problem:  # shown from what else the folder holds; resume refuses it (config/resume.py)
+            out["summary_error"] = problem
     else:
         out.update(data)
         out["run_dir"] = str(run_dir.resolve())  # the folder may have moved since it was written
-    if out["status"] == "running" and data is not None:
-        pid, host = data.get("pid"), data.get("host")
-        if host == socket.gethostname() and isinstance(pid, int) and not pid_alive(pid):
-            out.update(status="interrupted", status_note="process gone while status was running")
+    if out["status"] == "running" and not in_use(run_dir):  # the lock, not the pid: pids are reused
+        out.update(status="interrupted", status_note="process gone while status was running")
     if not out["overrides"]:
         saved = _load_yaml(run_dir / ".hydra" / "overrides.yaml")
         out["overrides"] = [str(o) for o in saved] if isinstance(saved, list) else []

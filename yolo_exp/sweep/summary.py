@@ -61,7 +61,8 @@ def summarize(paths: Iterable[str | Path], out_dir: str | Path | None = None, so
     columns = columns_for(table_keys, aggregate, rows)
     report = SweepReport(rows, table_keys, columns, to_markdown(rows, table_keys, aggregate), to_csv(rows, columns),
                          failed=[str(r.run_dir) for r in records if r.status == FAILED],
-                         warnings=provenance_warnings(records))
+                         warnings=[f"{r.info['summary_error']}; shown from results.csv" for r in records
+                                   if r.info.get("summary_error")] + provenance_warnings(records))
     if out_dir is not None:
         out = Path(out_dir)
         atomic_write_text(out / "summary.csv", report.csv)
