@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -193,6 +194,7 @@ def run_entry(main: Callable[[], None], argv: list[str] | None = None, config_na
         if multirun:
             for variant in sweep_variants(checked):
                 compose_checked(variant, check_paths=False, config_name=config_name)
+            check_launcher(sweep_variants(checked)[0], config_name)
         else:
             cfg = compose_checked(checked, config_name=config_name)
             if dist.world_size() > 1 and cfg.batch_size % dist.world_size():
@@ -214,6 +216,20 @@ def run_entry(main: Callable[[], None], argv: list[str] | None = None, config_na
     except KeyboardInterrupt:  # before or after a run's own handling (start-up, a sweep between jobs)
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def check_launcher(overrides: Sequence[str], config_name: str) -> None:
+    """The SLURM launcher where there is no SLURM fails deep inside submitit (25 lines ending in `Could not detect
+    "srun"`); say it in one line before Hydra starts the sweep."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR), job_name="check"):
+        cfg = compose(config_name, overrides=list(overrides), return_hydra_config=True)
+    target = str(OmegaConf.select(cfg, "hydra.launcher._target_", default="") or "")
+    if target.endswith("SlurmLauncher") and shutil.which("srun") is None:
+        choice = OmegaConf.select(cfg, "hydra.runtime.choices", default={}).get("hydra/launcher", "slurm")
+        raise ConfigError(f"hydra/launcher={choice}: no SLURM on this machine (submitit needs `srun` on PATH); "
+                          "hydra/launcher=submitit_local runs the same launcher here")
 
 
 def _given_dir(overrides: Sequence[str], key: str) -> Path | None:
