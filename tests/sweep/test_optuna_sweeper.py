@@ -148,3 +148,29 @@ def test_successive_halving_by_extension(tmp_path):
     proc = run_fake_app(conf, *OPTUNA, "hydra.sweeper.n_trials=4", "hydra.sweeper.schedule=extend",
                         "hydra.sweeper.rungs=[1,3]", "hydra.sweeper.reduction_factor=2", "hyp.lr0=interval(0.001,0.05)")
     assert proc.returncode == 0 and len(study_of(sweep).trials) == 4  # a rerun of a finished study adds nothing
+
+
+@pytest.mark.parametrize("case", ["corrupt", "under_a_file", "scheme"])
+def test_storage_problems_are_one_line_naming_the_option(tmp_path, case):
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / "optuna.db").write_bytes(b"not a database\n" * 100)
+    (tmp_path / "afile").write_text("x")
+    storage = {"corrupt": [], "under_a_file": [f"hydra.sweeper.storage=sqlite:///{tmp_path}/afile/optuna.db"],
+               "scheme": ["hydra.sweeper.storage=foo://host/db"]}[case]
+    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), *OPTUNA, "hyp.lr0=interval(0.001,0.05)",
+                           *storage, f"hydra.sweep.dir={sweep}"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr[-3000:]
+    assert proc.stderr.startswith("error: hydra.sweeper.storage=")
+    assert {"corrupt": "optuna.db (the default): cannot open the study: file is not a database",
+            "under_a_file": f"{tmp_path / 'afile'} is a file, not a folder",
+            "scheme": "unknown URL scheme 'foo'"}[case] in proc.stderr
+    assert not (sweep / "0").exists()
+
+
+def test_a_sweeper_setting_is_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), *OPTUNA, "hyp.lr0=interval(0.001,0.05)",
+                           "hydra.sweeper.schedule=bad", f"hydra.sweep.dir={tmp_path / 'sweep'}"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr == "error: hydra.sweeper.schedule='bad': expected trials or extend\n"

@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -20,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from yolo_exp import dist
 from yolo_exp.config.resume import AUTO, folder_state, hydra_quote, path_value, quote_paths, resume_argv
 from yolo_exp.config.schema import register_configs
-from yolo_exp.config.validate import ConfigError, validate, validate_export, validate_predict, validate_val
+from yolo_exp.config.validate import ConfigError, SweepStop, validate, validate_export, validate_predict, validate_val
 from yolo_exp.paths import CONF_DIR
 
 INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc", "--version"}
@@ -216,6 +217,11 @@ def run_entry(main: Callable[[], None], argv: list[str] | None = None, config_na
     except KeyboardInterrupt:  # before or after a run's own handling (start-up, a sweep between jobs)
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except SweepStop as exc:
+        if full_error and (exc.__cause__ or exc.__context__):
+            traceback.print_exception(exc.__cause__ or exc.__context__)
+        print(f"error: {exc.message}", file=sys.stderr)
+        sys.exit(exc.status)
 
 
 def check_launcher(overrides: Sequence[str], config_name: str) -> None:

@@ -47,6 +47,25 @@ def open_storage(url: str, heartbeat_s: float | None) -> Any:
         return optuna.storages.RDBStorage(url, **kwargs)
 
 
+def storage_error(url: str, exc: BaseException) -> str:
+    """The cause of a storage that cannot be opened, in a few words: no SQL, no links, no traceback."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if not scheme or type(exc).__name__ in ("NoSuchModuleError", "ArgumentError"):
+        what = f"unknown URL scheme {scheme!r}" if scheme else "not a database URL"
+        return f"{what} (sqlite:///PATH, postgresql://USER@HOST/DB, mysql://USER@HOST/DB)"
+    if scheme.startswith("sqlite") and ":///" in url:
+        folder = Path(url.split(":///", 1)[1]).parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if folder.exists() and not folder.is_dir():
+            return f"{folder} is a file, not a folder"
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).split("\n", 1)[0].split("(Background on this error", 1)[0].strip()
+    if text.startswith("(") and ") " in text:  # SQLAlchemy's "(sqlite3.DatabaseError) ..."
+        text = text.split(") ", 1)[1]
+    return text or type(cause).__name__
+
+
 def reclaim_dead(study: Any, heartbeat: bool) -> list[int]:
     """Fail the running trials whose sweep process is gone and ask them again (same params, same folder).
 
