@@ -183,7 +183,7 @@ class OptunaSweeper(Sweeper):
             batch = []
             for _ in range(wanted):
                 with quiet_optuna():
-                    trial = study.ask()
+                    trial = self._ask_one(study, space)
                 if not within_budget(study, trial.number, self.n_trials):  # another host asked at the same time
                     trial.set_user_attr("surplus", True)
                     study.tell(trial, state=TrialState.FAIL)
@@ -191,6 +191,14 @@ class OptunaSweeper(Sweeper):
                 values = suggest(trial, space)
                 batch.append((claim(trial), trial, values))
             return batch
+
+    def _ask_one(self, study: Any, space: Dict[str, Any]) -> Any:
+        """A new trial, asked by a sampler seeded from the study's position, so a rerun continues the search."""
+        from yolo_exp.sweep.search_space import trial_sampler
+        from yolo_exp.sweep.study import position
+
+        study.sampler = trial_sampler(self.sampler, self.seed, space, position(study))
+        return study.ask()
 
     def _launch(self, study: Any, batch: List[Any], fixed: List[str], url: str,
                 extra: Optional[Any] = None) -> List[Any]:
@@ -242,7 +250,7 @@ class OptunaSweeper(Sweeper):
         finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
         for _ in range(self.n_trials - finished - len(mine)):
             with quiet_optuna():
-                trial = study.ask()
+                trial = self._ask_one(study, space)
             mine.append((claim(trial), trial, suggest(trial, space)))
 
         def attrs(job: Any) -> Dict[str, Any]:

@@ -112,6 +112,12 @@ def live_numbers(study: Any) -> list[int]:
     return sorted(t.number for t in study.get_trials(deepcopy=False) if t.state.name in LIVE)
 
 
+def position(study: Any) -> int:
+    """Trials finished or running: where an uninterrupted study would be (a dead process's failed trial and the
+    copy waiting to run it again do not count)."""
+    return sum(t.state.name in ("COMPLETE", "PRUNED", "RUNNING") for t in study.get_trials(deepcopy=False))
+
+
 def within_budget(study: Any, number: int, n_trials: int) -> bool:
     """Two processes asking at once may overshoot; the later trial numbers then give way."""
     live = live_numbers(study)
