@@ -3,9 +3,10 @@
 Each generation proposes P hyp sets from evolve.csv as it stood when the generation began and launches them
 as one batch through the configured launcher (so a parallel launcher runs them together), each as overrides
 `<hyp_node>.KEY=VALUE`. The job's return value is its fitness; a job that raised or returned NaN is failed
-and leaves no row. After each generation: evolve.csv (appended), hyp/hyp_evolve.yaml and evolve.png in the
-sweep folder; `python train.py 'hydra.searchpath=[file://<sweep folder>]' hyp=hyp_evolve` trains with the
-best. Resume by running the same command with `hydra.sweep.dir=<that folder>`: generations already in
+and leaves no row. After each generation: evolve.csv (appended), hyp/hyp_evolve.yaml (YOLOv5's file; a hyp
+option), experiment/hyp_evolve.yaml and evolve.png in the sweep folder; `python train.py
+'hydra.searchpath=[file://<sweep folder>]' experiment=hyp_evolve` trains with the best (an experiment wins over a
+data recipe's hyp values, which a hyp option would lose to). Resume by running the same command with `hydra.sweep.dir=<that folder>`: generations already in
 evolve.csv are skipped and job numbers continue; a generation that was cut off runs again in its own folders with
 the same proposals, so its finished jobs are kept and its killed ones resume (the rules of any rerun sweep).
 Every job of a generation failing stops the sweep.

@@ -150,7 +150,7 @@ class OptunaSweeper(Sweeper):
         study, url = self._open_study(sweep_dir, space)
         if self.schedule == "extend":
             returns = self._extend(study, space, fixed, url)
-            self._finish(study, sweep_dir)
+            self._finish(study, sweep_dir, [*fixed, f"epochs={self.rungs[-1]}"])  # the best trained to the end
             return returns
         returns: List[List[JobReturn]] = []
         while True:
@@ -159,7 +159,7 @@ class OptunaSweeper(Sweeper):
                 break
             if batch:
                 returns.append(self._run(study, batch, fixed, url))
-        self._finish(study, sweep_dir)
+        self._finish(study, sweep_dir, fixed)
         return returns
 
     def _ask(self, study: Any, space: Dict[str, Any], sweep_dir: Path) -> Optional[List[Any]]:
@@ -321,12 +321,12 @@ class OptunaSweeper(Sweeper):
             log.info("optuna: trial %d (folder %d): %s", trial.number, folder,
                      ", ".join(f"{k}={v:.5g}" for k, v in zip(self.objectives, values)))
 
-    def _finish(self, study: Any, sweep_dir: Path) -> None:
+    def _finish(self, study: Any, sweep_dir: Path, fixed: List[str]) -> None:
         from yolo_exp.sweep.study import plot_study, write_best_params
 
         assert self.config is not None
         groups = [k for k in OmegaConf.to_container(self.config.hydra.runtime.choices) if not k.startswith("hydra")]
-        path = write_best_params(sweep_dir, study, groups, self.objectives)
+        path = write_best_params(sweep_dir, study, groups, self.objectives, fixed)
         plot_study(study, sweep_dir, self.objectives)
         if path is not None:
             log.info("optuna: best parameters in %s; train with them: python train.py "

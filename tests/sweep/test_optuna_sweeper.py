@@ -12,6 +12,7 @@ import time
 
 import optuna
 import pytest
+import yaml
 from optuna.trial import TrialState
 
 from tests.sweep.runfolders import FAKE_APP, ROOT, run_fake_app, write_fake_conf
@@ -36,7 +37,8 @@ def test_study_with_median_pruner_prunes_and_writes_its_files(tmp_path):
     trials = study_of(sweep).trials
     assert len(trials) == 5 and {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
-    assert pruned and all(t.params["x"] == 1000 for t in pruned)
+    hopeless = [t for t in trials[1:] if t.params["x"] == 1000]  # after the startup trial: below any median
+    assert hopeless and all(t in pruned for t in hopeless)
     for t in trials:  # trial N trained in folder N with its values; the job's status says how it ended
         summary = json.loads((sweep / str(t.number) / "summary.json").read_text())
         assert summary["status"] == ("pruned" if t in pruned else "completed")
@@ -51,6 +53,8 @@ def test_study_with_median_pruner_prunes_and_writes_its_files(tmp_path):
     shown = run_fake_app(conf, f"hydra.searchpath=[file://{sweep}]", "+experiment=best_params", "--cfg", "job")
     assert shown.returncode == 0, shown.stderr
     assert f"momentum: {best.params['hyp.momentum']}" in shown.stdout and f"x: {best.params['x']}" in shown.stdout
+    trained = yaml.safe_load((sweep / str(best.number) / ".hydra" / "config.yaml").read_text())
+    assert {**yaml.safe_load(shown.stdout), "trial": None} == {**trained, "trial": None}  # epochs=4 included
 
 
 def sweep_process(conf, *args):

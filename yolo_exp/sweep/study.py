@@ -207,38 +207,27 @@ def best_trial(study: Any) -> Any | None:
     return max(study.best_trials, key=lambda t: sign * t.values[0])
 
 
-def write_best_params(sweep_dir: Path, study: Any, groups: Iterable[str], objectives: Sequence[str]) -> Path | None:
-    """best_params.yaml (the best trial's values, ``key: value``, one override each) and the same as a Hydra
-    config, experiment/best_params.yaml, so that ``python train.py 'hydra.searchpath=[file://SWEEP]'
-    experiment=best_params`` trains with them (group choices become ``override /group: option``)."""
+def write_best_params(sweep_dir: Path, study: Any, groups: Iterable[str], objectives: Sequence[str],
+                      fixed: Sequence[str] = ()) -> Path | None:
+    """best_params.yaml (the best trial's values, ``key: value``, one override each) and, as a Hydra config that
+    reproduces the best trial's run on its own, experiment/best_params.yaml: the study's fixed overrides (``fixed``:
+    epochs, imgsz, data, ...) with the trial's values, so that ``python train.py 'hydra.searchpath=[file://SWEEP]'
+    experiment=best_params`` trains what the trial trained."""
     import yaml
+
+    from yolo_exp.sweep.experiment import override_values, write_experiment
 
     best = best_trial(study)
     if best is None:
         return None
-    groups = set(groups)
     use = f"python train.py 'hydra.searchpath=[file://{Path(sweep_dir).resolve()}]' experiment=best_params"
+    values, rest = override_values(fixed)
     header = (f"# Best trial {best.number} (folder {best.user_attrs.get('folder', best.number)}) of study "
               f"{study.study_name}: " + ", ".join(f"{k}={v:.5g}" for k, v in zip(objectives, best.values))
-              + f"\n# Train with these values: {use}\n")
+              + f"\n# Train with these values: {use}{''.join(' ' + r for r in rest)}\n")
     flat = dict(best.params)
     atomic_write_text(Path(sweep_dir) / "best_params.yaml", header + yaml.safe_dump(flat, sort_keys=False))
-    tree: dict[str, Any] = {}
-    overrides = [{f"override /{k}": v} for k, v in flat.items() if k in groups]
-    if overrides:
-        tree["defaults"] = overrides
-    for key, value in flat.items():
-        if key in groups:
-            continue
-        node = tree
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    path = Path(sweep_dir) / "experiment" / "best_params.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, "# @package _global_\n" + header + yaml.safe_dump(tree, sort_keys=False))
-    return path
+    return write_experiment(Path(sweep_dir) / "experiment" / "best_params.yaml", {**values, **flat}, groups, header)
 
 
 def plot_study(study: Any, sweep_dir: Path, objectives: Sequence[str]) -> list[Path]:
