@@ -8,6 +8,7 @@ a sweep fails before the first job starts.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import shutil
 import sys
@@ -19,7 +20,7 @@ from typing import Callable, Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from yolo_exp import dist
-from yolo_exp.config.resume import AUTO, folder_state, hydra_quote, path_value, quote_paths, resume_argv
+from yolo_exp.config.resume import AUTO, COMMAND_ENV, folder_state, hydra_quote, path_value, quote_paths, resume_argv
 from yolo_exp.config.schema import register_configs
 from yolo_exp.config.validate import ConfigError, SweepStop, validate, validate_export, validate_predict, validate_val
 from yolo_exp.paths import CONF_DIR
@@ -210,6 +211,7 @@ def run_entry(main: Callable[[], None], argv: list[str] | None = None, config_na
             raise
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    os.environ[COMMAND_ENV] = json.dumps(list(argv))  # for the messages that repeat it (resume after Ctrl-C)
     if overrides != split_argv(argv[1:])[1]:
         sys.argv = [argv[0], *flags, *overrides, *([] if dist.is_main() else QUIET_RANK)]
     try:
