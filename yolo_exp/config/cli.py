@@ -125,21 +125,27 @@ def _explain_failure(compose: Callable, overrides: Sequence[str], exc: BaseExcep
 
 
 def sweep_variants(overrides: Sequence[str]) -> list[list[str]]:
-    """For a multirun command line: the fixed overrides with each value of each sweep, one at a time."""
+    """For a multirun command line: the fixed overrides with the first value of every sweep, then with each other
+    value of each sweep in its place (so a swept required key, val.py's ``weights=a.pt,b.pt``, is always set)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parsed = OverridesParser.create().parse_overrides(list(overrides))
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
-    variants = [fixed]
+    swept = []
     for o in parsed:
         if o.is_sweep_override():
             key, sweep = o.get_key_element(), o.value()
             if hasattr(sweep, "end"):  # interval(a,b) of a searching sweeper: both ends must compose
                 as_int = "int" in (getattr(sweep, "tags", None) or ())
-                ends = [int(x) if as_int else float(x) for x in (sweep.start, sweep.end)]
-                variants += [fixed + [f"{key}={v!r}"] for v in ends]
+                values = [repr(int(x) if as_int else float(x)) for x in (sweep.start, sweep.end)]
             else:
-                variants += [fixed + [f"{key}={v}"] for v in o.sweep_string_iterator()]
+                values = list(o.sweep_string_iterator())
+            if values:
+                swept.append([f"{key}={v}" for v in values])
+    first = [values[0] for values in swept]
+    variants = [fixed + first]
+    for i, values in enumerate(swept):
+        variants += [fixed + first[:i] + [v] + first[i + 1:] for v in values[1:]]
     return variants
 
 
@@ -194,9 +200,10 @@ def run_entry(main: Callable[[], None], argv: list[str] | None = None, config_na
         checked = overrides + extra_search_path(flags)
         cfg = None
         if multirun:
-            for variant in sweep_variants(checked):
+            variants = sweep_variants(checked)
+            for variant in variants:
                 compose_checked(variant, check_paths=False, config_name=config_name)
-            check_launcher(sweep_variants(checked)[0], config_name)
+            check_launcher(variants[0], config_name)
         else:
             cfg = compose_checked(checked, config_name=config_name)
             if dist.world_size() > 1 and cfg.batch_size % dist.world_size():
