@@ -253,6 +253,22 @@ def _given_dir(overrides: Sequence[str], key: str) -> Path | None:
     return Path(given) if given and "${" not in given else None
 
 
+def _interpolated_sweep_dir(overrides: Sequence[str], checked: Sequence[str]) -> Path | None:
+    """A sweep folder given with interpolations (``multirun/${name}``, ``${now:...}``) as Hydra will resolve it,
+    so that its jobs' folders are checked before Hydra writes into them; None when it cannot be resolved here."""
+    from hydra import compose, initialize_config_dir
+
+    given = next((path_value(o.lstrip("+")) for o in overrides if o.lstrip("+").startswith("hydra.sweep.dir=")), None)
+    if not given or "${" not in given:
+        return None
+    try:  # the job name is the command's (train.py: train), as Hydra's own
+        with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR), job_name=Path(sys.argv[0]).stem):
+            cfg = compose("config", overrides=sweep_variants(checked)[0], return_hydra_config=True)
+        return Path(str(OmegaConf.select(cfg, "hydra.sweep.dir", throw_on_resolution_failure=True)))
+    except Exception:  # noqa: BLE001 - e.g. a runtime-only interpolation: Hydra resolves it later, unchecked
+        return None
+
+
 def check_job_folders(overrides: Sequence[str], checked: Sequence[str], multirun: bool,
                       cfg: DictConfig | None = None) -> list[str]:
     """Before Hydra writes into a folder named on the command line, look at the run it may hold.
@@ -276,7 +292,7 @@ def check_job_folders(overrides: Sequence[str], checked: Sequence[str], multirun
             sys.exit(0)
         has_last = (run_dir / "weights" / "last.pt").is_file()
         return [f"resume={hydra_quote(str(run_dir))}"] if state in ("resume", "failed") and has_last else []
-    sweep_dir = _given_dir(overrides, "hydra.sweep.dir")
+    sweep_dir = _given_dir(overrides, "hydra.sweep.dir") or _interpolated_sweep_dir(overrides, checked)
     if sweep_dir is not None:
         from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
         from hydra.core.override_parser.overrides_parser import OverridesParser
