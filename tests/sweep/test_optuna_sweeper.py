@@ -160,23 +160,31 @@ def test_successive_halving_by_extension(tmp_path):
     assert proc.returncode == 0 and len(study_of(sweep).trials) == 4  # a rerun of a finished study adds nothing
 
 
-@pytest.mark.parametrize("case", ["corrupt", "under_a_file", "scheme"])
-def test_storage_problems_are_one_line_naming_the_option(tmp_path, case):
+def test_a_corrupt_study_db_is_one_line_naming_the_option(tmp_path):
     sweep = tmp_path / "sweep"
     sweep.mkdir()
     (sweep / "optuna.db").write_bytes(b"not a database\n" * 100)
-    (tmp_path / "afile").write_text("x")
-    storage = {"corrupt": [], "under_a_file": [f"hydra.sweeper.storage=sqlite:///{tmp_path}/afile/optuna.db"],
-               "scheme": ["hydra.sweeper.storage=foo://host/db"]}[case]
     proc = subprocess.run([sys.executable, str(ROOT / "train.py"), *OPTUNA, "hyp.lr0=interval(0.001,0.05)",
-                           *storage, f"hydra.sweep.dir={sweep}"], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120)
+                           f"hydra.sweep.dir={sweep}"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr[-3000:]
-    assert proc.stderr.startswith("error: hydra.sweeper.storage=")
-    assert {"corrupt": "optuna.db (the default): cannot open the study: file is not a database",
-            "under_a_file": f"{tmp_path / 'afile'} is a file, not a folder",
-            "scheme": "unknown URL scheme 'foo'"}[case] in proc.stderr
+    assert proc.stderr == (f"error: hydra.sweeper.storage=sqlite:///{sweep.resolve() / 'optuna.db'} (the default): "
+                           "cannot open the study: file is not a database\n")
     assert not (sweep / "0").exists()
+
+
+@pytest.mark.parametrize("case", ["under_a_file", "scheme", "no_url"])
+def test_storage_problems_name_their_cause(tmp_path, case):
+    from yolo_exp.sweep.study import open_storage, storage_error
+
+    (tmp_path / "afile").write_text("x")
+    url = {"under_a_file": f"sqlite:///{tmp_path}/afile/optuna.db", "scheme": "foo://host/db",
+           "no_url": "optuna.db"}[case]
+    with pytest.raises(Exception) as raised:
+        optuna.create_study(storage=open_storage(url, None), study_name="s")
+    assert storage_error(url, raised.value) == {
+        "under_a_file": f"{tmp_path / 'afile'} is a file, not a folder",
+        "scheme": "unknown URL scheme 'foo' (sqlite:///PATH, postgresql://USER@HOST/DB, mysql://USER@HOST/DB)",
+        "no_url": "not a database URL (sqlite:///PATH, postgresql://USER@HOST/DB, mysql://USER@HOST/DB)"}[case]
 
 
 def test_a_sweeper_setting_is_one_line(tmp_path):
