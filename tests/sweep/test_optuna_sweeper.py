@@ -91,12 +91,9 @@ def test_killed_sweep_resumes_its_study_without_duplicates(tmp_path):
     retry = next(t for t in done if t.user_attrs.get("retry_of") == 1)
     assert retry.number == 2 and retry.params == trials[1].params  # asked again with the same values, folder 1
     assert sorted(int(p.name) for p in sweep.iterdir() if p.name.isdigit()) == folders
-    asked = [t.params["hyp.lr0"] for t in done]
-    assert len(set(asked)) == 4  # the rerun continued the search: no finished or running trial's values again
-
-    ref = tmp_path / "ref" / "sweep"  # the same study, never interrupted: the same values in the same order
-    assert run_fake_app(write_fake_conf(tmp_path / "ref" / "conf", ref), *OPTUNA, *args).returncode == 0
-    assert [t.params["hyp.lr0"] for t in study_of(ref).trials] == asked
+    # the rerun continued the search: no finished or running trial's values again (that it follows the
+    # uninterrupted study's sequence: tests/sweep/test_search_space.py)
+    assert len({t.params["hyp.lr0"] for t in done}) == 4
 
 
 def test_two_sweep_processes_share_one_study(tmp_path):
