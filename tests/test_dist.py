@@ -86,6 +86,9 @@ def test_failure_on_one_rank_ends_the_job(tmp_path):
     assert proc.returncode != 0
     assert time.monotonic() - t0 < 60
     assert "injected failure on rank 1 at epoch 1" in proc.stderr
+    # the failing rank says it in one line (torchrun adds its own report): no traceback of the rank's code
+    assert "error: rank 1: injected failure on rank 1 at epoch 1\n" in proc.stderr
+    assert "yolo_exp/engine/trainer.py" not in proc.stderr
 
 
 def test_killed_rank_restarts_and_resumes_from_last_pt(tmp_path, ddp_run):

@@ -3,9 +3,10 @@
 Each generation proposes P hyp sets from evolve.csv as it stood when the generation began and launches them
 as one batch through the configured launcher (so a parallel launcher runs them together), each as overrides
 `<hyp_node>.KEY=VALUE`. The job's return value is its fitness; a job that raised or returned NaN is failed
-and leaves no row. After each generation: evolve.csv (appended), hyp/hyp_evolve.yaml and evolve.png in the
-sweep folder; `python train.py 'hydra.searchpath=[file://<sweep folder>]' hyp=hyp_evolve` trains with the
-best. Resume by running the same command with `hydra.sweep.dir=<that folder>`: generations already in
+and leaves no row. After each generation: evolve.csv (appended), hyp/hyp_evolve.yaml (YOLOv5's file; a hyp
+option), experiment/hyp_evolve.yaml and evolve.png in the sweep folder; `python train.py
+'hydra.searchpath=[file://<sweep folder>]' experiment=hyp_evolve` trains with the best (an experiment wins over a
+data recipe's hyp values, which a hyp option would lose to). Resume by running the same command with `hydra.sweep.dir=<that folder>`: generations already in
 evolve.csv are skipped and job numbers continue; a generation that was cut off runs again in its own folders with
 the same proposals, so its finished jobs are kept and its killed ones resume (the rules of any rerun sweep).
 Every job of a generation failing stops the sweep.
@@ -24,11 +25,12 @@ from typing import Any, Dict, List, Optional, Sequence
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
-from hydra.errors import HydraException
 from hydra.plugins.launcher import Launcher
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
+
+from yolo_exp.config.validate import SweepStop
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +92,7 @@ class EvolveSweeper(Sweeper):
         from yolo_exp.sweep.evolve import META, Mutation
 
         if generations < 1 or population < 1:
-            raise HydraException("evolve: generations and population must be >= 1")
+            raise SweepStop("evolve: generations and population must be >= 1")
         self.generations, self.population, self.seed = generations, population, seed
         self.keys = list(keys) if keys is not None else None
         self.meta = {**META, **{k: tuple(float(x) for x in v) for k, v in (meta or {}).items()}}
@@ -112,7 +114,7 @@ class EvolveSweeper(Sweeper):
         parsed = OverridesParser.create(config_loader=self.hydra_context.config_loader).parse_overrides(arguments)
         sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
         if sweeps:
-            raise HydraException(f"evolve: sweep overrides are not supported here: {' '.join(sweeps)}")
+            raise SweepStop(f"evolve: sweep overrides are not supported here: {' '.join(sweeps)}")
         own = {f"{self.hyp_node}.{k}" for k in evolved}
         return [o.input_line for o in parsed if o.get_key_element().lstrip("+") not in own]
 
@@ -122,12 +124,12 @@ class EvolveSweeper(Sweeper):
         assert self.config is not None and self.launcher is not None
         base_node = OmegaConf.select(self.config, self.hyp_node)
         if base_node is None:
-            raise HydraException(f"evolve: no '{self.hyp_node}' node in the config (hydra.sweeper.hyp_node)")
+            raise SweepStop(f"evolve: no '{self.hyp_node}' node in the config (hydra.sweeper.hyp_node)")
         base = OmegaConf.to_container(base_node, resolve=True)
         try:
             keys = evolvable_keys(base, self.meta, self.keys)
         except ValueError as exc:
-            raise HydraException(f"evolve: {exc}") from exc
+            raise SweepStop(f"evolve: {exc}") from exc
         fixed = self._fixed_overrides(arguments, keys)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -151,8 +153,8 @@ class EvolveSweeper(Sweeper):
             log.info("evolve: generation %d/%d done, %d/%d jobs ok, best fitness %s", gen + 1, self.generations,
                      ok, len(batch), f"{table.best()['fitness']:.5g}" if table.best() else "-")
             if ok == 0:
-                raise HydraException(f"evolve: every job of generation {gen} failed; see traceback.txt in "
-                                     f"{sweep_dir}/{first}..{first + len(batch) - 1}")
+                raise SweepStop(f"evolve: every job of generation {gen} failed; see traceback.txt in "
+                                f"{sweep_dir}/{first}..{first + len(batch) - 1}", status=1)
         log.info("evolve: best hyps in %s; train with them: python train.py %s", hyp_file, use_command(hyp_file))
         return returns
 

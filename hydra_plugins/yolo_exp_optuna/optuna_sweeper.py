@@ -24,11 +24,12 @@ from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn, JobStatus
-from hydra.errors import HydraException
 from hydra.plugins.launcher import Launcher
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
+
+from yolo_exp.config.validate import SweepStop
 
 log = logging.getLogger(__name__)
 MINIMISED = ("params", "wall_time_s")
@@ -65,16 +66,16 @@ class OptunaSweeper(Sweeper):
         from yolo_exp.sweep.study import OBJECTIVE_KEYS
 
         if n_trials < 1 or n_jobs < 1:
-            raise HydraException("optuna: n_trials and n_jobs must be >= 1")
+            raise SweepStop("optuna: n_trials and n_jobs must be >= 1")
         unknown = [o for o in objectives if o not in OBJECTIVE_KEYS]
         if not objectives or unknown:
-            raise HydraException(f"hydra.sweeper.objectives={list(objectives)}: each one of "
-                                 f"{', '.join(OBJECTIVE_KEYS)}")
+            raise SweepStop(f"hydra.sweeper.objectives={list(objectives)}: each one of "
+                            f"{', '.join(OBJECTIVE_KEYS)}")
         directions = list(directions) if directions else \
             ["minimize" if o in MINIMISED else "maximize" for o in objectives]
         if len(directions) != len(objectives) or any(d not in ("maximize", "minimize") for d in directions):
-            raise HydraException(f"hydra.sweeper.directions={directions}: one of maximize|minimize per objective "
-                                 f"({len(objectives)})")
+            raise SweepStop(f"hydra.sweeper.directions={directions}: one of maximize|minimize per objective "
+                            f"({len(objectives)})")
         self.n_trials, self.n_jobs, self.sampler, self.seed = n_trials, n_jobs, sampler, seed
         self.objectives, self.directions = list(objectives), directions
         self.storage, self.study_name, self.heartbeat_s = storage, study_name, heartbeat_s
@@ -82,14 +83,14 @@ class OptunaSweeper(Sweeper):
         self.params = dict(params or {})
         self.schedule, self.rungs, self.reduction_factor = schedule, list(rungs or []), reduction_factor
         if schedule not in ("trials", "extend"):
-            raise HydraException(f"hydra.sweeper.schedule={schedule!r}: expected trials or extend")
+            raise SweepStop(f"hydra.sweeper.schedule={schedule!r}: expected trials or extend")
         if schedule == "extend":
             if not self.rungs or any(b <= a for a, b in zip(self.rungs, self.rungs[1:])) or self.rungs[0] < 1:
-                raise HydraException(f"hydra.sweeper.rungs={self.rungs}: schedule=extend needs increasing epoch "
-                                     "counts, e.g. [3,9,27]")
+                raise SweepStop(f"hydra.sweeper.rungs={self.rungs}: schedule=extend needs increasing epoch "
+                                "counts, e.g. [3,9,27]")
             if pruner != "none" or len(objectives) > 1 or reduction_factor < 2:
-                raise HydraException("schedule=extend: one objective, pruner=none (the rungs prune), "
-                                     "reduction_factor >= 2")
+                raise SweepStop("schedule=extend: one objective, pruner=none (the rungs prune), "
+                                "reduction_factor >= 2")
         self.config: Optional[DictConfig] = None
         self.launcher: Optional[Launcher] = None
         self.hydra_context: Optional[HydraContext] = None
@@ -106,23 +107,27 @@ class OptunaSweeper(Sweeper):
         import optuna
 
         from yolo_exp.sweep.search_space import build_pruner, build_sampler
-        from yolo_exp.sweep.study import default_storage, open_storage
+        from yolo_exp.sweep.study import default_storage, open_storage, storage_error
 
         build_pruner(self.pruner["name"], self.pruner["args"])  # a bad pruner fails here, before any trial
         url = self.storage or default_storage(sweep_dir)
         with open(sweep_dir / ".optuna.lock", "a") as lock:  # sweep processes starting together make it once
             fcntl.flock(lock, fcntl.LOCK_EX)
-            storage = open_storage(url, self.heartbeat_s)
-            study = optuna.create_study(storage=storage, study_name=self.study_name or sweep_dir.name,
-                                        sampler=build_sampler(self.sampler, self.seed, space),
-                                        directions=self.directions, load_if_exists=True)
+            try:
+                storage = open_storage(url, self.heartbeat_s)
+                study = optuna.create_study(storage=storage, study_name=self.study_name or sweep_dir.name,
+                                            sampler=build_sampler(self.sampler, self.seed, space),
+                                            directions=self.directions, load_if_exists=True)
+            except Exception as exc:  # noqa: BLE001 - SQLAlchemy's and drivers' errors: one line, the cause
+                key = f"hydra.sweeper.storage={url}" + ("" if self.storage else " (the default)")
+                raise SweepStop(f"{key}: cannot open the study: {storage_error(url, exc)}", status=1) from exc
         if [d.name.lower() for d in study.directions] != self.directions:
-            raise HydraException(f"optuna: study {study.study_name!r} in {url} has directions "
-                                 f"{[d.name.lower() for d in study.directions]}, not {self.directions}")
+            raise SweepStop(f"optuna: study {study.study_name!r} in {url} has directions "
+                            f"{[d.name.lower() for d in study.directions]}, not {self.directions}")
         for key, value in (("objectives", self.objectives), ("pruner", self.pruner), ("schedule", self.schedule)):
             if study.user_attrs.get(key, value) != value:
-                raise HydraException(f"optuna: study {study.study_name!r} in {url} was made with {key}="
-                                     f"{study.user_attrs[key]}, not {value}")
+                raise SweepStop(f"optuna: study {study.study_name!r} in {url} was made with {key}="
+                                f"{study.user_attrs[key]}, not {value}")
             study.set_user_attr(key, value)
         log.info("optuna: study %r in %s (%d trials so far)", study.study_name, url, len(study.trials))
         self.rdb = storage
@@ -138,14 +143,14 @@ class OptunaSweeper(Sweeper):
         try:
             space, fixed = parse_space([*params_overrides(self.params), *arguments])
         except ValueError as exc:
-            raise HydraException(f"optuna: {exc}") from None
+            raise SweepStop(f"optuna: {exc}") from None
         if not space:
-            raise HydraException("optuna: nothing to search; give KEY=interval(a,b), choice(...) or range(...) on "
-                                 "the command line or in hydra.sweeper.params")
+            raise SweepStop("optuna: nothing to search; give KEY=interval(a,b), choice(...) or range(...) on "
+                            "the command line or in hydra.sweeper.params")
         study, url = self._open_study(sweep_dir, space)
         if self.schedule == "extend":
             returns = self._extend(study, space, fixed, url)
-            self._finish(study, sweep_dir)
+            self._finish(study, sweep_dir, [*fixed, f"epochs={self.rungs[-1]}"])  # the best trained to the end
             return returns
         returns: List[List[JobReturn]] = []
         while True:
@@ -154,7 +159,7 @@ class OptunaSweeper(Sweeper):
                 break
             if batch:
                 returns.append(self._run(study, batch, fixed, url))
-        self._finish(study, sweep_dir)
+        self._finish(study, sweep_dir, fixed)
         return returns
 
     def _ask(self, study: Any, space: Dict[str, Any], sweep_dir: Path) -> Optional[List[Any]]:
@@ -178,7 +183,7 @@ class OptunaSweeper(Sweeper):
             batch = []
             for _ in range(wanted):
                 with quiet_optuna():
-                    trial = study.ask()
+                    trial = self._ask_one(study, space)
                 if not within_budget(study, trial.number, self.n_trials):  # another host asked at the same time
                     trial.set_user_attr("surplus", True)
                     study.tell(trial, state=TrialState.FAIL)
@@ -186,6 +191,14 @@ class OptunaSweeper(Sweeper):
                 values = suggest(trial, space)
                 batch.append((claim(trial), trial, values))
             return batch
+
+    def _ask_one(self, study: Any, space: Dict[str, Any]) -> Any:
+        """A new trial, asked by a sampler seeded from the study's position, so a rerun continues the search."""
+        from yolo_exp.sweep.search_space import trial_sampler
+        from yolo_exp.sweep.study import position
+
+        study.sampler = trial_sampler(self.sampler, self.seed, space, position(study))
+        return study.ask()
 
     def _launch(self, study: Any, batch: List[Any], fixed: List[str], url: str,
                 extra: Optional[Any] = None) -> List[Any]:
@@ -237,7 +250,7 @@ class OptunaSweeper(Sweeper):
         finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
         for _ in range(self.n_trials - finished - len(mine)):
             with quiet_optuna():
-                trial = study.ask()
+                trial = self._ask_one(study, space)
             mine.append((claim(trial), trial, suggest(trial, space)))
 
         def attrs(job: Any) -> Dict[str, Any]:
@@ -308,12 +321,12 @@ class OptunaSweeper(Sweeper):
             log.info("optuna: trial %d (folder %d): %s", trial.number, folder,
                      ", ".join(f"{k}={v:.5g}" for k, v in zip(self.objectives, values)))
 
-    def _finish(self, study: Any, sweep_dir: Path) -> None:
+    def _finish(self, study: Any, sweep_dir: Path, fixed: List[str]) -> None:
         from yolo_exp.sweep.study import plot_study, write_best_params
 
         assert self.config is not None
         groups = [k for k in OmegaConf.to_container(self.config.hydra.runtime.choices) if not k.startswith("hydra")]
-        path = write_best_params(sweep_dir, study, groups, self.objectives)
+        path = write_best_params(sweep_dir, study, groups, self.objectives, fixed)
         plot_study(study, sweep_dir, self.objectives)
         if path is not None:
             log.info("optuna: best parameters in %s; train with them: python train.py "

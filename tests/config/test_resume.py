@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from yolo_exp.config.resume import (find_unfinished, hydra_quote, parsed_value, quote_paths, resume_argv,
-                                    resume_command, take_back)
+from yolo_exp.config.resume import (COMMAND_ENV, find_unfinished, hydra_quote, parsed_value, quote_paths,
+                                    resume_argv, resume_command, take_back)
 from yolo_exp.config.validate import ConfigError
 
 
@@ -108,6 +108,22 @@ def test_printed_resume_command_survives_the_shell():
 
     cmd = resume_command("/runs/über x/it's")
     assert shlex.split(cmd) == ["python", "train.py", "resume=/runs/über x/it's"]
+
+
+def test_the_resume_command_is_the_one_the_user_ran(monkeypatch):
+    """Installed: yolo-train; inside a sweep: the sweep command itself, with its folder (it resumes every job)."""
+    import shlex
+
+    monkeypatch.setenv(COMMAND_ENV, json.dumps(["/venv/bin/yolo-train", "epochs=3"]))
+    assert resume_command("/runs/a") == "yolo-train resume=/runs/a"
+    sweep = ["/venv/bin/yolo-train", "-m", "hyp.lr0=tag(log,interval(1e-4,1e-1))", "hydra/sweeper=optuna",
+             "hydra.sweep.dir=multirun/${now:%H}"]
+    monkeypatch.setenv(COMMAND_ENV, json.dumps(sweep))
+    cmd = resume_command("/sw eep/3", sweep_dir=Path("/sw eep"))
+    assert shlex.split(cmd) == ["yolo-train", *sweep[1:4], "hydra.sweep.dir=/sw eep"]
+    monkeypatch.setenv(COMMAND_ENV, json.dumps(["train.py", "-m", "seed=0,1"]))
+    assert shlex.split(resume_command("/s/1", sweep_dir=Path("/s"))) == ["python", "train.py", "-m", "seed=0,1",
+                                                                         "hydra.sweep.dir=/s"]
 
 
 def test_resume_repeats_the_runs_hydra_overrides_but_not_its_folder(tmp_path):

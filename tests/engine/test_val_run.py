@@ -33,6 +33,14 @@ def test_val_py_reproduces_training_figures_and_checks_nc(tmp_path):
               f"data.path={shared_path('datasets', 'coco128')}")
     assert bad.returncode != 0 and "nc=4 but the data has nc=80" in bad.stderr
 
+    (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")  # val.py -m: the failing job is recorded, not fatal
+    sweep = tmp_path / "vsweep"
+    proc = val(tmp_path, "-m", f"weights={tmp_path / 'broken.pt'},{run / 'weights' / 'best.pt'}", *data,
+               "imgsz=64", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 1 and "1 of 2 jobs failed: 0" in proc.stderr, proc.stderr[-3000:]
+    assert json.loads((sweep / "0" / "summary.json").read_text())["status"] == "failed"
+    assert (sweep / "0" / "traceback.txt").is_file() and (sweep / "1" / "metrics.json").is_file()
+
 
 @pytest.mark.slow
 def test_val_py_on_official_yolov5n_coco128(tmp_path):

@@ -28,10 +28,11 @@ def test_compare_table_seeds_and_exit_code(tmp_path, capsys):
     out, err = capsys.readouterr()
     lines = [ln for ln in out.splitlines() if ln.startswith("|")]
     assert lines[0].startswith("|  | job | hyp.lr0 | n | status |")
-    assert lines[2].startswith("| **best** | 2,3 | 0.02 | 2 | completedx1, failedx1 | 0.5000 ± 0.0000")
-    assert "| 0,1 | 0.01 | 2 | completed | 0.3200 ± 0.0283 |" in out
-    assert "| 4 | 0.03 | 1 | interrupted |" in out
-    assert "| run_a | 0.05 | 1 | unknown | - | - | 0.3000 ± 0.0000 | 0.2000 ± 0.0000 |" in out
+    # runs of two folders: named by their path below the folder they share
+    assert lines[2].startswith("| **best** | sweep/2,sweep/3 | 0.02 | 2 | completedx1, failedx1 | 0.5000 ± 0.0000")
+    assert "| sweep/0,sweep/1 | 0.01 | 2 | completed | 0.3200 ± 0.0283 |" in out
+    assert "| sweep/4 | 0.03 | 1 | interrupted |" in out
+    assert "| outputs/run_a | 0.05 | 1 | unknown | - | - | 0.3000 ± 0.0000 | 0.2000 ± 0.0000 |" in out
     assert "1 failed run(s)" in err and str(sweep / "3") in err
     assert {p.name for p in (tmp_path / "cmp").iterdir()} == {"summary.csv", "summary.md", "compare.png"}
 

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import yaml
 
-from yolo_exp.sweep.evolve import (META, EvolveTable, Mutation, evolvable_keys, mutate, propose, select_parent,
-                                   write_hyp_evolve)
+from yolo_exp.paths import CONF_DIR
+from yolo_exp.sweep.evolve import (META, RESULT_COLUMNS, EvolveTable, Mutation, evolvable_keys, mutate, propose,
+                                   select_parent, write_hyp_evolve)
 
 BASE = {"lr0": 0.01, "momentum": 0.937, "iou_t": 0.2, "fliplr": 0.5, "anchors": None, "scale": 0.5}
 
@@ -78,8 +79,26 @@ def test_table_propose_resume_and_hyp_file(tmp_path):
     hyp = write_hyp_evolve(tmp_path / "hyp" / "hyp_evolve.yaml", BASE, resumed, "scratch-low")
     text = (tmp_path / "hyp" / "hyp_evolve.yaml").read_text()
     assert text.startswith("# Hyperparameter evolution") and "Best generation: 0 (job 1)" in text
-    assert f"python train.py 'hydra.searchpath=[file://{tmp_path.resolve()}]' hyp=hyp_evolve" in text
+    assert f"python train.py 'hydra.searchpath=[file://{tmp_path.resolve()}]' experiment=hyp_evolve" in text
     loaded = yaml.safe_load(text)
     assert loaded["defaults"] == ["scratch-low", "_self_"] and loaded["lr0"] == other["lr0"] == hyp["lr0"]
     assert loaded["scale"] == 0.5 and loaded["anchors"] is None
     assert write_hyp_evolve(tmp_path / "x.yaml", BASE, EvolveTable(keys), None) is None
+
+
+def test_hyp_evolve_wins_over_a_data_recipe(tmp_path):
+    """data=shapes brings a recipe with lr0 and warmup_epochs: the evolved values must be the ones trained."""
+    from hydra import compose, initialize_config_dir
+
+    from yolo_exp.config.schema import register_configs
+
+    table = EvolveTable(["lr0", "warmup_epochs"])
+    table.rows.append({"generation": 0, "job": 0, "fitness": 0.5, **{c: 0.0 for c in RESULT_COLUMNS},
+                       "lr0": 0.0123, "warmup_epochs": 2.5})
+    write_hyp_evolve(tmp_path / "hyp" / "hyp_evolve.yaml", {**BASE, "warmup_epochs": 3.0}, table, "scratch-low")
+    register_configs()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR), job_name="t"):
+        cfg = compose("config", overrides=[f"hydra.searchpath=[file://{tmp_path}]", "data=shapes",
+                                           "experiment=hyp_evolve"])
+    assert cfg.hyp.lr0 == 0.0123 and cfg.hyp.warmup_epochs == 2.5 and cfg.epochs == 30  # the recipe's other keys
+    assert cfg.hyp.scale == BASE["scale"]

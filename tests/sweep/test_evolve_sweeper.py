@@ -27,7 +27,7 @@ def test_three_generations_then_resume(tmp_path):
     assert (sweep / "evolve.png").stat().st_size > 5_000 and (sweep / "summary.csv").is_file()
 
     best = table.best()
-    shown = run_fake_app(conf, f"hydra.searchpath=[file://{sweep}]", "hyp=hyp_evolve", "--cfg", "job")
+    shown = run_fake_app(conf, f"hydra.searchpath=[file://{sweep}]", "+experiment=hyp_evolve", "--cfg", "job")
     assert shown.returncode == 0, shown.stderr
     hyp = yaml.safe_load(shown.stdout)["hyp"]
     assert hyp == {"lr0": best["lr0"], "momentum": best["momentum"], "fliplr": 0.5, "iou_t": 0.2}

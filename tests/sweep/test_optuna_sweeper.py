@@ -12,6 +12,7 @@ import time
 
 import optuna
 import pytest
+import yaml
 from optuna.trial import TrialState
 
 from tests.sweep.runfolders import FAKE_APP, ROOT, run_fake_app, write_fake_conf
@@ -36,7 +37,8 @@ def test_study_with_median_pruner_prunes_and_writes_its_files(tmp_path):
     trials = study_of(sweep).trials
     assert len(trials) == 5 and {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
-    assert pruned and all(t.params["x"] == 1000 for t in pruned)
+    hopeless = [t for t in trials[1:] if t.params["x"] == 1000]  # after the startup trial: below any median
+    assert hopeless and all(t in pruned for t in hopeless)
     for t in trials:  # trial N trained in folder N with its values; the job's status says how it ended
         summary = json.loads((sweep / str(t.number) / "summary.json").read_text())
         assert summary["status"] == ("pruned" if t in pruned else "completed")
@@ -51,6 +53,8 @@ def test_study_with_median_pruner_prunes_and_writes_its_files(tmp_path):
     shown = run_fake_app(conf, f"hydra.searchpath=[file://{sweep}]", "+experiment=best_params", "--cfg", "job")
     assert shown.returncode == 0, shown.stderr
     assert f"momentum: {best.params['hyp.momentum']}" in shown.stdout and f"x: {best.params['x']}" in shown.stdout
+    trained = yaml.safe_load((sweep / str(best.number) / ".hydra" / "config.yaml").read_text())
+    assert {**yaml.safe_load(shown.stdout), "trial": None} == {**trained, "trial": None}  # epochs=4 included
 
 
 def sweep_process(conf, *args):
@@ -87,6 +91,9 @@ def test_killed_sweep_resumes_its_study_without_duplicates(tmp_path):
     retry = next(t for t in done if t.user_attrs.get("retry_of") == 1)
     assert retry.number == 2 and retry.params == trials[1].params  # asked again with the same values, folder 1
     assert sorted(int(p.name) for p in sweep.iterdir() if p.name.isdigit()) == folders
+    # the rerun continued the search: no finished or running trial's values again (that it follows the
+    # uninterrupted study's sequence: tests/sweep/test_search_space.py)
+    assert len({t.params["hyp.lr0"] for t in done}) == 4
 
 
 def test_two_sweep_processes_share_one_study(tmp_path):
@@ -148,3 +155,37 @@ def test_successive_halving_by_extension(tmp_path):
     proc = run_fake_app(conf, *OPTUNA, "hydra.sweeper.n_trials=4", "hydra.sweeper.schedule=extend",
                         "hydra.sweeper.rungs=[1,3]", "hydra.sweeper.reduction_factor=2", "hyp.lr0=interval(0.001,0.05)")
     assert proc.returncode == 0 and len(study_of(sweep).trials) == 4  # a rerun of a finished study adds nothing
+
+
+def test_a_corrupt_study_db_is_one_line_naming_the_option(tmp_path):
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / "optuna.db").write_bytes(b"not a database\n" * 100)
+    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), *OPTUNA, "hyp.lr0=interval(0.001,0.05)",
+                           f"hydra.sweep.dir={sweep}"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr[-3000:]
+    assert proc.stderr == (f"error: hydra.sweeper.storage=sqlite:///{sweep.resolve() / 'optuna.db'} (the default): "
+                           "cannot open the study: file is not a database\n")
+    assert not (sweep / "0").exists()
+
+
+@pytest.mark.parametrize("case", ["under_a_file", "scheme", "no_url"])
+def test_storage_problems_name_their_cause(tmp_path, case):
+    from yolo_exp.sweep.study import open_storage, storage_error
+
+    (tmp_path / "afile").write_text("x")
+    url = {"under_a_file": f"sqlite:///{tmp_path}/afile/optuna.db", "scheme": "foo://host/db",
+           "no_url": "optuna.db"}[case]
+    with pytest.raises(Exception) as raised:
+        optuna.create_study(storage=open_storage(url, None), study_name="s")
+    assert storage_error(url, raised.value) == {
+        "under_a_file": f"{tmp_path / 'afile'} is a file, not a folder",
+        "scheme": "unknown URL scheme 'foo' (sqlite:///PATH, postgresql://USER@HOST/DB, mysql://USER@HOST/DB)",
+        "no_url": "not a database URL (sqlite:///PATH, postgresql://USER@HOST/DB, mysql://USER@HOST/DB)"}[case]
+
+
+def test_a_sweeper_setting_is_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), *OPTUNA, "hyp.lr0=interval(0.001,0.05)",
+                           "hydra.sweeper.schedule=bad", f"hydra.sweep.dir={tmp_path / 'sweep'}"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr == "error: hydra.sweeper.schedule='bad': expected trials or extend\n"

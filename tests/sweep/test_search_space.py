@@ -1,6 +1,11 @@
 """Hydra sweep syntax -> Optuna distributions; values back as override text; samplers and pruners by name."""
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import warnings
+
 import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
@@ -69,3 +74,49 @@ def test_samplers_and_pruners_by_name_with_clear_errors():
         build_sampler("bayes", 0, space)
     with pytest.raises(ValueError, match="pruner_args for median"):
         build_pruner("median", {"n_warmup": 2})
+
+
+def _asked(study, space, seed, sampler):
+    from yolo_exp.sweep.search_space import trial_sampler
+    from yolo_exp.sweep.study import position
+
+    study.sampler = trial_sampler(sampler, seed, space, position(study))  # what the sweeper does for each ask
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna's experimental-feature warnings
+        return study.ask()
+
+
+def _objective(params):
+    return -sum((v - 0.3) ** 2 for v in params.values())
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random", "cmaes"])
+def test_a_killed_and_rerun_study_asks_what_an_uninterrupted_one_asks(sampler):
+    from yolo_exp.sweep.study import reclaim_dead
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    space = {"a": FloatDistribution(0, 1), "b": FloatDistribution(0, 1)}
+    n, killed_at = 14, 11  # past TPE's 10 random startup trials
+
+    def study():
+        return optuna.create_study(direction="maximize", sampler=build_sampler(sampler, 0, space))
+
+    ref = study()
+    for _ in range(n):
+        trial = _asked(ref, space, 0, sampler)
+        ref.tell(trial, _objective(suggest(trial, space)))
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    rerun = study()
+    while sum(t.state.name == "COMPLETE" for t in rerun.trials) < n:
+        trial = _asked(rerun, space, 0, sampler)
+        values = suggest(trial, space)
+        if trial.number == killed_at:  # its sweep process dies while it trains
+            trial.set_user_attr("owner", {"host": socket.gethostname(), "pid": int(dead.stdout)})
+            assert reclaim_dead(rerun, heartbeat=False) == [killed_at]  # the rerun asks it again
+            continue
+        rerun.tell(trial, _objective(values))
+    asked = [t.params for t in rerun.trials if t.state.name == "COMPLETE"]
+    assert len({tuple(p.values()) for p in asked}) == n  # nothing asked twice
+    if sampler != "cmaes":  # CMA-ES's generations count the retried copy as a trial of its own: it goes on, but
+        assert asked == [t.params for t in ref.trials]  # not along the uninterrupted path

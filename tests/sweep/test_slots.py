@@ -4,13 +4,15 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 
 from tests.conftest import ROOT
-from tests.engine.test_trainer import TINY
+from tests.readme import readme_commands
+from tests.sweep.test_readme_sweeps import SMALL
 from yolo_exp.sweep.slots import acquire_slot, slot_for
 
 
@@ -39,18 +41,22 @@ def test_a_freed_slot_is_taken_again_and_held_ones_never(tmp_path):
         h.close()
 
 
-def test_parallel_sweep_of_four_jobs_two_at_a_time(tmp_path):
+def test_readme_parallel_sweep_with_loader_workers(tmp_path):
+    """The README's parallel command as written (4 jobs at once, default loader workers: 1 each on 2 cores),
+    shrunk to 1 epoch on 16 images."""
+    command = next(c for c in readme_commands("python train.py -m hydra/launcher=parallel"))
     sweep = tmp_path / "sweep"
-    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "-m", "hydra/launcher=parallel",
-                           "hydra.launcher.n_jobs=2", *TINY, "epochs=1", "hyp.lr0=0.01,0.02", "seed=0,1",
-                           f"hydra.sweep.dir={sweep}"], cwd=tmp_path, capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=900)
+    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), *command[2:], *SMALL, f"hydra.sweep.dir={sweep}"],
+                          cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                          timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(sweep / "summary.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 4 and {r["status"] for r in rows} == {"completed"}
     slots = [line for line in proc.stderr.splitlines() if ": slot " in line]
-    assert len(slots) == 4 and all(" of 2, CPU, " in line for line in slots)
+    n_jobs = int(next(w for w in command if w.startswith("hydra.launcher.n_jobs=")).split("=")[1])
+    assert len(slots) == 4 and all(f" of {n_jobs}, CPU, " in line for line in slots)
     for job in range(4):
         assert json.loads((sweep / str(job) / "summary.json").read_text())["status"] == "completed"
-        assert "Run folder" in (sweep / str(job) / "train.log").read_text()
+        log = (sweep / str(job) / "train.log").read_text()
+        assert "Run folder" in log and re.search(r"; [1-9]\d* dataloader workers", log)

@@ -68,13 +68,17 @@ def test_best_params_load_as_an_experiment_of_the_real_config(tmp_path):
         t.suggest_categorical("model", ["yolov5n", "yolov5s"])
         study.tell(t, value)
     best = study.best_trial
-    write_best_params(tmp_path, study, groups=["model", "hyp", "data"], objectives=["fitness"])
+    fixed = ["epochs=7", "imgsz=96", "data=shapes", "data.shapes.n_train=16", "hyp.mosaic=0.25", "model=yolov5x",
+             "trial.number=3"]  # the study's fixed overrides (the trial's values win over them)
+    write_best_params(tmp_path, study, groups=["model", "hyp", "data"], objectives=["fitness"], fixed=fixed)
     flat = yaml.safe_load((tmp_path / "best_params.yaml").read_text())
     assert flat == best.params and "fitness=0.4" in (tmp_path / "best_params.yaml").read_text()
     register_configs()
     with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf"), job_name="t"):
         cfg = compose("config", overrides=[f"hydra.searchpath=[file://{tmp_path}]", "experiment=best_params"])
+        trained = compose("config", overrides=[*fixed[:-1], *(f"{k}={v}" for k, v in best.params.items())])
     assert cfg.hyp.lr0 == best.params["hyp.lr0"] and cfg.model.name == best.params["model"]
+    assert cfg == trained  # on its own, the whole config of the best trial's run (recipe values included)
 
 
 def test_history_and_importance_plots(tmp_path):

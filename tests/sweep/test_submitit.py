@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
 
 from tests.conftest import ROOT  # noqa: E402
 from tests.engine.test_trainer import TINY, only_run, train  # noqa: E402
+from tests.sweep.test_readme_sweeps import SMALL  # noqa: E402
 
 LOCAL = ["-m", "hydra/launcher=submitit_local", "device=cpu"]
 
@@ -37,10 +39,11 @@ def statuses(sweep_dir: Path) -> list[str]:
         return [r["status"] for r in csv.DictReader(fh)]
 
 
-def test_two_job_sweep_on_submitit(tmp_path):
+def test_two_job_sweep_on_submitit_with_loader_workers(tmp_path):
     out = tmp_path / "sweep"
-    sweep(out, *TINY, "epochs=1", "hyp.lr0=0.01,0.02")
+    sweep(out, *SMALL, "hyp.lr0=0.01,0.02")  # default workers
     assert statuses(out) == ["completed", "completed"]
+    assert re.search(r"; [1-9]\d* dataloader workers", (out / "0" / "train.log").read_text())
 
 
 def test_job_warned_by_the_cluster_saves_is_requeued_and_continues_exactly(tmp_path):

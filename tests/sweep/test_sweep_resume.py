@@ -86,3 +86,26 @@ def test_evolve_generation_cut_off_is_finished_in_its_own_folders(tmp_path):
     assert snapshot(out / "0") == job0 and "resuming" in (out / "1" / "train.log").read_text()
     assert read_results_csv(out / "evolve.csv")["job"] == [0, 1]
     assert not (out / "2").exists()
+
+
+def test_an_interpolated_sweep_folder_of_another_config_is_refused_untouched(tmp_path):
+    """hydra.sweep.dir=.../${name}: resolved as Hydra will, and its job folders checked before anything is written."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from tests.sweep.runfolders import make_run
+    from yolo_exp.config.schema import register_configs
+    from yolo_exp.paths import CONF_DIR
+
+    register_configs()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR), job_name="t"):
+        other = compose("config", overrides=[*TINY, "epochs=1", "name=mine", "hyp.lr0=0.5"])
+    job0 = make_run(tmp_path / "sweeps" / "mine" / "0", ["hyp.lr0=0.5"], best_map=0.2)
+    (job0 / "config_resolved.yaml").write_text(OmegaConf.to_yaml(other, resolve=True))
+    before = snapshot(job0)
+    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "-m", *TINY, "epochs=1", "name=mine",
+                           "hyp.lr0=0.01,0.02", f"hydra.sweep.dir={tmp_path}/sweeps/${{name}}"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "holds the run of another config (hyp.lr0" in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.count("\n") == 1 and snapshot(job0) == before
+    assert sorted(p.name for p in job0.parent.iterdir()) == ["0"]

@@ -8,18 +8,21 @@ a sweep fails before the first job starts.
 from __future__ import annotations
 
 import difflib
+import json
 import os
+import shutil
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
 from yolo_exp import dist
-from yolo_exp.config.resume import AUTO, folder_state, hydra_quote, path_value, quote_paths, resume_argv
+from yolo_exp.config.resume import AUTO, COMMAND_ENV, folder_state, hydra_quote, path_value, quote_paths, resume_argv
 from yolo_exp.config.schema import register_configs
-from yolo_exp.config.validate import ConfigError, validate, validate_export, validate_predict, validate_val
+from yolo_exp.config.validate import ConfigError, SweepStop, validate, validate_export, validate_predict, validate_val
 from yolo_exp.paths import CONF_DIR
 
 INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc", "--version"}
@@ -122,21 +125,27 @@ def _explain_failure(compose: Callable, overrides: Sequence[str], exc: BaseExcep
 
 
 def sweep_variants(overrides: Sequence[str]) -> list[list[str]]:
-    """For a multirun command line: the fixed overrides with each value of each sweep, one at a time."""
+    """For a multirun command line: the fixed overrides with the first value of every sweep, then with each other
+    value of each sweep in its place (so a swept required key, val.py's ``weights=a.pt,b.pt``, is always set)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parsed = OverridesParser.create().parse_overrides(list(overrides))
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
-    variants = [fixed]
+    swept = []
     for o in parsed:
         if o.is_sweep_override():
             key, sweep = o.get_key_element(), o.value()
             if hasattr(sweep, "end"):  # interval(a,b) of a searching sweeper: both ends must compose
                 as_int = "int" in (getattr(sweep, "tags", None) or ())
-                ends = [int(x) if as_int else float(x) for x in (sweep.start, sweep.end)]
-                variants += [fixed + [f"{key}={v!r}"] for v in ends]
+                values = [repr(int(x) if as_int else float(x)) for x in (sweep.start, sweep.end)]
             else:
-                variants += [fixed + [f"{key}={v}"] for v in o.sweep_string_iterator()]
+                values = list(o.sweep_string_iterator())
+            if values:
+                swept.append([f"{key}={v}" for v in values])
+    first = [values[0] for values in swept]
+    variants = [fixed + first]
+    for i, values in enumerate(swept):
+        variants += [fixed + first[:i] + [v] + first[i + 1:] for v in values[1:]]
     return variants
 
 
@@ -218,8 +227,10 @@ def run_entry(main: Callable[[], None], argv: list[str] | None = None, config_na
         checked = overrides + extra_search_path(flags)
         cfg = None
         if multirun:
-            for variant in sweep_variants(checked):
+            variants = sweep_variants(checked)
+            for variant in variants:
                 compose_checked(variant, check_paths=False, config_name=config_name)
+            check_launcher(variants[0], config_name)
         else:
             cfg = compose_checked(checked, config_name=config_name)
             check_batch_split(cfg, config_name)
@@ -231,6 +242,7 @@ def run_entry(main: Callable[[], None], argv: list[str] | None = None, config_na
             raise
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    os.environ[COMMAND_ENV] = json.dumps(list(argv))  # for the messages that repeat it (resume after Ctrl-C)
     if overrides != split_argv(argv[1:])[1]:
         sys.argv = [argv[0], *flags, *overrides, *([] if dist.is_main() else QUIET_RANK)]
     try:
@@ -238,12 +250,47 @@ def run_entry(main: Callable[[], None], argv: list[str] | None = None, config_na
     except KeyboardInterrupt:  # before or after a run's own handling (start-up, a sweep between jobs)
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except SweepStop as exc:
+        if full_error and (exc.__cause__ or exc.__context__):
+            traceback.print_exception(exc.__cause__ or exc.__context__)
+        print(f"error: {exc.message}", file=sys.stderr)
+        sys.exit(exc.status)
+
+
+def check_launcher(overrides: Sequence[str], config_name: str) -> None:
+    """The SLURM launcher where there is no SLURM fails deep inside submitit (25 lines ending in `Could not detect
+    "srun"`); say it in one line before Hydra starts the sweep."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR), job_name="check"):
+        cfg = compose(config_name, overrides=list(overrides), return_hydra_config=True)
+    target = str(OmegaConf.select(cfg, "hydra.launcher._target_", default="") or "")
+    if target.endswith("SlurmLauncher") and shutil.which("srun") is None:
+        choice = OmegaConf.select(cfg, "hydra.runtime.choices", default={}).get("hydra/launcher", "slurm")
+        raise ConfigError(f"hydra/launcher={choice}: no SLURM on this machine (submitit needs `srun` on PATH); "
+                          "hydra/launcher=submitit_local runs the same launcher here")
 
 
 def _given_dir(overrides: Sequence[str], key: str) -> Path | None:
     """A folder named on the command line (not one Hydra makes up from the time)."""
     given = next((path_value(o.lstrip("+")) for o in overrides if o.lstrip("+").startswith(f"{key}=")), None)
     return Path(given) if given and "${" not in given else None
+
+
+def _interpolated_sweep_dir(overrides: Sequence[str], checked: Sequence[str]) -> Path | None:
+    """A sweep folder given with interpolations (``multirun/${name}``, ``${now:...}``) as Hydra will resolve it,
+    so that its jobs' folders are checked before Hydra writes into them; None when it cannot be resolved here."""
+    from hydra import compose, initialize_config_dir
+
+    given = next((path_value(o.lstrip("+")) for o in overrides if o.lstrip("+").startswith("hydra.sweep.dir=")), None)
+    if not given or "${" not in given:
+        return None
+    try:  # the job name is the command's (train.py: train), as Hydra's own
+        with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR), job_name=Path(sys.argv[0]).stem):
+            cfg = compose("config", overrides=sweep_variants(checked)[0], return_hydra_config=True)
+        return Path(str(OmegaConf.select(cfg, "hydra.sweep.dir", throw_on_resolution_failure=True)))
+    except Exception:  # noqa: BLE001 - e.g. a runtime-only interpolation: Hydra resolves it later, unchecked
+        return None
 
 
 def check_job_folders(overrides: Sequence[str], checked: Sequence[str], multirun: bool,
@@ -286,7 +333,7 @@ def _check_sweep_folders(overrides: Sequence[str], checked: Sequence[str], confi
     """Each job folder of a named sweep folder that holds a run must hold this job's own (train) run."""
     from yolo_exp.owner import COMMANDS, run_command
 
-    sweep_dir = _given_dir(overrides, "hydra.sweep.dir")
+    sweep_dir = _given_dir(overrides, "hydra.sweep.dir") or _interpolated_sweep_dir(overrides, checked)
     if sweep_dir is None or any(o.startswith(("hydra/sweeper=", "hydra.sweep.subdir=")) for o in overrides):
         return
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper

@@ -6,6 +6,8 @@ them as a new command line is checked. Every refusal happens here, before anythi
 """
 from __future__ import annotations
 
+import json
+import os
 import re
 import shlex
 from pathlib import Path
@@ -76,9 +78,38 @@ def path_value(override: str) -> str:
     return value if isinstance(value, str) else override.split("=", 1)[1]  # null stays "null"
 
 
-def resume_command(run_dir: Path | str, extra: Sequence[str] = ()) -> str:
-    """The shell command that continues ``run_dir``; safe to paste whatever the path holds."""
-    return shlex.join(["python", "train.py", f"resume={Path(run_dir)}", *extra])
+COMMAND_ENV = "YOLO_EXP_COMMAND"  # the command line as typed (JSON), set by run_entry; launchers' jobs inherit it
+
+
+def typed_command() -> list[str]:
+    """The command line the user ran (``sys.argv`` of the process they started), or plain ``train.py``."""
+    try:
+        argv = json.loads(os.environ.get(COMMAND_ENV) or "null")
+    except ValueError:
+        argv = None
+    return [str(a) for a in argv] if isinstance(argv, list) and argv else ["train.py"]
+
+
+def resume_command(run_dir: Path | str, extra: Sequence[str] = (), sweep_dir: Path | None = None) -> str:
+    """The shell command that continues ``run_dir``, spelt as the user called us (``python train.py`` or
+    ``yolo-train``); a sweep's job: the sweep command itself with its folder, which resumes every job. Safe to paste
+    whatever the path holds."""
+    argv = typed_command()
+    program = ["python", argv[0]] if argv[0].endswith(".py") else [os.path.basename(argv[0])]
+    if sweep_dir is not None and ("-m" in argv or "--multirun" in argv):
+        rest = [a for a in argv[1:] if not a.lstrip("+").startswith("hydra.sweep.dir=")]
+        return shlex.join([*program, *rest, f"hydra.sweep.dir={sweep_dir}"])
+    return shlex.join([*program, f"resume={Path(run_dir)}", *extra])
+
+
+def current_sweep_dir() -> Path | None:
+    """The sweep folder of the Hydra job running in this process, None outside a multirun."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return Path(HydraConfig.get().sweep.dir).absolute()
 
 
 def take_back(saved: Sequence[str]) -> tuple[list[str], list[str]]:

@@ -15,6 +15,16 @@ class ConfigError(ValueError):
     """A bad config value; its message is the one line shown to the user."""
 
 
+class SweepStop(SystemExit):
+    """A sweeper's refusal or failure, shown as one line. A SystemExit, because Hydra prints a traceback for any
+    Exception that leaves a sweeper (and instantiate wraps those raised while building it). ``run_entry`` prints
+    it with its exit status; uncaught (another Hydra app around our sweepers), Python prints it, status 1."""
+
+    def __init__(self, message: str, status: int = 2) -> None:
+        super().__init__(f"error: {message}")
+        self.message, self.status = message, status
+
+
 def model_task(cfg: Any) -> str:
     """The composed config's model task, ``detect`` or ``segment`` (the enum or its string)."""
     return str(getattr(cfg.model.task, "value", cfg.model.task))

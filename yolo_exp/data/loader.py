@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler, get_worker_info
 
 from yolo_exp.data.dataset import YoloDataset, collate
+from yolo_exp.data.processes import worker_context
 
 GENERATOR_BASE_SEED = 6148914691236517205
 
@@ -124,7 +125,7 @@ def create_dataloader(
     loader = DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, num_workers=nw, pin_memory=torch.cuda.is_available(),
         collate_fn=getattr(dataset, "collate_fn", None) or collate, worker_init_fn=seed_worker, generator=generator,
-        persistent_workers=nw > 0,
+        persistent_workers=nw > 0, multiprocessing_context=worker_context() if nw > 0 else None,
         prefetch_factor=prefetch_factor(nw, batch_size * 3 * imgsz * imgsz) if nw > 0 else None,
     )
     return loader, dataset

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from yolo_exp.data.augment import box_polygons
 from yolo_exp.data.files import LABEL_RULE, decode_image, img2label_path
+from yolo_exp.data.processes import worker_context
 from yolo_exp.limits import MAX_LABEL_BYTES, max_image_bytes, read_regular, read_text, short, short_repr
 from yolo_exp.ops.boxes import xywh2xyxy, xyxy2xywh
 
@@ -160,7 +161,7 @@ def scan(im_files: Sequence[str], nc: int, tol: float = 0.01, desc: str = "Scann
     bar = tqdm(total=len(args), desc=desc, unit="img", disable=len(args) < 64, leave=False)
     out = []
     if workers > 1:
-        with Pool(workers, initializer=_default_sigterm) as pool:
+        with Pool(workers, initializer=_default_sigterm, context=worker_context()) as pool:
             for rec in pool.imap(_verify_star, args, chunksize=8):
                 out.append(rec)
                 bar.update()

@@ -21,7 +21,7 @@ from yolo_exp.config.cli import check_batch_split
 from yolo_exp.config.resume import folder_state, recorded_batch, saved_config
 from yolo_exp.config.validate import ConfigError, is_auto_batch, validate
 from yolo_exp.engine.callbacks import CallbackList, RunEnd, RunStart, build_callbacks
-from yolo_exp.engine.errors import exit_for, report_failure
+from yolo_exp.engine.errors import exit_for, one_line, report_failure
 from yolo_exp.engine.launch import child_argv, launch
 from yolo_exp.engine.settings import TrainSettings
 from yolo_exp.engine.trainer import Trainer
@@ -126,6 +126,9 @@ def train_task(cfg: DictConfig) -> float:
         logging.getLogger().setLevel(logging.WARNING)
         try:
             return float(Trainer.from_config(cfg, run_dir).fit().best_fitness)
+        except Exception as exc:  # noqa: BLE001 - rank 0 keeps the record; the others say why, in one line
+            print(f"error: rank {dist.rank()}: {one_line(exc)}", file=sys.stderr)
+            raise exit_for(exc) from None
         finally:
             dist.cleanup()
     if hc.mode == RunMode.MULTIRUN and not cfg.resume:

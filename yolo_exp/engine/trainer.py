@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from yolo_exp import dist
 from yolo_exp.build import Training, build_training
-from yolo_exp.config.resume import resume_command
+from yolo_exp.config.resume import current_sweep_dir, resume_command
 from yolo_exp.data.epochs import begin_epoch
 from yolo_exp.engine.callbacks import CallbackList, EpochEnd
 from yolo_exp.engine.checkpoint import (atomic_save, load_checkpoint, model_record, restore_training_state,
@@ -169,7 +169,7 @@ class Trainer:
                      "all epochs (the run's end is left: final validation and plots)"
                      if self.finishing or result.epochs_done == cfg.epochs else "the last completed epoch")
             LOG.warning("interrupted: weights/last.pt holds %s; continue with\n  %s", state,
-                        resume_command(self.run_dir))
+                        resume_command(self.run_dir, sweep_dir=current_sweep_dir()))
             raise
         finally:
             restore_sigint()

@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from yolo_exp.build import accelerator, check_polygons, run_data, task_dataset
@@ -14,16 +15,23 @@ from yolo_exp.config.validate import ConfigError, run_weights
 from yolo_exp.data.loader import create_dataloader
 from yolo_exp.engine.errors import exit_for, report_failure
 from yolo_exp.engine.validate import ValSettings, validate
+from yolo_exp.report.summary import write_failure
 
 LOG = logging.getLogger("yolo_exp.val")
 
 
 def val_task(cfg: DictConfig) -> float:
-    """val.py's job; a failure is one line on the console (the traceback goes to val.log)."""
+    """val.py's job; a failure is one line on the console (the traceback goes to val.log). In a sweep (`val.py -m`)
+    the failed job is recorded in its folder (summary.json failed, traceback.txt) and the sweep goes on, as train
+    jobs do; the summary callback exits non-zero at the end."""
     try:
         return _validate_weights(cfg)
     except Exception as exc:  # noqa: BLE001
         report_failure(exc)
+        hc = HydraConfig.get()
+        if hc.mode == RunMode.MULTIRUN:
+            write_failure(Path(hc.runtime.output_dir), exc)
+            return float("nan")
         raise exit_for(exc) from None
 
 

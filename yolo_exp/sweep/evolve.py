@@ -154,14 +154,18 @@ def propose(base: Mapping[str, float], table: EvolveTable, meta: Mapping[str, Se
 
 
 def use_command(hyp_file: Path) -> str:
-    """Overrides selecting <sweep>/hyp/hyp_evolve.yaml as `hyp=hyp_evolve`: the sweep joins the search path."""
-    return f"'hydra.searchpath=[file://{hyp_file.resolve().parent.parent}]' hyp={hyp_file.stem}"
+    """Overrides training with an evolve sweep's result: ``experiment=hyp_evolve`` (the sweep joins the search path),
+    which wins over a data recipe's hyp values as ``hyp=hyp_evolve`` would not."""
+    return f"'hydra.searchpath=[file://{hyp_file.resolve().parent.parent}]' experiment={hyp_file.stem}"
 
 
 def write_hyp_evolve(path: Path, base: Mapping[str, object], table: EvolveTable,
                      base_choice: str | None) -> dict[str, object] | None:
-    """hyp_evolve.yaml: the base hyp with the best row's values, as a `hyp` group option extending the base."""
+    """hyp_evolve.yaml: the base hyp with the best row's values, as a `hyp` group option extending the base (YOLOv5's
+    file), and as experiment/hyp_evolve.yaml, every hyp value, to train with."""
     import yaml
+
+    from yolo_exp.sweep.experiment import write_experiment
 
     best = table.best()
     if best is None:
@@ -176,4 +180,7 @@ def write_hyp_evolve(path: Path, base: Mapping[str, object], table: EvolveTable,
     ]
     body = ({"defaults": [base_choice, "_self_"]} if base_choice else {}) | hyp
     atomic_write_text(path, "\n".join(header) + "\n" + yaml.safe_dump(body, sort_keys=False))
+    node = path.parent.name  # the hyp node's name (hydra.sweeper.hyp_node)
+    values = ({node: base_choice} if base_choice else {}) | {f"{node}.{k}": v for k, v in hyp.items()}
+    write_experiment(path.parent.parent / "experiment" / path.name, values, [node], "\n".join(header) + "\n")
     return hyp

@@ -1,6 +1,7 @@
 """Find run folders under any mix of paths and load what each one holds, for tables and plots."""
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,10 +66,11 @@ class RunRecord:
     info: dict[str, Any]
     params: dict[str, str] = field(default_factory=dict)
     history: dict[str, list[float]] = field(default_factory=dict)
+    label: str = ""  # how tables name the run when its folder's name alone is ambiguous (see name_runs)
 
     @property
     def name(self) -> str:
-        return self.run_dir.name
+        return self.label or self.run_dir.name
 
     @property
     def status(self) -> str:
@@ -79,10 +81,38 @@ def load_run(run_dir: str | Path) -> RunRecord:
     """Group choices (Hydra's own hydra/* groups excluded) overlaid by the command-line overrides."""
     run_dir = Path(run_dir)
     info = read_run(run_dir)
-    params = {k: str(v) for k, v in (info.get("choices") or {}).items() if not str(k).startswith("hydra/")}
+    params = {k: str(v) for k, v in (info.get("choices") or {}).items()
+              if not str(k).startswith("hydra/") and v is not None}  # an optional group left off: absent
     params.update({k: v for k, v in parse_overrides(info.get("overrides") or []).items()
                    if not k.startswith(BOOKKEEPING)})
     return RunRecord(run_dir, info, params, read_results_csv(run_dir / "results.csv"))
+
+
+def name_runs(records: list[RunRecord]) -> None:
+    """Runs of several folders (two sweeps' job 0, ...) are named by their path below the folder they share
+    (``sweep-a/0``, ``sweep-b/0``); runs of one folder keep their own folder's name (a sweep's job number)."""
+    if len({r.run_dir.resolve().parent for r in records}) < 2:
+        return
+    common = Path(os.path.commonpath([str(r.run_dir.resolve()) for r in records]))
+    for r in records:
+        r.label = str(r.run_dir.resolve().relative_to(common))
+
+
+def swept_keys(sweep_dir: Path) -> list[str]:
+    """The keys a sweep's command line sweeps (``hyp.lr0=0.05,0.01``, ``interval(...)``; from its multirun.yaml),
+    so its table has their columns from the first job on, before two jobs differ."""
+    import yaml
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        saved = yaml.safe_load((Path(sweep_dir) / "multirun.yaml").read_text(encoding="utf-8")) or {}
+        hydra = saved.get("hydra") or {}
+        task = list((hydra.get("overrides") or {}).get("task") or [])
+        task += [f"{k}={v}" for k, v in ((hydra.get("sweeper") or {}).get("params") or {}).items()]
+        parsed = OverridesParser.create().parse_overrides(task)
+    except Exception:  # noqa: BLE001 - no or an unreadable multirun.yaml: the columns come from the runs alone
+        return []
+    return [o.get_key_element().lstrip("+~") for o in parsed if o.is_sweep_override()]
 
 
 def differing_keys(records: list[RunRecord]) -> list[str]:

@@ -127,6 +127,20 @@ def build_sampler(name: str, seed: int | None, space: Mapping[str, Any]) -> Any:
     raise ValueError(f"hydra.sweeper.sampler={name!r}: expected one of {', '.join(SAMPLERS)}")
 
 
+def trial_sampler(name: str, seed: int | None, space: Mapping[str, Any], position: int) -> Any:
+    """The sampler for the next trial, seeded from (seed, trials finished or running so far).
+
+    A sampler seeded once per process replays its sequence when a killed study is rerun (trial 4 got trial 0's
+    values). Seeded by the trial's position, the study asks what an uninterrupted one would have asked at that
+    point (the samplers keep no state of their own between trials that the study's history does not hold). The
+    grid keeps the study's seed: its seed fixes the order of the grid, and it never repeats a point anyway."""
+    import numpy as np
+
+    if name == "grid" or seed is None:
+        return build_sampler(name, seed, space)
+    return build_sampler(name, int(np.random.SeedSequence([seed, position]).generate_state(1)[0]), space)
+
+
 def build_pruner(name: str, args: Mapping[str, Any] | None = None) -> Any:
     """The study's pruner; the jobs build the same one from the study's record (pruners are not stored)."""
     import optuna

@@ -47,6 +47,25 @@ def open_storage(url: str, heartbeat_s: float | None) -> Any:
         return optuna.storages.RDBStorage(url, **kwargs)
 
 
+def storage_error(url: str, exc: BaseException) -> str:
+    """The cause of a storage that cannot be opened, in a few words: no SQL, no links, no traceback."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if not scheme or type(exc).__name__ in ("NoSuchModuleError", "ArgumentError"):
+        what = f"unknown URL scheme {scheme!r}" if scheme else "not a database URL"
+        return f"{what} (sqlite:///PATH, postgresql://USER@HOST/DB, mysql://USER@HOST/DB)"
+    if scheme.startswith("sqlite") and ":///" in url:
+        folder = Path(url.split(":///", 1)[1]).parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if folder.exists() and not folder.is_dir():
+            return f"{folder} is a file, not a folder"
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).split("\n", 1)[0].split("(Background on this error", 1)[0].strip()
+    if text.startswith("(") and ") " in text:  # SQLAlchemy's "(sqlite3.DatabaseError) ..."
+        text = text.split(") ", 1)[1]
+    return text or type(cause).__name__
+
+
 def reclaim_dead(study: Any, heartbeat: bool) -> list[int]:
     """Fail the running trials whose sweep process is gone and ask them again (same params, same folder).
 
@@ -91,6 +110,12 @@ LIVE = ("COMPLETE", "PRUNED", "RUNNING", "WAITING")
 def live_numbers(study: Any) -> list[int]:
     """Trials that count towards n_trials: finished (complete or pruned), running or waiting to run."""
     return sorted(t.number for t in study.get_trials(deepcopy=False) if t.state.name in LIVE)
+
+
+def position(study: Any) -> int:
+    """Trials finished or running: where an uninterrupted study would be (a dead process's failed trial and the
+    copy waiting to run it again do not count)."""
+    return sum(t.state.name in ("COMPLETE", "PRUNED", "RUNNING") for t in study.get_trials(deepcopy=False))
 
 
 def within_budget(study: Any, number: int, n_trials: int) -> bool:
@@ -182,38 +207,27 @@ def best_trial(study: Any) -> Any | None:
     return max(study.best_trials, key=lambda t: sign * t.values[0])
 
 
-def write_best_params(sweep_dir: Path, study: Any, groups: Iterable[str], objectives: Sequence[str]) -> Path | None:
-    """best_params.yaml (the best trial's values, ``key: value``, one override each) and the same as a Hydra
-    config, experiment/best_params.yaml, so that ``python train.py 'hydra.searchpath=[file://SWEEP]'
-    experiment=best_params`` trains with them (group choices become ``override /group: option``)."""
+def write_best_params(sweep_dir: Path, study: Any, groups: Iterable[str], objectives: Sequence[str],
+                      fixed: Sequence[str] = ()) -> Path | None:
+    """best_params.yaml (the best trial's values, ``key: value``, one override each) and, as a Hydra config that
+    reproduces the best trial's run on its own, experiment/best_params.yaml: the study's fixed overrides (``fixed``:
+    epochs, imgsz, data, ...) with the trial's values, so that ``python train.py 'hydra.searchpath=[file://SWEEP]'
+    experiment=best_params`` trains what the trial trained."""
     import yaml
+
+    from yolo_exp.sweep.experiment import override_values, write_experiment
 
     best = best_trial(study)
     if best is None:
         return None
-    groups = set(groups)
     use = f"python train.py 'hydra.searchpath=[file://{Path(sweep_dir).resolve()}]' experiment=best_params"
+    values, rest = override_values(fixed)
     header = (f"# Best trial {best.number} (folder {best.user_attrs.get('folder', best.number)}) of study "
               f"{study.study_name}: " + ", ".join(f"{k}={v:.5g}" for k, v in zip(objectives, best.values))
-              + f"\n# Train with these values: {use}\n")
+              + f"\n# Train with these values: {use}{''.join(' ' + r for r in rest)}\n")
     flat = dict(best.params)
     atomic_write_text(Path(sweep_dir) / "best_params.yaml", header + yaml.safe_dump(flat, sort_keys=False))
-    tree: dict[str, Any] = {}
-    overrides = [{f"override /{k}": v} for k, v in flat.items() if k in groups]
-    if overrides:
-        tree["defaults"] = overrides
-    for key, value in flat.items():
-        if key in groups:
-            continue
-        node = tree
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    path = Path(sweep_dir) / "experiment" / "best_params.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, "# @package _global_\n" + header + yaml.safe_dump(tree, sort_keys=False))
-    return path
+    return write_experiment(Path(sweep_dir) / "experiment" / "best_params.yaml", {**values, **flat}, groups, header)
 
 
 def plot_study(study: Any, sweep_dir: Path, objectives: Sequence[str]) -> list[Path]:

@@ -9,7 +9,8 @@ from typing import Any, Iterable
 from yolo_exp.atomic import atomic_write_text
 from yolo_exp.sweep.plots import plot_compare
 from yolo_exp.sweep.rerank import best_epoch
-from yolo_exp.sweep.runs import RunRecord, differing_keys, find_runs, load_run, run_label
+from yolo_exp.sweep.runs import (RunRecord, differing_keys, find_runs, load_run, name_runs, run_label,
+                                 swept_keys)
 from yolo_exp.sweep.table import SEED_KEY, aggregate_seeds, build_rows, columns_for, sort_rows, to_csv, to_markdown
 
 FAILED = "failed"
@@ -28,33 +29,44 @@ class SweepReport:
 
 
 def provenance_warnings(records: list[RunRecord]) -> list[str]:
-    """The runs compared saw different data (fingerprint of files and labels) or different code (commit, diff)."""
+    """The runs compared saw different data (fingerprint of files and labels) or different code (commit, diff):
+    which runs saw which version."""
     out = []
-    for what, key in (("data", "data"), ("code", "code")):
-        seen = {json.dumps((r.info.get("provenance") or {}).get(key), sort_keys=True): r.name for r in records
-                if (r.info.get("provenance") or {}).get(key) is not None}
+    for what in ("data", "code"):
+        seen: dict[str, list[str]] = {}
+        for r in records:
+            value = (r.info.get("provenance") or {}).get(what)
+            if value is not None:
+                seen.setdefault(json.dumps(value, sort_keys=True), []).append(r.name)
         if len(seen) > 1:
-            examples = ", ".join(sorted(seen.values()))[:200]
-            out.append(f"the runs saw different {what} ({len(seen)} versions; e.g. {examples})")
+            groups = "; ".join(f"{i + 1}: {_few(names)}" for i, names in enumerate(seen.values()))
+            out.append(f"the runs saw different {what} ({len(seen)} versions: {groups})"[:400])
     return out
 
 
+def _few(names: list[str], n: int = 4) -> str:
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
 def summarize(paths: Iterable[str | Path], out_dir: str | Path | None = None, sort: str = "fitness",
-              aggregate: bool = False, plot: bool = True, fitness: dict[str, float] | None = None) -> SweepReport:
-    """Rows for every run under `paths`; with `out_dir`, also write summary.csv/md (+ compare.png).
+              aggregate: bool = False, plot: bool = True, fitness: dict[str, float] | None = None,
+              always: Iterable[str] = ()) -> SweepReport:
+    """Rows for every run under `paths`; with `out_dir`, also write summary.csv/md (+ compare.png). ``always``:
+    parameter columns shown even while every run has the same value (a sweep's swept keys).
 
     ``fitness``: other weights (precision, recall, map50, map) to rank by; each run's best epoch is chosen again
     from its results.csv."""
     records = [load_run(p) for p in find_runs(paths)]
+    name_runs(records)
     if fitness is not None:
         for record in records:
             ranked = best_epoch(record.history, fitness)
             if ranked is not None:
                 record.info["best_epoch"], record.info["best"] = ranked
-    keys = differing_keys(records)
-    rows = build_rows(records, keys)
-    table_keys = keys
+    keys = list(dict.fromkeys([*always, *differing_keys(records)]))
     aggregate = aggregate and SEED_KEY in keys  # nothing to group unless seeds differ
+    table_keys = keys if aggregate else [k for k in keys if k != "epochs"]  # the epochs column shows done/total
+    rows = build_rows(records, table_keys)
     if aggregate:
         rows, table_keys = aggregate_seeds(rows, keys)
     rows = sort_rows(rows, sort)
@@ -79,4 +91,4 @@ def _plot(records: list[RunRecord], keys: list[str], path: Path) -> Path:
 
 def write_sweep_summary(sweep_dir: str | Path, plot: bool = True) -> SweepReport:
     """The sweep folder's own summary: one row per job, written into the sweep folder."""
-    return summarize([sweep_dir], out_dir=sweep_dir, plot=plot)
+    return summarize([sweep_dir], out_dir=sweep_dir, plot=plot, always=swept_keys(Path(sweep_dir)))

@@ -32,8 +32,9 @@ def build_rows(records: list[RunRecord], keys: list[str]) -> list[dict[str, Any]
         best = r.info.get("best") or {}
         done, total = r.info.get("epochs_done") or 0, r.info.get("epochs")
         row: dict[str, Any] = {"job": r.name, **{k: r.params.get(k, "") for k in keys}, "status": r.status,
-                               "epochs": f"{done}/{total}" if total else str(done),
                                "best_epoch": r.info.get("best_epoch")}
+        if "epochs" not in keys:  # progress, done/total (which also shows an `epochs` override)
+            row["epochs"] = f"{done}/{total}" if total else str(done)
         row.update({m: _num(best.get(m)) for m in METRICS})
         row["wall_time_s"] = _num(r.info.get("wall_time_s"))
         row["run_dir"] = str(r.run_dir)
