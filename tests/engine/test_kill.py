@@ -93,7 +93,8 @@ def test_ctrl_c_stops_at_once_without_traceback_and_resume_finishes(tmp_path, re
     run = only_run(tmp_path)
     assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
     command = next(line.strip() for line in (run / "train.log").read_text().splitlines()
-                   if line.strip().startswith("python train.py resume="))
+                   if line.strip().startswith("python ") and " resume=" in line)
+    assert shlex.split(command)[1].endswith("train.py")  # the program as it was run (here by its full path)
     assert shlex.split(command)[2:] == [f"resume={run}"]
     check_kill_then_resume(tmp_path, event, reference, run=run)
 

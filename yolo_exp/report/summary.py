@@ -228,11 +228,13 @@ def load_summary(run_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
     """(summary.json's content, None), (None, None) when there is none, or (None, "PATH: what is wrong")."""
     path = Path(run_dir) / SUMMARY_FILE
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, MAX_RECORD_BYTES, str(path))  # a regular file of bounded size: a FIFO never blocks
     except FileNotFoundError:
         return None, None
     except OSError as exc:
         return None, f"{path}: cannot be read ({exc.strerror})"
+    except ValueError as exc:  # not a regular file, too large, not UTF-8
+        return None, str(exc)
     try:
         data = json.loads(text)
     except ValueError as exc:
