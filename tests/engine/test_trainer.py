@@ -74,8 +74,8 @@ def test_run_folder_and_resume_after_sigkill_is_bitwise_identical(tmp_path):
     assert [r["epoch"] for r in rows] == [0, 1, 2] and set(rows[0]) == set(COLUMNS)
     summary = json.loads((run_a / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["epochs_done"] == 3
-    assert summary["best"]["map50"] is not None and summary["best_epoch"] in (0, 1, 2)
-    assert f"Best epoch {summary['best_epoch'] + 1}, " in log  # the log counts as "Epoch 1/3"; results.csv from 0
+    assert summary["best"]["map50"] is not None and summary["best_epoch"] in (1, 2, 3)
+    assert f"Best epoch {summary['best_epoch']}, " in log  # both count as "Epoch 1/3"; results.csv from 0
     prov = summary["provenance"]  # what compare uses to warn about runs on other data or code
     assert prov["device"] == "cpu" and len(prov["data"]["train"]) == len(prov["data"]["val"]) == 16
     assert prov["code"] is None or len(prov["code"]["commit"]) == 40

@@ -37,7 +37,7 @@ def test_epoch_end_and_finish(tmp_path):
     m = {"metrics/precision": 0.5, "metrics/recall": 0.4, "metrics/mAP_0.5": 0.3, "metrics/mAP_0.5:0.95": 0.2}
     s.epoch_end(0, m, fitness=0.21, best_epoch=0, best=dict(m, fitness=0.21))
     data = json.loads(s.path.read_text())
-    assert data["epochs_done"] == 1 and data["best_epoch"] == 0
+    assert data["epochs_done"] == 1 and data["best_epoch"] == 1  # counted from 1, as the log
     assert data["final"] == {"precision": 0.5, "recall": 0.4, "map50": 0.3, "map": 0.2, "fitness": 0.21}
     s.epoch_end(1, {"precision": 0.1, "recall": 0.1, "map50": 0.1, "map": float("nan")},
                 fitness=0.09, best_epoch=0, best=m)
@@ -86,7 +86,7 @@ def test_read_run_without_summary_uses_hydra_and_results(tmp_path):
     got = read_run(tmp_path)
     assert got["status"] == "unknown" and got["epochs_done"] == 3
     assert got["overrides"] == ["hyp.lr0=0.01", "seed=1"] and got["choices"]["model"] == "yolov5s"
-    assert got["best_epoch"] == 1 and got["best"]["map"] == pytest.approx(0.3)
+    assert got["best_epoch"] == 2 and got["best"]["map"] == pytest.approx(0.3)
     assert got["final"]["fitness"] == pytest.approx(0.1 * 0.4 + 0.9 * 0.25)
 
 

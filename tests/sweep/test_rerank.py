@@ -25,9 +25,9 @@ def test_parse_weights():
 def test_best_epoch_follows_the_weights_and_ties_go_later():
     history = {h: [row[i] for row in rows([(0.30, 0.2), (0.20, 0.9), (0.30, 0.2)])] for i, h in enumerate(HEADER)}
     epoch, best = best_epoch(history, parse_weights("map=1"))
-    assert epoch == 2 and best["map"] == 0.30 and best["fitness"] == pytest.approx(0.30)  # tie: later
+    assert epoch == 3 and best["map"] == 0.30 and best["fitness"] == pytest.approx(0.30)  # tie: later
     epoch, best = best_epoch(history, parse_weights("recall=1"))
-    assert epoch == 1 and best["recall"] == 0.9
+    assert epoch == 2 and best["recall"] == 0.9
 
 
 def test_compare_reranks_runs_and_warns_when_they_saw_other_data(tmp_path, capsys):
@@ -40,7 +40,7 @@ def test_compare_reranks_runs_and_warns_when_they_saw_other_data(tmp_path, capsy
     assert main([str(tmp_path), "--json", "--no-seeds", "--fitness", "recall=1"]) == 0
     out, err = capsys.readouterr()
     ranked = json.loads(out)["rows"]
-    assert [r["job"] for r in ranked] == ["b", "a"] and ranked[0]["recall"] == 0.9 and ranked[0]["best_epoch"] == 1
+    assert [r["job"] for r in ranked] == ["b", "a"] and ranked[0]["recall"] == 0.9 and ranked[0]["best_epoch"] == 2
     assert "warning" not in err
     for run, fingerprint in ((a, "aaaa"), (b, "bbbb")):
         summary = json.loads((run / "summary.json").read_text())
@@ -61,6 +61,6 @@ def test_a_segmentation_run_is_reranked_by_box_and_mask_metrics():
         return epoch_row(epoch, [0.1] * 4, metrics, [0.1] * 4, [0.01] * 3)
 
     history = {c: [r[c] for r in (seg_row(0, 0.4, 0.1), seg_row(1, 0.2, 0.35))] for c in SEG_COLUMNS}
-    assert best_epoch(history, parse_weights("map=1,mask_map=0"))[0] == 0
+    assert best_epoch(history, parse_weights("map=1,mask_map=0"))[0] == 1
     epoch, best = best_epoch(history, parse_weights("map=1"))  # unnamed mask weights follow the box ones
-    assert epoch == 1 and best["fitness"] == pytest.approx(0.55) and best["mask_map"] == 0.35
+    assert epoch == 2 and best["fitness"] == pytest.approx(0.55) and best["mask_map"] == 0.35

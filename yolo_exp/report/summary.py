@@ -171,7 +171,7 @@ class RunSummary:
     def epoch_end(self, epoch: int, metrics: Mapping[str, Any], fitness: float, best_epoch: int,
                   best: Mapping[str, Any]) -> None:
         """`epoch` is 0-based as in results.csv; metrics/best may use YOLOv5 keys or short ones."""
-        self.data.update(epochs_done=int(epoch) + 1, best_epoch=int(best_epoch),
+        self.data.update(epochs_done=int(epoch) + 1, best_epoch=int(best_epoch) + 1,  # counted from 1, as the log
                          final=short_metrics(metrics, fitness), best=short_metrics(best))
         self._write()
 
@@ -290,7 +290,7 @@ def _from_results(results: dict[str, list[float]]) -> dict[str, Any]:
     return {
         "final": short_metrics(rows[-1]), "epochs_done": len(rows),
         "best": short_metrics(rows[best_i]) if best_i is not None else short_metrics({}),
-        "best_epoch": int(rows[best_i].get("epoch", best_i)) if best_i is not None else None,
+        "best_epoch": int(rows[best_i].get("epoch", best_i)) + 1 if best_i is not None else None,
     }
 
 

@@ -29,7 +29,8 @@ def parse_weights(text: str) -> dict[str, float]:
 
 
 def best_epoch(history: Mapping[str, Sequence[float]], weights: Mapping[str, float]) -> tuple[int, dict] | None:
-    """(epoch, {short metric: value, 'fitness': f}) of the epoch these weights rank first; None without rows."""
+    """(epoch counted from 1 as the log and summary.json count it, {short metric: value, 'fitness': f}) of the
+    epoch these weights rank first; None without rows."""
     epochs = list(history.get("epoch", []))
     rows = [row_metrics({c: v[i] for c, v in history.items() if i < len(v)}) for i in range(len(epochs))]
     if not epochs or any(m not in rows[0] for m in METRICS):
@@ -39,4 +40,4 @@ def best_epoch(history: Mapping[str, Sequence[float]], weights: Mapping[str, flo
         metrics = {k: float(v) for k, v in metrics.items()}
         scored.append((fitness(metrics, weights), i, metrics))
     fit, i, metrics = max(scored, key=lambda s: (s[0], s[1]))
-    return int(epochs[i]), {**metrics, "fitness": fit}
+    return int(epochs[i]) + 1, {**metrics, "fitness": fit}
