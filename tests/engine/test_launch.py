@@ -28,21 +28,31 @@ def weights(run_dir: Path) -> dict:
     return load_checkpoint(run_dir / "weights" / "last.pt")["model"]
 
 
-def test_one_command_trains_what_torchrun_trains_and_resumes_so(tmp_path):
-    """One test, not a shared fixture: the parallel test runner would build a fixture once per worker."""
+def launched_run(tmp_path: Path) -> Path:
     ours = tmp_path / "one"
     proc = run(tmp_path, str(ROOT / "train.py"), *ARGS, "device.processes=2", f"hydra.run.dir={ours}")
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "(2 DDP processes, gloo)" in proc.stdout + proc.stderr
+    log = (ours / "train.log").read_text()
+    assert "DDP: weights identical on all 2 ranks" in log and log.count("Starting training") == 1
+    assert [r["epoch"] for r in read_results(ours / "results.csv")] == [0]
+    return ours
+
+
+def test_one_command_starts_its_processes_in_one_run_folder(tmp_path):
+    launched_run(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one"]  # nothing beside the run folder
+
+
+@pytest.mark.slow
+def test_one_command_trains_what_torchrun_trains_and_resumes_so(tmp_path):
+    """One test, not a shared fixture: the parallel test runner would build a fixture once per worker."""
+    ours = launched_run(tmp_path)
     proc = run(tmp_path, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                str(ROOT / "train.py"), *ARGS, f"hydra.run.dir={tmp_path / 'torchrun'}")
     assert proc.returncode == 0, proc.stderr[-4000:]
     a, b = weights(ours), weights(tmp_path / "torchrun")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    log = (ours / "train.log").read_text()
-    assert "DDP: weights identical on all 2 ranks" in log and log.count("Starting training") == 1
-    assert [r["epoch"] for r in read_results(ours / "results.csv")] == [0]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "torchrun"]  # nothing beside the run folders
 
     proc = run(tmp_path, str(ROOT / "train.py"), f"resume={ours}", "epochs=2")  # the run's own processes again
     assert proc.returncode == 0, proc.stderr[-4000:]
