@@ -43,7 +43,7 @@ def count_syncs(monkeypatch):
     return seen, counting
 
 
-@pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.parametrize("fused", [False, pytest.param(True, marks=pytest.mark.slow)])  # True: CI budget
 def test_the_training_step_reads_the_device_only_at_intervals(tmp_path, count_syncs, fused):
     """Foreach SGD: one read per optimizer step (the non-finite gradient check), shown with YOLOv5's nbs=64 (a step
     every 8 batches); fused SGD skips a bad step on the device: no read at all, even with a step every batch."""

@@ -135,6 +135,7 @@ def test_parallel_jobs_on_a_fresh_sqlite_store_both_track(tmp_path):
                                                            .get_experiment_by_name("e").experiment_id])) == 3
 
 
+@pytest.mark.slow  # the default suite's time (CI budget); the same mechanism has a faster test
 def test_a_segmentation_run_logs_its_box_and_mask_metrics(tmp_path):
     """MLflow refuses parentheses in names: YOLOv5-seg's metrics/mAP_0.5(M) goes in as metrics/mAP_0.5_M."""
     uri = f"sqlite:///{tmp_path / 'ml' / 'mlflow.db'}"

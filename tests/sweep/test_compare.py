@@ -76,4 +76,4 @@ def test_malformed_summary_is_one_warning_and_the_run_shown_from_results(tmp_pat
         f"warning: {tmp_path / 'c' / 'summary.json'}: not a JSON object (a list); shown from results.csv",
         f"warning: {tmp_path / 'd' / 'summary.json'}: not valid JSON (Expecting property name enclosed in double "
         "quotes: line 1 column 2 (char 1)); shown from results.csv"]
-    assert proc.stdout.count("| unknown | 3 | 2 | 0.2000 |") == 4  # epochs and best epoch from results.csv
+    assert proc.stdout.count("| unknown | 3 | 3 | 0.2000 |") == 4  # epochs and best epoch (from 1) from results.csv

@@ -70,6 +70,7 @@ def wait_for(condition, timeout=120):
         time.sleep(0.1)
 
 
+@pytest.mark.slow  # the default suite's time (CI budget); the same mechanism has a faster test
 def test_killed_sweep_resumes_its_study_without_duplicates(tmp_path):
     sweep = tmp_path / "sweep"
     conf = write_fake_conf(tmp_path / "conf", sweep)
@@ -133,6 +134,7 @@ def test_several_objectives(tmp_path, objectives):
     assert all(len(t.values) == 2 for t in study.trials) and (sweep / "best_params.yaml").is_file()
 
 
+@pytest.mark.slow  # the default suite's time (CI budget); the same mechanism has a faster test
 def test_successive_halving_by_extension(tmp_path):
     sweep = tmp_path / "sweep"
     conf = write_fake_conf(tmp_path / "conf", sweep)

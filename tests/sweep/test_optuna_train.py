@@ -23,6 +23,7 @@ DATA = ["data.shapes.n_train=64", "data.shapes.n_val=16", "data.shapes.img_size=
         "workers=0", "hyp.warmup_epochs=0.5", "noplots=true"]
 
 
+@pytest.mark.slow  # the default suite's time (CI budget); the same mechanism has a faster test
 def test_median_pruner_stops_a_trial_that_falls_behind(tmp_path):
     sweep = tmp_path / "sweep"
     cmd = [sys.executable, str(ROOT / "train.py"), "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=4",

@@ -46,6 +46,7 @@ def test_two_job_sweep_on_submitit_with_loader_workers(tmp_path):
     assert re.search(r"; [1-9]\d* dataloader workers", (out / "0" / "train.log").read_text())
 
 
+@pytest.mark.slow  # the default suite's time (CI budget); the same mechanism has a faster test
 def test_job_warned_by_the_cluster_saves_is_requeued_and_continues_exactly(tmp_path):
     out = tmp_path / "sweep"
     args = [*TINY, "data.shapes.n_train=32", "epochs=4"]
@@ -68,6 +69,7 @@ def test_job_warned_by_the_cluster_saves_is_requeued_and_continues_exactly(tmp_p
     assert results.read_text() == (only_run(ref) / "results.csv").read_text()
 
 
+@pytest.mark.slow  # the default suite's time (CI budget); the same mechanism has a faster test
 def test_two_tasks_form_one_ddp_run_in_one_folder(tmp_path):
     out = tmp_path / "sweep"
     sweep(out, *TINY, "epochs=2", "hydra.launcher.tasks_per_node=2")

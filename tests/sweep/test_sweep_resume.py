@@ -57,6 +57,7 @@ def test_killed_sweep_rerun_skips_done_jobs_and_resumes_the_killed_one(tmp_path)
     assert (out / "1" / "results.csv").read_text() == (only_run(ref) / "results.csv").read_text()
 
 
+@pytest.mark.slow  # the default suite's time (CI budget); the same mechanism has a faster test
 def test_folder_of_another_config_is_refused_untouched(tmp_path):
     run_dir = tmp_path / "run"
     train(tmp_path, *TINY, "epochs=1", f"hydra.run.dir={run_dir}")
