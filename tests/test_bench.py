@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from yolo_exp import bench
@@ -58,6 +59,7 @@ def test_train_on_generated_shapes(tmp_path, monkeypatch):
     assert 0 < row["time_to_first_iter_s"] < 600
 
 
+@pytest.mark.slow  # the default suite's time (CI budget); the same mechanism has a faster test
 def test_predict_reports_images_per_second_per_format(tmp_path):
     import pytest
 

@@ -91,6 +91,7 @@ def test_failure_on_one_rank_ends_the_job(tmp_path):
     assert "yolo_exp/engine/trainer.py" not in proc.stderr
 
 
+@pytest.mark.slow  # the default suite's time (CI budget); the same mechanism has a faster test
 def test_killed_rank_restarts_and_resumes_from_last_pt(tmp_path, ddp_run):
     """SIGKILL on rank 1 as epoch 1 starts; torchrun restarts both ranks and resume=auto continues the run folder.
 

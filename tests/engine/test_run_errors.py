@@ -62,6 +62,7 @@ def test_unwritable_output_folder_is_one_line_before_hydra_starts(tmp_path):
     assert f"{tmp_path / 'file'} is a file, not a folder" in line
 
 
+@pytest.mark.slow  # the default suite's time (CI budget); the same mechanism has a faster test
 def test_val_task_test_without_test_split_is_refused(tmp_path):
     weights = tmp_path / "w.pt"
     train(tmp_path, *TINY, "epochs=1", f"hydra.run.dir={tmp_path / 'r'}")

@@ -161,6 +161,7 @@ def test_best_pt_follows_configured_fitness(trainer_factory):
     assert load_checkpoint(trainer.wdir / "best.pt")["epoch"] == best
 
 
+@pytest.mark.slow  # the default suite's time (CI budget); the same mechanism has a faster test
 def test_a_finished_stripped_run_can_be_extended(tmp_path):
     train(tmp_path, *TINY, "epochs=2")
     run = only_run(tmp_path)
@@ -171,6 +172,7 @@ def test_a_finished_stripped_run_can_be_extended(tmp_path):
     assert json.loads((run / "summary.json").read_text())["status"] == "completed"
 
 
+@pytest.mark.slow  # the default suite's time (CI budget); the same mechanism has a faster test
 def test_gradient_accumulation_position_survives_resume(trainer_factory):
     """After warmup YOLOv5 steps every `accumulate` batches across epoch ends; resume must keep that phase."""
     trainer = trainer_factory("epochs=2", "keep_optimizer=true")
@@ -187,6 +189,7 @@ def test_gradient_accumulation_position_survives_resume(trainer_factory):
     assert seen and seen[0] == saved  # the first step after resume continues from the saved position
 
 
+@pytest.mark.slow  # the default suite's time (CI budget); the same mechanism has a faster test
 def test_ctrl_c_saves_the_state_and_resume_continues_exactly(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir(), b.mkdir()

@@ -40,6 +40,7 @@ def test_training_run_is_an_mlflow_run(tmp_path):
     assert list(run_dir.glob("events.out.tfevents.*"))  # TensorBoard still writes beside it
 
 
+@pytest.mark.slow  # the default suite's time (CI budget); the same mechanism has a faster test
 def test_unreachable_tracking_server_does_not_fail_the_training(tmp_path):
     train(tmp_path, *TINY, "epochs=1", "logger=[tensorboard,mlflow]",
           "logger.mlflow.tracking_uri='http://127.0.0.1:9'", "logger.mlflow.timeout_s=2")

@@ -97,6 +97,7 @@ def test_killed_sweep_resumes_its_study_without_duplicates(tmp_path):
     assert len({t.params["hyp.lr0"] for t in done}) == 4
 
 
+@pytest.mark.slow  # the default suite's time (CI budget); the same mechanism has a faster test
 def test_two_sweep_processes_share_one_study(tmp_path):
     sweep = tmp_path / "sweep"
     conf = write_fake_conf(tmp_path / "conf", sweep)
