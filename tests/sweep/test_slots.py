@@ -21,6 +21,13 @@ def test_slots_map_to_distinct_gpus(gpus, n_jobs):
     assert sorted(slot_for(i, n_jobs, gpus, 16).gpu for i in range(n_jobs)) == list(range(n_jobs))
 
 
+def test_multi_gpu_jobs_get_their_own_gpus():
+    """device.gpus=2 jobs under the parallel launcher: each slot its own pair, not GPUs 0 and 1 for every job."""
+    assert [slot_for(i, 4, 8, 16, per_job=2).gpus for i in range(4)] == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    assert slot_for(1, 2, 8, 16, per_job=3).gpus == [3, 4, 5] and slot_for(1, 2, 8, 16, per_job=3).gpu == 3
+    assert slot_for(0, 2, 0, 16, per_job=2).gpus is None  # no GPUs: a CPU slot
+
+
 def test_cpu_cores_are_shared_out():
     assert [slot_for(0, n, 0, 16).threads for n in (1, 2, 4, 16, 32)] == [16, 8, 4, 1, 1]
     assert slot_for(3, 4, 0, 16).gpu is None

@@ -99,16 +99,21 @@ def parallel_slot(cfg: DictConfig, hc) -> object | None:  # noqa: ANN001
     cores = len(os.sched_getaffinity(0))
     n_jobs = int(hc.launcher.n_jobs) if int(hc.launcher.n_jobs) > 0 else cores
     # the sweep folder, absolute (also with chdir); a reused worker process asks for the slot it had
-    slot = take_slot(Path(hc.runtime.output_dir).parent, n_jobs, prefer=LAST_SLOT.get(os.getpid()))
+    counted = cfg.device.get("gpus") if isinstance(cfg.device.get("gpus"), int) else None  # device.gpus=N
+    slot = take_slot(Path(hc.runtime.output_dir).parent, n_jobs, prefer=LAST_SLOT.get(os.getpid()),
+                     per_job=counted or 1)
     LAST_SLOT[os.getpid()] = slot.index
     given = {o.split("=", 1)[0].lstrip("+") for o in hc.overrides.task}
     if slot.gpu is not None and "device.index" not in given:
         cfg.device.index = slot.gpu
+    if counted and slot.gpus is not None:  # a multi-GPU job: its slot's GPUs, not GPUs 0..N-1 for every job
+        cfg.device.gpus = slot.gpus
     if "workers" not in given:
         cfg.workers = min(cfg.workers, slot.threads)
     torch.set_num_threads(slot.threads)
-    print(f"job {hc.job.num} ({' '.join(hc.overrides.task)}): slot {slot.index} of {n_jobs}, "
-          f"{'GPU ' + str(cfg.device.index) if slot.gpu is not None else 'CPU'}, {slot.threads} threads, "
+    where = "CPU" if slot.gpu is None else f"GPUs {slot.gpus}" if counted else f"GPU {cfg.device.index}"
+    print(f"job {hc.job.num} ({' '.join(hc.overrides.task)}): slot {slot.index} of {n_jobs}, {where}, "
+          f"{slot.threads} threads, "
           f"{cfg.workers} workers", file=sys.stderr)
     return slot
 
@@ -135,10 +140,10 @@ def train_task(cfg: DictConfig) -> float:
         ran_before = job_in_its_folder(cfg, run_dir)
         if ran_before is not None:  # completed (or failed, not retried): left exactly as it is
             return ran_before
-    if dist.process_count(cfg.device) > 1 and not dist.launched():
-        return _launched_job(cfg, hc, run_dir)
     slot = parallel_slot(cfg, hc) if hc.mode == RunMode.MULTIRUN else None
     try:
+        if dist.process_count(cfg.device) > 1 and not dist.launched():  # this job's own DDP processes
+            return _launched_job(cfg, hc, run_dir)
         return _train_job(cfg, hc, run_dir)
     finally:
         if slot is not None:

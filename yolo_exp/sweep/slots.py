@@ -16,9 +16,10 @@ from typing import IO
 @dataclass
 class Slot:
     index: int
-    gpu: int | None  # None on a machine without GPUs
+    gpu: int | None  # None on a machine without GPUs; the first of ``gpus``
     threads: int  # intra-op threads and loader workers at most
     handle: IO | None = None  # keeps the lock
+    gpus: list[int] | None = None  # a multi-GPU job's GPUs (device.gpus=N): N consecutive ones per slot
 
 
 def acquire_slot(sweep_dir: Path, n_jobs: int, prefer: int | None = None) -> IO:
@@ -43,15 +44,17 @@ def acquire_slot(sweep_dir: Path, n_jobs: int, prefer: int | None = None) -> IO:
         time.sleep(0.2)
 
 
-def slot_for(index: int, n_jobs: int, gpus: int, cores: int) -> Slot:
-    """Slot ``index`` of ``n_jobs``: GPU ``index % gpus`` (distinct while n_jobs <= gpus), cores / n_jobs threads."""
-    return Slot(index=index, gpu=index % gpus if gpus > 0 else None, threads=max(1, cores // max(n_jobs, 1)))
+def slot_for(index: int, n_jobs: int, gpus: int, cores: int, per_job: int = 1) -> Slot:
+    """Slot ``index`` of ``n_jobs``: ``per_job`` GPUs from ``index * per_job`` on, modulo the machine's (distinct
+    while n_jobs * per_job <= gpus; GPU ``index % gpus`` for one-GPU jobs), cores / n_jobs threads."""
+    mine = [(index * per_job + k) % gpus for k in range(per_job)] if gpus > 0 else None
+    return Slot(index=index, gpu=mine[0] if mine else None, threads=max(1, cores // max(n_jobs, 1)), gpus=mine)
 
 
-def take_slot(sweep_dir: Path, n_jobs: int, prefer: int | None = None) -> Slot:
+def take_slot(sweep_dir: Path, n_jobs: int, prefer: int | None = None, per_job: int = 1) -> Slot:
     import torch
 
     handle = acquire_slot(sweep_dir, n_jobs, prefer)
-    slot = slot_for(handle.index, n_jobs, torch.cuda.device_count(), len(os.sched_getaffinity(0)))
+    slot = slot_for(handle.index, n_jobs, torch.cuda.device_count(), len(os.sched_getaffinity(0)), per_job)
     slot.handle = handle
     return slot
