@@ -22,7 +22,8 @@ from omegaconf import DictConfig, OmegaConf
 from yolo_exp import dist
 from yolo_exp.config.resume import AUTO, COMMAND_ENV, folder_state, hydra_quote, path_value, quote_paths, resume_argv
 from yolo_exp.config.schema import register_configs
-from yolo_exp.config.validate import ConfigError, SweepStop, validate, validate_export, validate_predict, validate_val
+from yolo_exp.config.validate import (ConfigError, SweepStop, check_batch_split, validate, validate_export,
+                                      validate_predict, validate_val)
 from yolo_exp.paths import CONF_DIR
 
 INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc", "--version"}
@@ -187,15 +188,6 @@ def ddp_argv(overrides: list[str], multirun: bool) -> list[str]:
     if resume != "null":
         return [*rest, f"resume={resume}"]  # resume_argv puts the run back in its own folder
     return [*rest, f"hydra.run.dir={run_dir}"]
-
-
-def check_batch_split(cfg: DictConfig, config_name: str) -> None:
-    """A training batch over several processes (torchrun's, or those device.gpus / device.processes start) splits
-    evenly, before anything is written."""
-    n = dist.world_size() if dist.launched() else dist.process_count(cfg.device) if config_name == "config" else 1
-    if n > 1 and (not isinstance(cfg.batch_size, int) or cfg.batch_size % n):
-        raise ConfigError(f"batch_size={cfg.batch_size}: must be a number divisible by the {n} training processes "
-                          "(the total batch is split evenly over them; AutoBatch is for one GPU)")
 
 
 def extra_search_path(flags: list[str]) -> list[str]:

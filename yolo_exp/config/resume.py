@@ -218,9 +218,10 @@ def recorded_batch(saved: object) -> int | None:
 
 def saved_config(run_dir: Path) -> dict | None:
     """A run folder's config_resolved.yaml, or None where there is none or it cannot be read."""
+    path = Path(run_dir) / "config_resolved.yaml"
     try:
-        saved = yaml.safe_load((run_dir / "config_resolved.yaml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        saved = load_yaml(path, str(path))  # bounded: a run folder is data from outside too
+    except (OSError, ValueError, yaml.YAMLError):
         return None
     return saved if isinstance(saved, dict) else None
 
@@ -245,13 +246,9 @@ def folder_state(run_dir: Path, config_yaml: str, command: str = "train") -> str
             "a run of another command" if held == "unknown" else f"a {held}.py run")
         raise ConfigError(f"{run_dir}: holds {what}; it is never overwritten: choose another hydra.run.dir / "
                           "hydra.sweep.dir")
-    saved_file = run_dir / "config_resolved.yaml"
-    if not saved_file.is_file():
+    if not (run_dir / "config_resolved.yaml").is_file():
         return "new"
-    try:
-        saved = load_yaml(saved_file, str(saved_file))  # bounded: a run folder is data from outside too
-    except (OSError, ValueError, yaml.YAMLError):
-        saved = None
+    saved = saved_config(run_dir)
     new = yaml.safe_load(config_yaml)
     diff = config_diff(new, saved) if isinstance(saved, dict) else ["config_resolved.yaml (unreadable)"]
     if diff:

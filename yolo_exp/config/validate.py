@@ -6,6 +6,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from yolo_exp import dist
+
 ALLOWED_OPTIMIZERS = ("torch.optim.SGD", "torch.optim.Adam", "torch.optim.AdamW")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 PROBABILITIES = ("fliplr", "flipud", "mosaic", "mixup", "copy_paste", "label_smoothing")
@@ -190,3 +192,12 @@ def validate_export(cfg: DictConfig, check_paths: bool = True) -> None:
     if check_paths:
         check_device(cfg.device)
         check_weights(cfg.weights)
+
+
+def check_batch_split(cfg: DictConfig, config_name: str) -> None:
+    """A training batch over several processes (torchrun's, or those device.gpus / device.processes start) splits
+    evenly, before anything is written."""
+    n = dist.world_size() if dist.launched() else dist.process_count(cfg.device) if config_name == "config" else 1
+    if n > 1 and (not isinstance(cfg.batch_size, int) or cfg.batch_size % n):
+        raise ConfigError(f"batch_size={cfg.batch_size}: must be a number divisible by the {n} training processes "
+                          "(the total batch is split evenly over them; AutoBatch is for one GPU)")

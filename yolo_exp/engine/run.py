@@ -17,9 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 from yolo_exp import dist
 from yolo_exp.atomic import atomic_write_text, remove_stale_temps
 from yolo_exp.build import build_training
-from yolo_exp.config.cli import check_batch_split
 from yolo_exp.config.resume import folder_state, recorded_batch, saved_config
-from yolo_exp.config.validate import ConfigError, is_auto_batch, validate
+from yolo_exp.config.validate import ConfigError, check_batch_split, is_auto_batch, validate
 from yolo_exp.engine.callbacks import CallbackList, RunEnd, RunStart, build_callbacks
 from yolo_exp.engine.errors import exit_for, one_line, report_failure
 from yolo_exp.engine.launch import child_argv, launch

@@ -170,7 +170,7 @@ def mask_boxes(masks: torch.Tensor) -> torch.Tensor:
     out = torch.zeros((len(masks), 4), device=masks.device)
     bytes_ = masks.bool().view(torch.uint8)  # max over bytes: torch's bool any() is slow on the CPU
     for axis, (lo, hi) in ((1, (0, 2)), (2, (1, 3))):  # any over rows: the columns hit (x); over columns: y
-        hit = bytes_.amax(dim=axis).bool() if len(masks) else bytes_.sum(dim=axis).bool()
+        hit = bytes_.amax(dim=axis).bool()
         idx = torch.arange(hit.shape[1], device=masks.device).float()
         out[:, lo] = torch.where(hit, idx, float("inf")).min(1).values
         out[:, hi] = torch.where(hit, idx + 1, -1.0).max(1).values
