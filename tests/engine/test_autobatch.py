@@ -74,7 +74,8 @@ def test_training_picks_records_and_resumes_with_its_batch(tmp_path):
     10 GiB free, batch 16 out of memory): 25% of the free memory gives batch 6, which the run trains with,
     writes to config_resolved.yaml, and keeps when resumed; device=cpu is refused before anything is written."""
     fake = "device._target_=tests.engine.user_factories.FakeMemoryAccelerator"
-    args = [*TINY, "epochs=1", "batch_size=auto", "autobatch_fraction=0.25", fake]
+    args = [*(a for a in TINY if not a.startswith("workers=")), "epochs=1", "batch_size=auto",  # default workers
+            "autobatch_fraction=0.25", fake]
     train(tmp_path, *args)
     run = only_run(tmp_path)
     assert "AutoBatch: batch_size=6 for imgsz 64" in (run / "train.log").read_text()

@@ -16,7 +16,8 @@ from yolo_exp.config.cli import device_sugar
 from yolo_exp.engine.checkpoint import load_checkpoint
 from yolo_exp.report.results import read_results
 
-ARGS = [*TINY, "device=cpu", "epochs=1", "noplots=true"]
+# loader workers at their default (2): each DDP process starts its own, as a user's first try does
+ARGS = [*(a for a in TINY if not a.startswith("workers=")), "device=cpu", "epochs=1", "noplots=true"]
 
 
 def run(cwd: Path, *cmd: str) -> subprocess.CompletedProcess:
