@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every GPU check of the speed issue in one call, inside a time budget (default 540 s), ending with one table
-# (python -m yolo_exp.bench_report): per lever the model step (images/s, MFU, GPU busy under torch.profiler, peak
+# (python -m yolo_exp.bench.report): per lever the model step (images/s, MFU, GPU busy under torch.profiler, peak
 # memory), the training loop (images/s, share of time waiting for data, loop/step) and YOLOv5's figures beside.
 # Levers run one by one from YOLOv5's setting (fp16 autocast, NCHW) up; the top kernels of the first two are
 # written to OUT/prof_*/step_profile.txt. PART=speed (default), quality (the BCCD bar, ~5 min: a call of its own)
@@ -74,5 +74,5 @@ if [[ $PART == quality || $PART == all ]] && [[ -d $BCCD ]]; then
     batch_size=32 epochs=60 seed=0 workers=16 cache=ram device=cuda noplots=true optimizer.fused=true \
     hydra.run.dir="$OUT/bccd_yolov5s" > "$OUT/bccd.log" 2>&1 || echo "quality run failed: $OUT/bccd.log"
 fi
-python3 -m yolo_exp.bench_report "$OUT" | tee "$OUT/table.txt"
+python3 -m yolo_exp.bench.report "$OUT" | tee "$OUT/table.txt"
 echo "wall $(( $(date +%s) - START )) s"

@@ -62,7 +62,7 @@ def yolov5_side(out: Path) -> None:
 
 
 def our_side(folder: Path) -> None:
-    from yolo_exp.segment_loss import SegmentationLoss
+    from yolo_exp.loss.segment import SegmentationLoss
 
     cases = torch.load(folder / "case.pt", weights_only=True)
     hyp = yaml.safe_load((folder / "hyp.yaml").read_text())

@@ -32,7 +32,7 @@ def event(name: str, target: str, count: int) -> None:
 
 
 def inject(target: str, count: int) -> None:
-    from yolo_exp.atomic import TEMP_SUFFIX
+    from yolo_exp.files.atomic import TEMP_SUFFIX
     from yolo_exp.engine import checkpoint, trainer
     from yolo_exp.report import results
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +19,12 @@ from omegaconf import DictConfig, OmegaConf
 from yolo_exp.config.validate import ConfigError, is_auto_batch, model_task
 from yolo_exp.data.spec import DataSpec
 from yolo_exp.engine.device import Accelerator
-from yolo_exp.limits import check_classes, short
+from yolo_exp.engine.parts import Optimization, RunData, Training
+from yolo_exp.files.limits import check_classes, short
 from yolo_exp.models.weights import CheckpointError, load_weights, open_checkpoint
 from yolo_exp.models.yolo import DetectionModel, build_model
 from yolo_exp.models.yolov5_pickle import YoloV5Checkpoint
-from yolo_exp.paths import cache_dir_of
+from yolo_exp.files.paths import cache_dir_of
 
 
 def built(group: str, node: Any, expected: type, **kwargs: Any) -> Any:
@@ -48,14 +48,6 @@ def built(group: str, node: Any, expected: type, **kwargs: Any) -> Any:
 def accelerator(cfg: DictConfig) -> Accelerator:
     """The ``device`` group built: device, autocast, GradScaler, channels_last, compile."""
     return built("device", cfg.device, Accelerator)
-
-
-@dataclass(frozen=True)
-class RunData:
-    spec: DataSpec           # the resolved dataset (paths, names)
-    nc: int                  # classes the model predicts: 1 with single_cls
-    names: list[str]         # their names ("item" when single_cls merges several)
-    cache_dir: Path | None   # label/image caches and the generated demo; None: ~/.cache/yolo_exp
 
 
 def run_data(cfg: DictConfig, task: str = "detect") -> RunData:
@@ -151,7 +143,7 @@ def train_loaders(cfg: DictConfig, run: RunData, imgsz: int, stride: int, hyp: d
                   task: str = "detect") -> tuple[Any, ...]:
     """(train loader, train set, val loader, val set): this rank's share of the batch with YOLOv5's augmentation;
     on rank 0 the validation loader (twice the batch, rectangular). Rank 0 builds the label caches first."""
-    from yolo_exp import dist
+    from yolo_exp.parallel import dist
     from yolo_exp.data.loader import create_dataloader
 
     rank_batch = cfg.batch_size // dist.world_size()
@@ -173,15 +165,6 @@ def train_loaders(cfg: DictConfig, run: RunData, imgsz: int, stride: int, hyp: d
     return train_loader, train_set, val_loader, val_set
 
 
-@dataclass
-class Optimization:
-    optimizer: Any
-    accumulate: int        # optimizer steps every `accumulate` batches (nominal batch nbs)
-    lf: Any                # the LR factor per epoch (linear or cosine one-cycle)
-    ema: Any               # ModelEMA
-    scaler: Any            # GradScaler, enabled for FP16 autocast
-
-
 def optimization(cfg: DictConfig, model: Any, hyp: dict[str, Any], accel: Accelerator,
                  log: logging.Logger) -> Optimization:
     """The optimizer (the ``optimizer`` group's class through ``instantiate``, YOLOv5's three parameter groups),
@@ -196,25 +179,6 @@ def optimization(cfg: DictConfig, model: Any, hyp: dict[str, Any], accel: Accele
     lf = lr_lambda(cfg.epochs, hyp["lrf"], cfg.cos_lr)
     fused = bool(optimizer.defaults.get("fused"))
     return Optimization(optimizer, accumulate, lf, ModelEMA(model), accel.grad_scaler(fused_optimizer=fused))
-
-
-@dataclass
-class Training:
-    """The built parts of a training run: what the Trainer works with."""
-
-    accel: Accelerator
-    data: RunData
-    model: DetectionModel    # the bare model: EMA, checkpoints and freezing refer to it
-    step_model: Any          # what the loop calls: the model, wrapped for DDP and/or compiled
-    imgsz: int               # train/val size, a multiple of the model's largest stride
-    hyp: dict[str, Any]
-    train_loader: Any
-    train_set: Any
-    val_loader: Any          # None on ranks other than 0
-    val_set: Any
-    loss: Any                # DetectionLoss, or SegmentationLoss (batches with masks)
-    opt: Optimization
-    resume_ckpt: dict | None  # weights/last.pt of the run being resumed
 
 
 def seed_everything(seed: int, deterministic: bool, benchmark: bool = False) -> None:
@@ -252,14 +216,14 @@ def round_imgsz(imgsz: int, stride: int, log: logging.Logger) -> int:
 def build_training(cfg: DictConfig, folder: Any, log: logging.Logger) -> Training:
     """Every part of a training run, in an order that draws the random numbers YOLOv5's does: device and seeds,
     last.pt (when resuming), data, model, loaders, the first look at the labels (AutoAnchor), loss, optimizer."""
-    from yolo_exp import dist
-    from yolo_exp.atomic import atomic_write_text
+    from yolo_exp.parallel import dist
+    from yolo_exp.files.atomic import atomic_write_text
     from yolo_exp.engine.autobatch import auto_batch
     from yolo_exp.engine.checkpoint import load_checkpoint
     from yolo_exp.engine.optim import freeze_layers
-    from yolo_exp.loss import DetectionLoss, scale_hyp_gains
+    from yolo_exp.loss.detect import DetectionLoss, scale_hyp_gains
     from yolo_exp.models.summary import layer_table
-    from yolo_exp.segment_loss import SegmentationLoss
+    from yolo_exp.loss.segment import SegmentationLoss
 
     accel = accelerator(cfg)
     accel.device = dist.setup(accel.device)
@@ -301,7 +265,7 @@ def first_look(cfg: DictConfig, model: DetectionModel, data: RunData, train_set:
     """What the data says before training: provenance, labels.jpg, AutoAnchor (rank 0, fresh runs)."""
     import torch
 
-    from yolo_exp import dist
+    from yolo_exp.parallel import dist
     from yolo_exp.data.label_cache import data_fingerprint
     from yolo_exp.models.autoanchor import check_anchors
     if folder.summary is not None:  # what compare needs to tell runs on other data apart (summary.json)
@@ -322,3 +286,16 @@ def first_look(cfg: DictConfig, model: DetectionModel, data: RunData, train_set:
                           seed=cfg.seed, log=log)
             model.half().float()  # as YOLOv5: anchors (and weights) at FP16 precision from the start
     dist.sync_module(model)  # every rank starts from rank 0's weights and anchors
+
+
+def build_trainer(cfg: DictConfig, run_dir: Path, summary: Any = None, callbacks: Any = None,
+                  trainer_class: Any = None) -> Any:
+    """A Trainer (or ``trainer_class``, a subclass) over the run's parts, built from a composed config: the train
+    command, the benchmarks, tests. ``summary``: a RunSummary to write; ``callbacks``: a CallbackList."""
+    from yolo_exp.engine.settings import TrainSettings
+    from yolo_exp.engine.trainer import LOG, Trainer
+    from yolo_exp.report.run_folder import RunFolder
+
+    folder = RunFolder(run_dir, summary, plots=not cfg.noplots)
+    parts = build_training(cfg, folder, LOG)
+    return (trainer_class or Trainer)(parts, TrainSettings.of(cfg, parts.accel.amp, parts.data.nc), folder, callbacks)

@@ -22,10 +22,10 @@ from yolo_exp.config.schema import register_configs  # noqa: E402
 
 # command -> (its config in conf/, the job it runs); jobs are imported when a run starts (torch, cv2 are heavy)
 COMMANDS = {
-    "train": ("config", "yolo_exp.engine.run", "train_task"),
-    "val": ("val", "yolo_exp.engine.val_run", "val_task"),
-    "predict": ("predict", "yolo_exp.predict.run", "predict_task"),
-    "export": ("export", "yolo_exp.deploy.run", "export_task"),
+    "train": ("config", "yolo_exp.commands.train", "train_task"),
+    "val": ("val", "yolo_exp.commands.val", "val_task"),
+    "predict": ("predict", "yolo_exp.commands.predict", "predict_task"),
+    "export": ("export", "yolo_exp.commands.export", "export_task"),
 }
 
 
@@ -50,10 +50,10 @@ def own_job_folder(config_name: str) -> Iterator[bool]:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from yolo_exp import dist
-    from yolo_exp.cluster import join_task_group
+    from yolo_exp.parallel import dist
+    from yolo_exp.parallel.cluster import join_task_group
     from yolo_exp.config.validate import ConfigError
-    from yolo_exp.owner import COMMANDS, claim, holds, release
+    from yolo_exp.files.owner import COMMANDS, claim, holds, release
 
     join_task_group()  # a multi-task SLURM/submitit job: one DDP run, as under torchrun (sets the ranks)
     if not dist.is_main():

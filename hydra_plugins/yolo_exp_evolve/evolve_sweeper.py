@@ -59,7 +59,7 @@ def _first_job_index(sweep_dir: Path, gen: int, batch: Sequence[Sequence[str]]) 
     every existing folder. The marker (first job, digest of the jobs) is written before the generation launches."""
     import hashlib
 
-    from yolo_exp.atomic import atomic_write_text
+    from yolo_exp.files.atomic import atomic_write_text
 
     digest = hashlib.sha256(repr([list(job) for job in batch]).encode()).hexdigest()
     marker = sweep_dir / f".generation{gen}.first_job"

@@ -15,7 +15,7 @@ from yolo_exp.data import label_cache
 from yolo_exp.data.spec import resolve_data
 from yolo_exp.data.verify import CORRUPT, STATUSES, verify_image_label
 from yolo_exp.engine.errors import one_line
-from yolo_exp.limits import MESSAGE_CHARS
+from yolo_exp.files.limits import MESSAGE_CHARS
 
 from .conftest import write_pair
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from yolo_exp.data.spec import resolve_data
-from yolo_exp.paths import default_cache_dir
+from yolo_exp.files.paths import default_cache_dir
 
 from .conftest import write_pair
 

@@ -106,11 +106,12 @@ def test_run_folder_and_resume_after_sigkill_is_bitwise_identical(tmp_path):
 @pytest.fixture
 def trainer_factory(tmp_path):
     from yolo_exp.config.cli import compose_checked
+    from yolo_exp.build import build_trainer
     from yolo_exp.engine.trainer import Trainer
 
     def make(*overrides: str) -> Trainer:
         cfg = compose_checked([*TINY, "noplots=true", f"cache_dir={tmp_path / 'cache'}", *overrides])
-        return Trainer.from_config(cfg, tmp_path / "run")
+        return build_trainer(cfg, tmp_path / "run")
 
     return make
 
@@ -261,7 +262,7 @@ def test_a_trainer_is_built_from_parts_without_hydra(tmp_path):
     from dataclasses import asdict
     from functools import partial
 
-    from yolo_exp.build import Optimization, RunData, Training
+    from yolo_exp.engine.parts import Optimization, RunData, Training
     from yolo_exp.config.schema import HypConfig
     from yolo_exp.data.loader import create_dataloader
     from yolo_exp.data.spec import resolve_data
@@ -270,7 +271,7 @@ def test_a_trainer_is_built_from_parts_without_hydra(tmp_path):
     from yolo_exp.engine.optim import build_optimizer, lr_lambda
     from yolo_exp.engine.settings import TrainSettings
     from yolo_exp.engine.trainer import Trainer
-    from yolo_exp.loss import DetectionLoss, scale_hyp_gains
+    from yolo_exp.loss.detect import DetectionLoss, scale_hyp_gains
     from yolo_exp.models.yolo import build_model
     from yolo_exp.report.run_folder import RunFolder
 

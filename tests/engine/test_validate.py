@@ -169,7 +169,7 @@ def test_plots_json_and_pycocotools(tmp_path):
 def test_real_loader_and_model_on_coco128(tmp_path):
     """The real loader, model and loss together, at a small size: shapes line up and outputs are written."""
     from yolo_exp.data.loader import create_dataloader
-    from yolo_exp.loss import DetectionLoss, scale_hyp_gains
+    from yolo_exp.loss.detect import DetectionLoss, scale_hyp_gains
     from yolo_exp.models.yolo import build_model
 
     images = shared_path("datasets", "coco128", "images", "train")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.sweep.runfolders import dead_pid, write_results
-from yolo_exp.owner import claim, release
+from yolo_exp.files.owner import claim, release
 from yolo_exp.report.summary import RunSummary, fitness_of, read_results_csv, read_run
 
 

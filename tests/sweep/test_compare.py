@@ -1,4 +1,4 @@
-"""`python -m yolo_exp.compare` on synthetic run folders: statuses, missing columns, seed groups, exit codes."""
+"""`python -m yolo_exp.sweep.compare` on synthetic run folders: statuses, missing columns, seed groups, exit codes."""
 from __future__ import annotations
 
 import json
@@ -55,7 +55,7 @@ def test_compare_usage_errors(tmp_path, capsys):
 
 def test_module_entry_point(tmp_path):
     make_run(tmp_path / "r", ["x=1"], status="failed")
-    proc = subprocess.run([sys.executable, "-m", "yolo_exp.compare", str(tmp_path)], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "yolo_exp.sweep.compare", str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True)
     assert proc.returncode == 1 and "| r | failed |" in proc.stdout.replace("|  | r", "| r")
 
@@ -65,7 +65,7 @@ def test_malformed_summary_is_one_warning_and_the_run_shown_from_results(tmp_pat
     for name, text in (("a", '{"status": "completed", "best": "x"}'), ("b", '{"epochs_done": "x"}'), ("c", "[1]"),
                        ("d", "{not json")):
         (make_run(tmp_path / name, [], best_map=0.2) / "summary.json").write_text(text)
-    proc = subprocess.run([sys.executable, "-m", "yolo_exp.compare", str(tmp_path)], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "yolo_exp.sweep.compare", str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     warnings = [ln for ln in proc.stderr.splitlines() if ln.startswith("warning: ")]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import yaml
 
-from yolo_exp.paths import CONF_DIR
+from yolo_exp.files.paths import CONF_DIR
 from yolo_exp.sweep.evolve import (META, RESULT_COLUMNS, EvolveTable, Mutation, evolvable_keys, mutate, propose,
                                    select_parent, write_hyp_evolve)
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.engine.test_trainer import TINY, only_run, train
-from yolo_exp.owner import LOCK_FILE
+from yolo_exp.files.owner import LOCK_FILE
 from yolo_exp.report.summary import read_results_csv
 
 SWEEP = [*TINY, "epochs=2", "hyp.lr0=0.01,0.02,0.03"]
@@ -96,7 +96,7 @@ def test_an_interpolated_sweep_folder_of_another_config_is_refused_untouched(tmp
 
     from tests.sweep.runfolders import make_run
     from yolo_exp.config.schema import register_configs
-    from yolo_exp.paths import CONF_DIR
+    from yolo_exp.files.paths import CONF_DIR
 
     register_configs()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR), job_name="t"):

@@ -19,12 +19,12 @@ from typing import Callable, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-from yolo_exp import dist
+from yolo_exp.parallel import dist
 from yolo_exp.config.resume import AUTO, COMMAND_ENV, folder_state, hydra_quote, path_value, quote_paths, resume_argv
 from yolo_exp.config.schema import register_configs
 from yolo_exp.config.validate import (ConfigError, SweepStop, check_batch_split, validate, validate_export,
                                       validate_predict, validate_val)
-from yolo_exp.paths import CONF_DIR
+from yolo_exp.files.paths import CONF_DIR
 
 INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc", "--version"}
 # Ranks other than 0 write nothing: no .hydra/ folder, no train.log (warnings and errors still reach stderr).
@@ -295,7 +295,7 @@ def check_job_folders(overrides: Sequence[str], checked: Sequence[str], multirun
     Sweep jobs decide the same in their own folder (``engine.run``); here the whole sweep is refused before any job
     starts if one folder holds a foreign run. ``cfg``: the single run's config, already composed by the caller.
     """
-    from yolo_exp.owner import COMMANDS, claim
+    from yolo_exp.files.owner import COMMANDS, claim
 
     command = COMMANDS[config_name]
     if multirun:
@@ -323,7 +323,7 @@ def check_job_folders(overrides: Sequence[str], checked: Sequence[str], multirun
 
 def _check_sweep_folders(overrides: Sequence[str], checked: Sequence[str], config_name: str) -> None:
     """Each job folder of a named sweep folder that holds a run must hold this job's own (train) run."""
-    from yolo_exp.owner import COMMANDS, run_command
+    from yolo_exp.files.owner import COMMANDS, run_command
 
     sweep_dir = _given_dir(overrides, "hydra.sweep.dir") or _interpolated_sweep_dir(overrides, checked)
     if sweep_dir is None or any(o.startswith(("hydra/sweeper=", "hydra.sweep.subdir=")) for o in overrides):

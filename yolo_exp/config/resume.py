@@ -16,7 +16,7 @@ from typing import Sequence
 import yaml
 
 from yolo_exp.config.validate import ConfigError, is_auto_batch
-from yolo_exp.limits import load_yaml
+from yolo_exp.files.limits import load_yaml
 
 # Overrides a resumed run may change; everything else must stay as the run was started.
 RESUME_SAFE = ("epochs", "workers", "device", "resume")
@@ -235,7 +235,7 @@ def folder_state(run_dir: Path, config_yaml: str, command: str = "train") -> str
     different jobs; extend a run with ``resume=DIR epochs=N``) is a ConfigError: it is never overwritten. Whether
     the run is still running is the folder's lock's to say (``owner.claim``), not this function's.
     """
-    from yolo_exp.owner import run_command
+    from yolo_exp.files.owner import run_command
     from yolo_exp.report.summary import DONE, read_run
 
     held = run_command(run_dir)

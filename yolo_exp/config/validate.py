@@ -6,7 +6,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from yolo_exp import dist
+from yolo_exp.parallel import dist
 
 ALLOWED_OPTIMIZERS = ("torch.optim.SGD", "torch.optim.Adam", "torch.optim.AdamW")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")

@@ -22,7 +22,7 @@ from yolo_exp.data.files import IMG_FORMATS, LABEL_RULE, list_images, read_image
 from yolo_exp.data.image_cache import CACHE_MODES, DiskImageCache, available_memory, fill_ram, ram_needed
 from yolo_exp.data.verify import CORRUPT, FOUND, ImageRecord, report, scan
 from yolo_exp.ops.boxes import xywhn2xyxy, xyxy2xywhn
-from yolo_exp.paths import default_cache_dir
+from yolo_exp.files.paths import default_cache_dir
 
 LOGGER = logging.getLogger(__name__)
 

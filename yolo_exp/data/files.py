@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from yolo_exp.limits import max_image_bytes, max_pixels, read_regular, read_text
+from yolo_exp.files.limits import max_image_bytes, max_pixels, read_regular, read_text
 
 LOGGER = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from yolo_exp.data.files import file_signature, read_image
-from yolo_exp.limits import not_regular, short
+from yolo_exp.files.limits import not_regular, short
 
 LOGGER = logging.getLogger(__name__)
 CACHE_MODES = ("none", "ram", "disk")

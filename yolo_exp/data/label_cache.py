@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from yolo_exp.atomic import atomic_write
+from yolo_exp.files.atomic import atomic_write
 from yolo_exp.data.files import file_signature, img2label_path
-from yolo_exp.limits import check_zip_sizes
-from yolo_exp.paths import default_cache_dir
+from yolo_exp.files.limits import check_zip_sizes
+from yolo_exp.files.paths import default_cache_dir
 from yolo_exp.data.verify import STATUSES, ImageRecord
 
 LOGGER = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ import yaml
 
 from yolo_exp.data.augment import bbox_ioa
 from yolo_exp.data.files import write_image
-from yolo_exp.paths import default_cache_dir
+from yolo_exp.files.paths import default_cache_dir
 
 NAMES = ("circle", "rectangle", "triangle", "star")
 VERSION = 2

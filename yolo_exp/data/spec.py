@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from yolo_exp.limits import check_classes, load_yaml, short_repr
+from yolo_exp.files.limits import check_classes, load_yaml, short_repr
 
 LOGGER = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from yolo_exp.data.augment import box_polygons
 from yolo_exp.data.files import LABEL_RULE, decode_image, img2label_path
 from yolo_exp.data.processes import worker_context
-from yolo_exp.limits import MAX_LABEL_BYTES, max_image_bytes, read_regular, read_text, short, short_repr
+from yolo_exp.files.limits import MAX_LABEL_BYTES, max_image_bytes, read_regular, read_text, short, short_repr
 from yolo_exp.ops.boxes import xywh2xyxy, xyxy2xywh
 
 LOGGER = logging.getLogger(__name__)

@@ -1,2 +1,1 @@
-"""A trained model outside training: export (ONNX, TorchScript) and the backends that run .pt, .onnx and
-.torchscript files behind one interface for val.py and predict.py."""
+"""A trained model outside training: export to ONNX and TorchScript (the backends that run every format live in yolo_exp.models.backends)."""

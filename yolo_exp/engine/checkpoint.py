@@ -1,6 +1,6 @@
 """Checkpoints that survive a kill at any moment and load with ``torch.load(weights_only=True)``.
 
-Every write goes through ``yolo_exp.atomic``: a crash leaves either the previous checkpoint or the new one, never
+Every write goes through ``yolo_exp.files.atomic``: a crash leaves either the previous checkpoint or the new one, never
 half of one. Contents are plain
 tensors, numbers, strings, lists and dicts (no pickled modules, unlike YOLOv5), so loading runs no code.
 """
@@ -14,7 +14,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from yolo_exp.atomic import atomic_write
+from yolo_exp.files.atomic import atomic_write
 from yolo_exp.models.weights import CheckpointError, torch_load
 
 

@@ -6,7 +6,7 @@ import os
 import sys
 
 from yolo_exp.config.validate import ConfigError
-from yolo_exp.limits import short
+from yolo_exp.files.limits import short
 
 LOG = logging.getLogger("yolo_exp")
 

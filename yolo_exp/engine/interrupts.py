@@ -7,8 +7,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from yolo_exp import dist
-from yolo_exp.cluster import warning_signal
+from yolo_exp.parallel import dist
+from yolo_exp.parallel.cluster import warning_signal
 
 
 class StopRequests:

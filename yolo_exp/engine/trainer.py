@@ -1,7 +1,7 @@
 """The training loop: YOLOv5's recipe (warmup, accumulation, EMA, AMP, per-epoch validation, best/last).
 
-A Trainer receives the built parts of a run (yolo_exp.build.build_training) and a settings record
-(TrainSettings); ``Trainer.from_config`` does both from a composed config. ``fit()`` reads like the recipe: for each
+A Trainer receives the built parts of a run (engine/parts.py, made by yolo_exp.build.build_training) and a
+settings record (TrainSettings); ``yolo_exp.build.build_trainer`` does both from a composed config. ``fit()`` reads like the recipe: for each
 epoch train, validate, record, save. It writes only into the run folder (and the dataset cache).
 """
 from __future__ import annotations
@@ -11,28 +11,25 @@ import math
 import random
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
 from tqdm import tqdm
 
-from yolo_exp import dist
-from yolo_exp.build import Training, build_training
+from yolo_exp.parallel import dist
 from yolo_exp.config.resume import current_sweep_dir, resume_command
 from yolo_exp.data.epochs import begin_epoch
 from yolo_exp.engine.callbacks import CallbackList, EpochEnd
 from yolo_exp.engine.checkpoint import (atomic_save, load_checkpoint, model_record, restore_training_state,
                                        set_rng_state, strip_checkpoint, training_state)
 from yolo_exp.engine.interrupts import StopRequests
+from yolo_exp.engine.parts import Training
 from yolo_exp.engine.optim import apply_warmup, build_scheduler, clipped_step, warmup_iters
 from yolo_exp.engine.settings import TrainResult, TrainSettings
 from yolo_exp.engine.validate import validate
 from yolo_exp.metrics.fitness import fitness as compute_fitness
 from yolo_exp.report import results as results_csv
 from yolo_exp.report.run_folder import RunFolder
-from yolo_exp.report.summary import RunSummary
 
 LOG = logging.getLogger("yolo_exp.train")
 MAX_BAD_STEPS = 10  # consecutive non-finite losses before training stops
@@ -66,14 +63,6 @@ class Trainer:
             opt.optimizer, opt.accumulate, opt.lf, opt.ema, opt.scaler)
         self.resume_ckpt = parts.resume_ckpt
         self._start_state()
-
-    @classmethod
-    def from_config(cls, cfg: DictConfig, run_dir: Path, summary: RunSummary | None = None,
-                    callbacks: CallbackList | None = None) -> Trainer:
-        """Build the run's parts (yolo_exp.build) and a trainer over them."""
-        folder = RunFolder(run_dir, summary, plots=not cfg.noplots)
-        parts = build_training(cfg, folder, LOG)
-        return cls(parts, TrainSettings.of(cfg, parts.accel.amp, parts.data.nc), folder, callbacks)
 
     def _start_state(self) -> None:
         """Epoch 0 and no best yet, or where last.pt left off; the LR schedule positioned there."""

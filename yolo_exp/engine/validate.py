@@ -24,7 +24,7 @@ from yolo_exp.metrics.plots import plot_curves
 from yolo_exp.ops.boxes import scale_boxes, xywh2xyxy, xyxy2xywh
 from yolo_exp.ops.masks import mask_boxes, masks_from_protos, original_masks, patches_iou
 from yolo_exp.ops.nms import non_max_suppression
-from yolo_exp.paths import UniqueNames
+from yolo_exp.files.paths import UniqueNames
 from yolo_exp.report.results import loss_names
 
 LOGGER = logging.getLogger(__name__)
@@ -250,7 +250,7 @@ def validate(
     if save_txt:
         (save_dir / "labels").mkdir(parents=True, exist_ok=True)
     half = s.half and device.type == "cuda"
-    exported = getattr(model, "exported", False)  # an .onnx/.torchscript backend (yolo_exp.deploy.backends)
+    exported = getattr(model, "exported", False)  # an .onnx/.torchscript backend (yolo_exp.models.backends)
     net = model if exported else inference_copy(model, half, s.channels_last)
     half = half and not exported  # an exported model takes float input and casts it itself
     timer, acc, confusion = _StageTimer(device), _Accumulator(nc), ConfusionMatrix(nc) if plots else None

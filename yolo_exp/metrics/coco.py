@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from yolo_exp.atomic import atomic_open
+from yolo_exp.files.atomic import atomic_open
 from yolo_exp.ops.boxes import xyxy2xywh
 
 

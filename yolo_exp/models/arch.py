@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from yolo_exp.limits import load_yaml
-from yolo_exp.paths import CONF_DIR
+from yolo_exp.files.limits import load_yaml
+from yolo_exp.files.paths import CONF_DIR
 
 REQUIRED_KEYS = ("depth_multiple", "width_multiple", "anchors", "backbone", "head")
 DEFAULTS: dict[str, Any] = {"activation": "SiLU", "ch": 3}

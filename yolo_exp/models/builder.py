@@ -14,7 +14,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from yolo_exp.limits import MAX_INPUT_CHANNELS, MAX_PARAMS, MAX_REPEATS, short_repr
+from yolo_exp.files.limits import MAX_INPUT_CHANNELS, MAX_PARAMS, MAX_REPEATS, short_repr
 
 from yolo_exp.models.blocks import C3, SPP, SPPF, Bottleneck, Concat, Conv, make_activation
 from yolo_exp.models.detect import Detect, Segment

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from yolo_exp.limits import check_zip_sizes, short
+from yolo_exp.files.limits import check_zip_sizes, short
 from yolo_exp.models.yolov5_pickle import YoloV5Checkpoint, read_yolov5_checkpoint
 
 LOGGER = logging.getLogger(__name__)

@@ -1,1 +1,1 @@
-"""`python predict.py`: detections on images, folders, videos and streams, into a run folder."""
+"""What predict.py reads and writes: its sources (images, folders, videos, streams) and outputs (pictures, labels, crops, COCO json)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from yolo_exp.data.files import IMG_FORMATS, MAX_LIST_BYTES, is_image, read_image, walk_files
-from yolo_exp.limits import not_regular, read_text
+from yolo_exp.files.limits import not_regular, read_text
 
 VID_FORMATS = frozenset({"asf", "avi", "gif", "m4v", "mkv", "mov", "mp4", "mpeg", "mpg", "ts", "wmv", "webm"})
 STREAM_PREFIXES = ("rtsp://", "rtmp://", "http://", "https://", "udp://", "tcp://")

@@ -105,7 +105,7 @@ class MLflowLogger:
             tags["mlflow.parentRunId"] = self._parent(experiment_id, Path(run.sweep_dir))
         created = self.client.create_run(experiment_id, run_name=self.run_dir.name, tags=tags)
         self.run_id = created.info.run_id
-        from yolo_exp.atomic import atomic_write_text
+        from yolo_exp.files.atomic import atomic_write_text
 
         atomic_write_text(id_file, self.run_id)
         self._log_params(flatten(run.config))

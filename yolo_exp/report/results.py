@@ -5,8 +5,8 @@ import csv
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from yolo_exp.atomic import atomic_write_text
-from yolo_exp.limits import MAX_RECORD_BYTES, read_text
+from yolo_exp.files.atomic import atomic_write_text
+from yolo_exp.files.limits import MAX_RECORD_BYTES, read_text
 from yolo_exp.metrics.fitness import METRICS
 
 # YOLOv5's column of each metric (metrics/fitness.METRICS): the file format, which YOLOv5's own tools read.

@@ -19,10 +19,10 @@ from typing import Any, Mapping
 
 import yaml
 
-from yolo_exp.atomic import atomic_write_text
-from yolo_exp.limits import MAX_RECORD_BYTES, load_yaml, read_text
+from yolo_exp.files.atomic import atomic_write_text
+from yolo_exp.files.limits import MAX_RECORD_BYTES, load_yaml, read_text
 from yolo_exp.metrics.fitness import MASK_METRICS, METRICS, fitness
-from yolo_exp.owner import in_use
+from yolo_exp.files.owner import in_use
 from yolo_exp.report.results import row_metrics
 
 SUMMARY_FILE = "summary.json"
@@ -299,7 +299,7 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
 
     Status: from summary.json; `unknown` when there is none or it is malformed (``summary_error`` says how, in
     one line); a `running` run whose folder no live process holds
-    (yolo_exp.owner) is reported as `interrupted` (with `status_note`). overrides/choices fall back to `.hydra/`.
+    (yolo_exp.files.owner) is reported as `interrupted` (with `status_note`). overrides/choices fall back to `.hydra/`.
     """
     run_dir = Path(run_dir)
     data, problem = load_summary(run_dir)

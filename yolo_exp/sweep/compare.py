@@ -1,4 +1,4 @@
-"""`python -m yolo_exp.compare PATH... [--sort KEY] [--json] [--out DIR] [--no-seeds]`
+"""`python -m yolo_exp.sweep.compare PATH... [--sort KEY] [--json] [--out DIR] [--no-seeds]`
 
 PATHs are run folders or folders holding runs (sweeps, outputs/), in any mix. `--fitness map50=1,map=0` ranks
 by other weights (each run's best epoch chosen again from its results.csv); a warning says when the runs saw
@@ -21,7 +21,7 @@ from yolo_exp.sweep.summary import summarize
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m yolo_exp.compare", description=__doc__.split("\n\n")[1],
+    p = argparse.ArgumentParser(prog="python -m yolo_exp.sweep.compare", description=__doc__.split("\n\n")[1],
                                 epilog="Exit status: 1 when any run failed.")
     p.add_argument("paths", nargs="+", help="run folders and/or folders holding runs")
     p.add_argument("--sort", default="fitness", help="column to sort by (metrics descending, others ascending)")

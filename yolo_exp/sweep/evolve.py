@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from yolo_exp.atomic import atomic_write_text
+from yolo_exp.files.atomic import atomic_write_text
 from yolo_exp.report.results import METRIC_COLUMNS
 
 # YOLOv5 v7.0 train.py meta: key -> (mutation gain, lower limit, upper limit).

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from yolo_exp.atomic import atomic_write_text
+from yolo_exp.files.atomic import atomic_write_text
 
 
 def experiment_tree(values: Mapping[str, Any], groups: Iterable[str]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from yolo_exp.atomic import atomic_write_text
+from yolo_exp.files.atomic import atomic_write_text
 from yolo_exp.metrics.fitness import MASK_METRICS, METRICS
 from yolo_exp.report.summary import pid_alive
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from yolo_exp.atomic import atomic_write_text
+from yolo_exp.files.atomic import atomic_write_text
 from yolo_exp.sweep.plots import plot_compare
 from yolo_exp.sweep.rerank import best_epoch
 from yolo_exp.sweep.runs import (RunRecord, differing_keys, find_runs, load_run, name_runs, run_label,
