@@ -1,10 +1,10 @@
 """From a composed config to the objects a command works with: the device, the data, the models, and for training
-the whole set of built parts (``build_training``).
+the built parts (``build_training``, engine/parts.py) and the Trainer over them (``build_trainer``).
 
-train.py (through the trainer), val.py, predict.py, export.py and the benchmarks build these here and nowhere else,
-so ``single_cls``, the cache folder, the checkpoint's architecture and the start-from weights mean the same in
-every command. The ``model``, ``data`` and ``device`` groups (and ``optimizer``) are built with Hydra's
-``instantiate`` from their ``_target_``; what a user's builder must return is checked here with a one-line error.
+Every command and the benchmarks build these here and nowhere else, so ``single_cls``, the cache folder, the
+checkpoint's architecture and the start-from weights mean the same everywhere. The ``model``, ``data``, ``device``
+and ``optimizer`` groups are built with Hydra's ``instantiate`` from their ``_target_``; what a user's builder
+returns is checked here with a one-line error.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from yolo_exp.config.validate import ConfigError, is_auto_batch, model_task
 from yolo_exp.data.spec import DataSpec
 from yolo_exp.engine.device import Accelerator
 from yolo_exp.engine.parts import Optimization, RunData, Training
+from yolo_exp.engine.seed import seed_everything
 from yolo_exp.files.limits import check_classes, short
 from yolo_exp.models.weights import CheckpointError, load_weights, open_checkpoint
 from yolo_exp.models.yolo import DetectionModel, build_model
@@ -181,31 +182,6 @@ def optimization(cfg: DictConfig, model: Any, hyp: dict[str, Any], accel: Accele
     return Optimization(optimizer, accumulate, lf, ModelEMA(model), accel.grad_scaler(fused_optimizer=fused))
 
 
-def seed_everything(seed: int, deterministic: bool, benchmark: bool = False) -> None:
-    """Seed every generator; ``deterministic`` means what YOLOv5's init_seeds means: deterministic algorithms.
-
-    Ops without a deterministic kernel on the device warn instead of failing (``warn_only``), and uninitialised
-    memory is not filled (that costs time and changes nothing a run computes). cuDNN's autotuner
-    (``device.cudnn_benchmark``) picks kernels by timing, so it only applies when ``deterministic=false``.
-    """
-    import os
-    import random
-
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS, read at its first use
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.utils.deterministic.fill_uninitialized_memory = False
-        torch.backends.cudnn.deterministic = True
-        benchmark = False
-    torch.backends.cudnn.benchmark = benchmark
-
-
 def round_imgsz(imgsz: int, stride: int, log: logging.Logger) -> int:
     new = max(math.ceil(imgsz / stride) * stride, 2 * stride)
     if new != imgsz:
@@ -290,8 +266,7 @@ def first_look(cfg: DictConfig, model: DetectionModel, data: RunData, train_set:
 
 def build_trainer(cfg: DictConfig, run_dir: Path, summary: Any = None, callbacks: Any = None,
                   trainer_class: Any = None) -> Any:
-    """A Trainer (or ``trainer_class``, a subclass) over the run's parts, built from a composed config: the train
-    command, the benchmarks, tests. ``summary``: a RunSummary to write; ``callbacks``: a CallbackList."""
+    """A Trainer (or ``trainer_class``, a subclass) over the run's parts; ``summary``: a RunSummary to write."""
     from yolo_exp.engine.settings import TrainSettings
     from yolo_exp.engine.trainer import LOG, Trainer
     from yolo_exp.report.run_folder import RunFolder

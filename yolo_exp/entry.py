@@ -18,7 +18,7 @@ import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from yolo_exp.config.cli import run_entry  # noqa: E402
-from yolo_exp.config.schema import register_configs  # noqa: E402
+from yolo_exp.config.store import register_configs  # noqa: E402
 
 # command -> (its config in conf/, the job it runs); jobs are imported when a run starts (torch, cv2 are heavy)
 COMMANDS = {

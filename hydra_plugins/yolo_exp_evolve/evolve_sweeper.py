@@ -162,7 +162,7 @@ class EvolveSweeper(Sweeper):
     def _record(table: Any, csv_path: Path, gen: int, first: int, proposals: List[Dict[str, float]],
                 results: Sequence[JobReturn]) -> int:
         from yolo_exp.report.results import METRIC_COLUMNS, row_metrics
-        from yolo_exp.report.summary import read_results_csv
+        from yolo_exp.report.run_reader import read_results_csv
 
         ok = 0
         for i, (hyp, ret) in enumerate(zip(proposals, results)):

@@ -204,7 +204,7 @@ class OptunaSweeper(Sweeper):
                 extra: Optional[Any] = None) -> List[Any]:
         """Run (folder, trial, values) jobs, consecutive folders as one launcher batch; (folder, trial, return).
         ``extra(folder)``: more overrides for that job."""
-        from yolo_exp.config.resume import hydra_quote
+        from yolo_exp.config.quoting import hydra_quote
         from yolo_exp.sweep.search_space import override_value
         from yolo_exp.sweep.study import Heartbeat, consecutive_groups
 
@@ -229,20 +229,16 @@ class OptunaSweeper(Sweeper):
         return [ret for _, _, ret in done]
 
     def _extend(self, study: Any, space: Dict[str, Any], fixed: List[str], url: str) -> List[List[JobReturn]]:
-        """Successive halving by extension: every trial trains rungs[0] epochs; the best 1/reduction_factor are
-        extended in place (resume=FOLDER epochs=rungs[k]; keep_optimizer=true keeps the extension exact) and
-        the rest are pruned where they stand. The study keeps each trial's value per rung (user attribute
-        ``value<k>``) and the rung it was promoted to (``rung``), so a rerun after a kill goes on from there."""
+        """Successive halving by extension (yolo_exp.sweep.halving) over this process's trials: unfinished ones
+        adopted after a kill, then new ones up to n_trials."""
         import optuna
         from optuna.trial import TrialState
 
-        from yolo_exp.config.resume import hydra_quote
-        from yolo_exp.report.summary import mark_pruned, read_run
+        from yolo_exp.sweep.halving import Rungs, successive_halving
         from yolo_exp.sweep.search_space import suggest
-        from yolo_exp.sweep.study import claim, objective_values, quiet_optuna
+        from yolo_exp.sweep.study import claim, quiet_optuna
 
         assert self.config is not None
-        sweep_dir = Path(str(self.config.hydra.sweep.dir))
         mine = []  # (folder, trial, values): unfinished trials (adopted after a kill), then new ones
         for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             trial = optuna.trial.Trial(study, frozen._trial_id)
@@ -252,54 +248,15 @@ class OptunaSweeper(Sweeper):
             with quiet_optuna():
                 trial = self._ask_one(study, space)
             mine.append((claim(trial), trial, suggest(trial, space)))
-
-        def attrs(job: Any) -> Dict[str, Any]:
-            return next(t.user_attrs for t in study.get_trials(deepcopy=False) if t.number == job[1].number)
-
-        def extra(k: int, epochs: int) -> Any:
-            resume = (lambda folder: [f"resume={hydra_quote(str((sweep_dir / str(folder)).resolve()))}"]) if k \
-                else (lambda folder: [])
-            return lambda folder: [f"epochs={epochs}", "keep_optimizer=true", *resume(folder)]
-
-        returns: List[List[JobReturn]] = []
-        sign = 1 if self.directions[0] == "maximize" else -1
-        for k, epochs in enumerate(self.rungs):
-            current = [job for job in mine if attrs(job).get("rung", 0) >= k]
-            todo = [job for job in current if f"value{k}" not in attrs(job)]
-            done = self._launch(study, todo, fixed, url, extra(k, epochs))
-            for folder, trial, ret in done:
-                info = read_run(Path(str(ret.hydra_cfg.hydra.runtime.output_dir))) if ret.hydra_cfg else {}
-                values = objective_values(info, self.objectives) if info.get("status") != "failed" else None
-                trial.set_user_attr(f"value{k}", values[0] if values else None)
-            returns.append([ret for _, _, ret in done])
-            alive = [job for job in current if attrs(job).get(f"value{k}") is not None]
-            for job in current:
-                if job not in alive:
-                    study.tell(job[1], state=TrialState.FAIL)
-                    log.warning("optuna: trial %d (folder %d) failed at rung %d", job[1].number, job[0], k)
-            if k == len(self.rungs) - 1:
-                for job in alive:
-                    study.tell(job[1], [attrs(job)[f"value{k}"]])
-                break
-            keep = [job for job in alive if attrs(job).get("rung", 0) > k]  # promoted before a kill
-            if not keep:
-                ranked = sorted(alive, key=lambda job: -sign * attrs(job)[f"value{k}"])
-                keep = ranked[:max(1, -(-len(alive) // self.reduction_factor))]
-                for job in keep:
-                    job[1].set_user_attr("rung", k + 1)
-            for job in alive:
-                if job not in keep:
-                    mark_pruned(sweep_dir / str(job[0]), f"not promoted after rung {k} ({epochs} epochs)")
-                    study.tell(job[1], state=TrialState.PRUNED)
-            log.info("optuna: rung %d (%d epochs): %d trials, %d extended to %d epochs", k, epochs, len(alive),
-                     len(keep), self.rungs[k + 1])
-            mine = keep
-        return returns
+        rungs = Rungs(self.rungs, self.reduction_factor, self.directions[0] == "maximize", self.objectives,
+                      Path(str(self.config.hydra.sweep.dir)))
+        return successive_halving(study, mine, rungs,
+                                  lambda jobs, extra: self._launch(study, jobs, fixed, url, extra))
 
     def _tell(self, study: Any, trial: Any, folder: int, ret: JobReturn) -> None:
         from optuna.trial import TrialState
 
-        from yolo_exp.report.summary import read_run
+        from yolo_exp.report.run_reader import read_run
         from yolo_exp.sweep.guard import job_failed
         from yolo_exp.sweep.study import objective_values
 

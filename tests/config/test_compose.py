@@ -10,7 +10,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from tests.conftest import ROOT, shared_path
-from yolo_exp.config.cli import compose_checked, split_argv, sweep_variants
+from yolo_exp.config.cli import split_argv
+from yolo_exp.config.compose import compose_checked, sweep_variants
 from yolo_exp.config.validate import ConfigError
 
 GROUPS = ("model", "data", "hyp", "optimizer", "device", "experiment", "debug")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from yolo_exp.config.resume import (COMMAND_ENV, find_unfinished, hydra_quote, parsed_value, quote_paths,
-                                    resume_argv, resume_command, take_back)
+from yolo_exp.config.quoting import hydra_quote, parsed_value, quote_paths
+from yolo_exp.config.resume import COMMAND_ENV, find_unfinished, resume_argv, resume_command, take_back
 from yolo_exp.config.validate import ConfigError
 
 
@@ -161,7 +161,7 @@ def test_folder_state_tells_jobs_apart_by_what_they_train(tmp_path):
 
 
 def test_predict_and_export_sources_reach_the_config_as_typed():
-    from yolo_exp.config.cli import compose_checked
+    from yolo_exp.config.compose import compose_checked
 
     for name, path in (("predict", "/data/my dir, v2/0000[0-3]*.jpg"), ("export", "/data/é#x 'q'"),
                        ("predict", "0")):

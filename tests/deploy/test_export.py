@@ -93,7 +93,7 @@ def test_own_checkpoint_exports_and_a_static_export_predicts_but_is_not_validate
                       "device.amp_dtype=bf16")
     log = (static.parent / "export.log").read_text()
     assert "half=true: FP16 export needs CUDA; exporting FP32 on cpu" in log and "amp_dtype=bf16: applies to" in log
-    from yolo_exp.models.backends import Exported
+    from yolo_exp.deploy.backends import Exported
 
     backend = Exported(static, __import__("torch").device("cpu"))
     assert backend.names == ["circle", "square", "triangle", "star"] or backend.nc == len(backend.names)

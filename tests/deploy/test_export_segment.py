@@ -61,7 +61,7 @@ def test_val_and_predict_write_masks(seg_run):
 
 @pytest.mark.parametrize("fmt", ["onnx", pytest.param("torchscript", marks=pytest.mark.slow)])  # the same path
 def test_exports_carry_the_prototypes_and_give_the_pt_results(seg_run, fmt):
-    from yolo_exp.models.backends import Exported
+    from yolo_exp.deploy.backends import Exported
 
     tmp, weights, source, data, figures, preds = seg_run
     model = exported(tmp, weights, fmt, "imgsz=64")

@@ -105,7 +105,7 @@ def test_run_folder_and_resume_after_sigkill_is_bitwise_identical(tmp_path):
 
 @pytest.fixture
 def trainer_factory(tmp_path):
-    from yolo_exp.config.cli import compose_checked
+    from yolo_exp.config.compose import compose_checked
     from yolo_exp.build import build_trainer
     from yolo_exp.engine.trainer import Trainer
 

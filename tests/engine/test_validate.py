@@ -11,7 +11,9 @@ import torch
 from torch import nn
 
 from tests.conftest import shared_path
-from yolo_exp.engine.validate import ValResult, ValSettings, _to_original, inference_copy, validate
+from yolo_exp.engine.val_report import ValResult
+from yolo_exp.engine.val_scoring import to_original
+from yolo_exp.engine.validate import ValSettings, inference_copy, validate
 from yolo_exp.metrics.coco import coco_eval
 from yolo_exp.ops.boxes import xywhn2xyxy, xyxy2xywh, xyxy2xywhn
 
@@ -78,7 +80,7 @@ def _perfect():
 
 def test_letterbox_and_back_is_identity():
     boxes = LABELS[0][:, 1:].clone()
-    back = _to_original(_to_batch_xyxy(boxes, ORIGINALS[0]), BATCH_HW, ORIGINALS[0])
+    back = to_original(_to_batch_xyxy(boxes, ORIGINALS[0]), BATCH_HW, ORIGINALS[0])
     torch.testing.assert_close(back, boxes)
     normalised = xywhn2xyxy(xyxy2xywhn(boxes, w=640, h=480), w=640, h=480)
     torch.testing.assert_close(normalised, boxes)

@@ -9,7 +9,8 @@ import torch
 
 from tests.conftest import shared_path
 from yolo_exp.data.segment_dataset import SegmentDataset
-from yolo_exp.engine.validate import _MaskScoring, _summarise
+from yolo_exp.engine.val_report import summarise
+from yolo_exp.engine.val_scoring import MaskScoring
 from yolo_exp.metrics.coco import coco_eval, coco_image_id, predictions_to_coco, rle_encode
 from yolo_exp.ops.masks import paste, polygon_mask
 
@@ -63,7 +64,7 @@ def test_mask_map_agrees_with_pycocotools_segm(tmp_path):
     pytest.importorskip("pycocotools")
     root = shared_path("datasets", "coco128-seg")
     ds = SegmentDataset(root / "images" / "train", imgsz=320, nc=NC, cache_dir=tmp_path)
-    scoring, rng = _MaskScoring(ds, NC, all_masks=True), np.random.default_rng(0)
+    scoring, rng = MaskScoring(ds, NC, all_masks=True), np.random.default_rng(0)
     images, annotations, results = [], [], []
     for i in range(IMAGES):
         det, protos, cls, gt = _detections(ds, i, rng)
@@ -84,7 +85,7 @@ def test_mask_map_agrees_with_pycocotools_segm(tmp_path):
     anno = tmp_path / "gt.json"
     anno.write_text(json.dumps({"images": images, "annotations": annotations,
                                 "categories": [{"id": c, "name": str(c)} for c in range(NC)]}))
-    ours, _ = _summarise(scoring.acc, [str(c) for c in range(NC)], NC)
+    ours, _ = summarise(scoring.acc, [str(c) for c in range(NC)], NC)
     theirs, theirs50 = coco_eval(anno, results, max_dets=MAX_DET, iou_type="segm")
     assert 0.2 < theirs < 0.9  # a realistic operating regime: masks from 1/4-resolution prototypes, cropped
     # measured: 0.6758 vs 0.6771 and 0.8612 vs 0.8627; the rest is YOLOv5's AP interpolation and one-pass

@@ -95,7 +95,7 @@ def test_zip_bomb_sizes_are_refused_before_inflating(tmp_path):
     """Every reader of a zip archive (a .pt checkpoint, a .torchscript export) checks the declared sizes."""
     import torch
 
-    from yolo_exp.models.backends import Exported
+    from yolo_exp.deploy.backends import Exported
     from yolo_exp.models.weights import read_state_dict
 
     for name, read in (("bomb.pt", read_state_dict), ("bomb.torchscript", lambda p: Exported(p, torch.device("cpu")))):
@@ -122,7 +122,7 @@ def test_every_reader_of_outside_files_refuses_a_fifo_instead_of_waiting(tmp_pat
     from yolo_exp.config.resume import _read_overrides
     from yolo_exp.data.files import list_images, read_image
     from yolo_exp.data.spec import resolve_data
-    from yolo_exp.report.summary import read_results_csv, read_run
+    from yolo_exp.report.run_reader import read_results_csv, read_run
 
     (tmp_path / ".hydra").mkdir()
     for name in (".hydra/overrides.yaml", "summary.json", "results.csv", "config_resolved.yaml", "x.jpg",

@@ -63,7 +63,7 @@ def _learned(key: str) -> bool:
 def test_a_segment_model_refuses_box_only_labels_and_detect_datasets_in_one_line(tmp_path):
     """The demo switches to its segmentation twin for a segment model; other box-only data is refused."""
     from yolo_exp.build import check_polygons, run_data, task_dataset
-    from yolo_exp.config.cli import compose_checked
+    from yolo_exp.config.compose import compose_checked
     from yolo_exp.config.validate import ConfigError
     from yolo_exp.data.loader import create_dataloader
 
@@ -85,7 +85,7 @@ class _NoMasks:  # a user's dataset class that is no SegmentDataset
 
 
 def test_mask_fitness_weights_are_for_segment_models_only():
-    from yolo_exp.config.cli import compose_checked
+    from yolo_exp.config.compose import compose_checked
     from yolo_exp.config.validate import ConfigError
 
     with pytest.raises(ConfigError, match="^fitness.mask_map=1.0: weighs a mask metric"):

@@ -90,7 +90,7 @@ def test_hyp_evolve_wins_over_a_data_recipe(tmp_path):
     """data=shapes brings a recipe with lr0 and warmup_epochs: the evolved values must be the ones trained."""
     from hydra import compose, initialize_config_dir
 
-    from yolo_exp.config.schema import register_configs
+    from yolo_exp.config.store import register_configs
 
     table = EvolveTable(["lr0", "warmup_epochs"])
     table.rows.append({"generation": 0, "job": 0, "fitness": 0.5, **{c: 0.0 for c in RESULT_COLUMNS},

@@ -59,7 +59,7 @@ def test_objectives_come_from_the_summary():
 def test_best_params_load_as_an_experiment_of_the_real_config(tmp_path):
     from hydra import compose, initialize_config_dir
 
-    from yolo_exp.config.schema import register_configs
+    from yolo_exp.config.store import register_configs
 
     study = optuna.create_study(direction="maximize", study_name="s")
     for value in (0.2, 0.4, 0.3):

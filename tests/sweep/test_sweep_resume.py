@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import ROOT
 from tests.engine.test_trainer import TINY, only_run, train
 from yolo_exp.files.owner import LOCK_FILE
-from yolo_exp.report.summary import read_results_csv
+from yolo_exp.report.run_reader import read_results_csv
 
 SWEEP = [*TINY, "epochs=2", "hyp.lr0=0.01,0.02,0.03"]
 
@@ -95,7 +95,7 @@ def test_an_interpolated_sweep_folder_of_another_config_is_refused_untouched(tmp
     from omegaconf import OmegaConf
 
     from tests.sweep.runfolders import make_run
-    from yolo_exp.config.schema import register_configs
+    from yolo_exp.config.store import register_configs
     from yolo_exp.files.paths import CONF_DIR
 
     register_configs()

@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None, t0: float | None = None) -> int:
     from yolo_exp.bench.inference import bench_predict, bench_val
     from yolo_exp.bench.step import bench_step
     from yolo_exp.bench.train import bench_train
-    from yolo_exp.config.cli import compose_checked
+    from yolo_exp.config.compose import compose_checked
     from yolo_exp.config.validate import ConfigError
 
     try:

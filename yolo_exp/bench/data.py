@@ -5,6 +5,7 @@ import os
 import resource
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 from pathlib import Path
 
 from yolo_exp.data.loader import create_dataloader

@@ -22,7 +22,7 @@ from yolo_exp.files.atomic import atomic_write_text
 from yolo_exp.build import accelerator
 from yolo_exp.config.validate import run_weights
 from yolo_exp.data.dataset import prepare_image
-from yolo_exp.models.backends import load_backend, max_stride
+from yolo_exp.deploy.backends import load_backend, max_stride
 from yolo_exp.engine.device import Accelerator
 from yolo_exp.engine.errors import exit_for, report_failure
 from yolo_exp.engine.validate import inference_copy

@@ -22,7 +22,8 @@ from yolo_exp.config.validate import ConfigError, check_batch_split, is_auto_bat
 from yolo_exp.engine.callbacks import CallbackList, RunEnd, RunStart, build_callbacks
 from yolo_exp.engine.errors import exit_for, one_line, report_failure
 from yolo_exp.parallel.launch import child_argv, launch
-from yolo_exp.report.summary import RunSummary, read_run
+from yolo_exp.report.summary import RunSummary
+from yolo_exp.report.run_reader import read_run
 
 LOG = logging.getLogger("yolo_exp.train")
 LAST_SLOT: dict[int, int] = {}  # per worker process: the slot of its previous job in a parallel sweep

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 from pathlib import Path
 from typing import Sequence
 
 import yaml
 
+from yolo_exp.config.quoting import hydra_quote, path_value
 from yolo_exp.config.validate import ConfigError, is_auto_batch
 from yolo_exp.files.limits import load_yaml
 
@@ -22,60 +22,8 @@ from yolo_exp.files.limits import load_yaml
 RESUME_SAFE = ("epochs", "workers", "device", "resume")
 AUTO = ("auto", "true", "True")
 UNREADABLE_SUMMARY = "fix it, or delete it to continue from weights/last.pt (its record of the run starts again)"
-# Options that hold a file, folder or glob (predict's and export's ``source``, predict's ``coco_json``; ``name``, the
-# run folder's suffix): any character a path may hold must get through Hydra's lexer.
-PATH_KEYS = ("resume", "weights", "data.file", "data.path", "cache_dir", "hydra.run.dir", "hydra.sweep.dir", "source",
-             "coco_json", "name")
-
-
 def _key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
-
-
-REFUSED = object()  # what parsed_value returns when Hydra's lexer cannot read an override
-
-
-def hydra_quote(value: str) -> str:
-    """A single-quoted Hydra string that resolves to ``value`` verbatim.
-
-    Hydra unescapes only backslashes before a quote (its QuotedString does that escaping); OmegaConf would resolve
-    ``${``, so that is escaped for it (with any backslashes right before it doubled)."""
-    from hydra.core.override_parser.types import Quote, QuotedString
-
-    literal = re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", value)
-    return QuotedString(text=literal, quote=Quote.single).with_quotes()
-
-
-def parsed_value(override: str) -> object:
-    """The value Hydra reads from ``key=value`` (quotes removed), or REFUSED when its lexer cannot read it."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    try:
-        return OverridesParser.create().parse_overrides([override])[0].value()
-    except Exception:  # noqa: BLE001 - any parser failure means: not readable as written
-        return REFUSED
-
-
-def quote_paths(overrides: Sequence[str], multirun: bool = False) -> list[str]:
-    """Path options whose value Hydra would refuse or misread (non-ASCII, spaces, ``#``, ``(``, a comma outside a
-    sweep) are passed as quoted strings; values Hydra reads as they are (quoted by the user, interpolations, a
-    sweep under ``-m``) are left alone."""
-    out = []
-    for o in overrides:
-        key, sep, raw = o.partition("=")
-        if sep and key.lstrip("+") in PATH_KEYS:
-            value = parsed_value(o)
-            plain = value is None or isinstance(value, str) or (multirun and value is not REFUSED)
-            if not plain:  # refused by the lexer, or read as a sweep, a number or a bool
-                o = f"{key}={hydra_quote(raw)}"
-        out.append(o)
-    return out
-
-
-def path_value(override: str) -> str:
-    """The path an override names, whatever quoting it came with."""
-    value = parsed_value(override)
-    return value if isinstance(value, str) else override.split("=", 1)[1]  # null stays "null"
 
 
 COMMAND_ENV = "YOLO_EXP_COMMAND"  # the command line as typed (JSON), set by run_entry; launchers' jobs inherit it
@@ -149,7 +97,8 @@ def _job(overrides: Sequence[str]) -> set[str]:
 
 def find_unfinished(overrides: Sequence[str], root: Path = Path("outputs")) -> Path:
     """The newest training run under ``root`` of the same job (same overrides) that is not completed."""
-    from yolo_exp.report.summary import DONE, read_run
+    from yolo_exp.report.summary import DONE
+    from yolo_exp.report.run_reader import read_run
 
     job = _job(overrides)
     candidates = []
@@ -172,7 +121,8 @@ def find_unfinished(overrides: Sequence[str], root: Path = Path("outputs")) -> P
 def check_resumable(run_dir: Path, new: Sequence[str], target: str) -> None:
     """Refuse what resume cannot do, before anything is written: a completed run not extended, or one trained
     further than asked. A run still running is refused when its folder is claimed (``owner.claim``)."""
-    from yolo_exp.report.summary import DONE, read_run
+    from yolo_exp.report.summary import DONE
+    from yolo_exp.report.run_reader import read_run
 
     run = read_run(run_dir)
     if run.get("summary_error"):
@@ -236,7 +186,8 @@ def folder_state(run_dir: Path, config_yaml: str, command: str = "train") -> str
     the run is still running is the folder's lock's to say (``owner.claim``), not this function's.
     """
     from yolo_exp.files.owner import run_command
-    from yolo_exp.report.summary import DONE, read_run
+    from yolo_exp.report.summary import DONE
+    from yolo_exp.report.run_reader import read_run
 
     held = run_command(run_dir)
     if held is None:

@@ -1,1 +1,2 @@
-"""A trained model outside training: export to ONNX and TorchScript (the backends that run every format live in yolo_exp.models.backends)."""
+"""A trained model outside training: export to ONNX and TorchScript, and the backends that run .pt, .onnx and
+.torchscript files behind one interface for val.py and predict.py."""

@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from yolo_exp.files.atomic import atomic_write
 from yolo_exp.build import accelerator, checkpoint_model
-from yolo_exp.models.backends import META_FILE, Exported
+from yolo_exp.deploy.backends import META_FILE, Exported
 from yolo_exp.engine.validate import inference_copy
 from yolo_exp.files.paths import safe_name
 
@@ -68,7 +68,7 @@ def sample_batch(source: str | None, imgsz: int, stride: int, n: int = 2) -> tor
 
 def unused_options(cfg: DictConfig, fmt: str, device: torch.device) -> list[str]:
     """One line for each option that cannot apply to this format or device, rather than silence."""
-    from yolo_exp.config.schema import ExportRunConfig
+    from yolo_exp.config.commands import ExportRunConfig
 
     notes = []
     if cfg.half and device.type != "cuda":

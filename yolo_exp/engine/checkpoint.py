@@ -6,6 +6,7 @@ tensors, numbers, strings, lists and dicts (no pickled modules, unlike YOLOv5), 
 """
 from __future__ import annotations
 
+import logging
 import pickle
 import random
 from pathlib import Path
@@ -69,6 +70,31 @@ def strip_checkpoint(path: str | Path, keep_optimizer: bool = False) -> float:
         ckpt["stripped"] = True
     atomic_save(ckpt, path)
     return Path(path).stat().st_size / 1e6
+
+
+def save_epoch(ckpt: dict, wdir: Path, epoch: int, improved: bool, save_period: int) -> None:
+    """An epoch's checkpoint: best.pt when it improved, epoch{N}.pt every ``save_period`` epochs, and last.pt last:
+    it is what a resume starts from, so a kill before it repeats the whole epoch."""
+    if improved:
+        atomic_save(ckpt, wdir / "best.pt")
+    if save_period > 0 and epoch % save_period == 0:
+        atomic_save(ckpt, wdir / f"epoch{epoch}.pt")
+    atomic_save(ckpt, wdir / "last.pt")
+
+
+def strip_weights(wdir: Path, keep_optimizer: bool, log: logging.Logger) -> None:
+    """The end of a run: last.pt and best.pt stripped (strip_checkpoint)."""
+    for name in ("last.pt", "best.pt"):
+        f = wdir / name
+        if f.exists():
+            log.info("Optimizer stripped from %s, %.1fMB", f, strip_checkpoint(f, keep_optimizer=keep_optimizer))
+
+
+def load_ema_weights(model: torch.nn.Module, path: Path) -> None:
+    """A checkpoint's EMA weights into ``model`` as FP32: FP16 once stripped, the FP32 EMA with keep_optimizer."""
+    ckpt = load_checkpoint(path)
+    weights = ckpt.get("ema") or ckpt["model"]
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in weights.items()})
 
 
 def training_state(model: torch.nn.Module, ema: Any, optimizer: torch.optim.Optimizer,

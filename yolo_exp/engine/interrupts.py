@@ -5,8 +5,10 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from yolo_exp.config.resume import current_sweep_dir, resume_command
 from yolo_exp.parallel import dist
 from yolo_exp.parallel.cluster import warning_signal
 
@@ -59,3 +61,8 @@ class StopRequests:
             signal.signal(warning[0], warning[1])
 
         return restore
+
+    def tell_interrupted(self, run_dir: Path, state: str) -> None:
+        """The one warning of an interrupted run: what last.pt holds, and the command that continues it."""
+        self.log.warning("interrupted: weights/last.pt holds %s; continue with\n  %s", state,
+                         resume_command(run_dir, sweep_dir=current_sweep_dir()))

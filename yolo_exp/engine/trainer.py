@@ -1,13 +1,13 @@
 """The training loop: YOLOv5's recipe (warmup, accumulation, EMA, AMP, per-epoch validation, best/last).
 
 A Trainer receives the built parts of a run (engine/parts.py, made by yolo_exp.build.build_training) and a
-settings record (TrainSettings); ``yolo_exp.build.build_trainer`` does both from a composed config. ``fit()`` reads like the recipe: for each
-epoch train, validate, record, save. It writes only into the run folder (and the dataset cache).
+settings record (TrainSettings); ``yolo_exp.build.build_trainer`` does both from a composed config. ``fit()``
+reads like the recipe: for each epoch train, validate, record, save. It writes only into the run folder (and the
+dataset cache).
 """
 from __future__ import annotations
 
 import logging
-import math
 import random
 import time
 from collections.abc import Iterator
@@ -17,99 +17,65 @@ import torch
 from tqdm import tqdm
 
 from yolo_exp.parallel import dist
-from yolo_exp.config.resume import current_sweep_dir, resume_command
 from yolo_exp.data.epochs import begin_epoch
 from yolo_exp.engine.callbacks import CallbackList, EpochEnd
-from yolo_exp.engine.checkpoint import (atomic_save, load_checkpoint, model_record, restore_training_state,
-                                       set_rng_state, strip_checkpoint, training_state)
+from yolo_exp.engine.checkpoint import (atomic_save, load_ema_weights, model_record, save_epoch, strip_weights,
+                                       training_state)
 from yolo_exp.engine.interrupts import StopRequests
+from yolo_exp.engine.loss_guard import LossGuard
 from yolo_exp.engine.parts import Training
 from yolo_exp.engine.optim import apply_warmup, build_scheduler, clipped_step, warmup_iters
 from yolo_exp.engine.settings import TrainResult, TrainSettings
+from yolo_exp.engine.start_point import StartPoint, restore
 from yolo_exp.engine.validate import validate
+from yolo_exp.ops.images import rescale_images
 from yolo_exp.metrics.fitness import fitness as compute_fitness
 from yolo_exp.report import results as results_csv
 from yolo_exp.report.run_folder import RunFolder
 
 LOG = logging.getLogger("yolo_exp.train")
-MAX_BAD_STEPS = 10  # consecutive non-finite losses before training stops
 
 
 class Trainer:
     def __init__(self, parts: Training, settings: TrainSettings, folder: RunFolder,
                  callbacks: CallbackList | None = None) -> None:
-        self.s = settings
-        self.folder = folder
-        self.run_dir = folder.path
-        self.wdir = self.run_dir / "weights"
+        self.s, self.folder, self.run_dir, self.wdir = settings, folder, folder.path, folder.path / "weights"
         if dist.is_main():
             self.wdir.mkdir(parents=True, exist_ok=True)
         self.callbacks = callbacks or CallbackList()
-        self.end_status: tuple[str, str] | None = None  # (status, reason) when a callback stopped the run
-        self.bad_run = torch.zeros((), dtype=torch.long, device=parts.accel.device)  # consecutive non-finite losses,
-        self.bad_seen = 0  # ... across epoch boundaries (on the device), and as last read
-        self.stop = StopRequests(LOG)  # Ctrl-C or a cluster's warning: save and stop at a safe point
-        self.partial: dict | None = None  # resume point inside an epoch (from a Ctrl-C'd last.pt)
-        self.partial_saved = False
-        self.loss_floor, self.warned_divergence = math.inf, False  # lowest epoch loss so far (watch_divergence)
+        self.guard = LossGuard(parts.accel.device, LOG)  # non-finite and diverging losses
+        self.stop, self.partial_saved = StopRequests(LOG), False  # Ctrl-C or a cluster's warning: stop at a safe point
         self.accel, self.device = parts.accel, parts.accel.device
         self.nc, self.names = parts.data.nc, parts.data.names
         self.model, self.step_model, self.compute_loss = parts.model, parts.step_model, parts.loss
         self.loss_names = results_csv.loss_names(4 if parts.model.task == "segment" else 3)
         self.imgsz, self.gs, self.hyp = parts.imgsz, int(parts.model.stride.max()), parts.hyp
         self.train_loader, self.train_set, self.val_loader = parts.train_loader, parts.train_set, parts.val_loader
-        opt = parts.opt
+        opt, self.resume_ckpt = parts.opt, parts.resume_ckpt
         self.optimizer, self.accumulate, self.lf, self.ema, self.scaler = (
             opt.optimizer, opt.accumulate, opt.lf, opt.ema, opt.scaler)
-        self.resume_ckpt = parts.resume_ckpt
         self._start_state()
 
     def _start_state(self) -> None:
         """Epoch 0 and no best yet, or where last.pt left off; the LR schedule positioned there."""
-        cfg = self.s
+        cfg, ckpt = self.s, self.resume_ckpt
         self.maps = np.zeros(self.nc)  # per-class mAP of the last validation (image weights)
-        self.start_epoch, self.best_fitness, self.best_epoch, self.finishing = 0, -1.0, -1, False
-        self.best_metrics: dict[str, float] = {}
-        if self.resume_ckpt:
-            self._restore(self.resume_ckpt)
+        start = restore(ckpt, cfg.epochs, (self.model, self.ema, self.optimizer, self.scaler),
+                        self.wdir / "last.pt", LOG) if ckpt else StartPoint()
+        self.start_epoch, self.finishing, self.partial = start.epoch, start.finishing, start.partial
+        self.best_fitness, self.best_epoch, self.best_metrics = start.best_fitness, start.best_epoch, start.best_metrics
+        self.end_status = start.end_status
+        if ckpt:
+            if dist.is_main():
+                self.folder.truncate_after(ckpt["epoch"])
+            LOG.info("resuming %s: training is done (%d of %d epochs); finishing the run" if self.finishing else
+                     "resuming %s after epoch %d of %d", self.run_dir, self.start_epoch, cfg.epochs)
         self.scheduler = build_scheduler(self.optimizer, self.lf, self.start_epoch)  # follows a new epoch count
-        if self.partial and self.resume_ckpt["config"]["epochs"] == cfg.epochs:
+        if self.partial and ckpt["config"]["epochs"] == cfg.epochs:
             # inside an epoch the LR is the one it ran at (in the epoch where warmup ends, lf(epoch), not lf(epoch-1))
-            for group, saved in zip(self.optimizer.param_groups, self.resume_ckpt["optimizer"]["param_groups"]):
+            for group, saved in zip(self.optimizer.param_groups, ckpt["optimizer"]["param_groups"]):
                 group["lr"] = saved["lr"]
 
-    def _restore(self, ckpt: dict) -> None:
-        cfg = self.s
-        self.start_epoch = ckpt["epoch"] + 1
-        if self.start_epoch > cfg.epochs:
-            raise ValueError(f"epochs={cfg.epochs}: this run has already trained {self.start_epoch} epochs")
-        old_epochs = ckpt["config"]["epochs"]
-        # Stopped after its last epoch (or its early stop): only the end of the run is left.
-        self.finishing = self.start_epoch == cfg.epochs or (ckpt.get("final", False) and cfg.epochs == old_epochs)
-        exact = restore_training_state(ckpt, self.model, self.ema, self.optimizer, self.scaler)
-        if not exact and not self.finishing:  # a finished run being extended: only its FP16 EMA weights were kept
-            LOG.warning("resume: %s was stripped at the end of training; continuing from its final EMA weights "
-                        "with a fresh optimizer state (keep_optimizer=true keeps a run exactly resumable)",
-                        self.wdir / "last.pt")
-        self.partial = ckpt.get("partial")  # stopped by Ctrl-C inside epoch start_epoch
-        if self.finishing and ckpt.get("stopped"):
-            self.end_status = (ckpt["stopped"]["status"], ckpt["stopped"]["reason"])
-        self.best_fitness, self.best_epoch = ckpt["best_fitness"], ckpt["best_epoch"]
-        self.best_metrics = dict(ckpt.get("best_metrics", {}))
-        if cfg.epochs != old_epochs:
-            LOG.info("resume: extending the run from %d to %d epochs; the LR schedule is stretched to the new end",
-                     old_epochs, cfg.epochs)
-        if "rng" in ckpt:
-            set_rng_state(ckpt["rng"])
-        if dist.is_main():
-            self.folder.truncate_after(ckpt["epoch"])
-        if self.finishing:
-            LOG.info("resuming %s: training is done (%d of %d epochs); finishing the run", self.run_dir,
-                     self.start_epoch, cfg.epochs)
-        else:
-            LOG.info("resuming %s after epoch %d of %d", self.run_dir, self.start_epoch, cfg.epochs)
-
-    # ------------------------------------------------------------------------------------------------ train
     def fit(self) -> TrainResult:
         cfg = self.s
         nb = len(self.train_loader)
@@ -131,7 +97,7 @@ class Trainer:
                 if dist.is_main():  # the bar is off without a terminal and never reaches train.log
                     losses = ", ".join(f"{k}_loss {v:.4g}" for k, v in zip(self.loss_names, train_items.tolist()))
                     LOG.info("Epoch %d/%d: %s (%.1f s)", epoch + 1, cfg.epochs, losses, time.time() - t_epoch)
-                    self.watch_divergence(float(train_items.sum()))
+                    self.guard.epoch_loss(float(train_items.sum()), self.hyp["lr0"])
                 final_epoch = epoch + 1 == cfg.epochs
                 # image weights are redrawn from this epoch's validation, so only then can the next epoch start
                 batches = None if final_epoch or cfg.image_weights else self.epoch_batches(epoch + 1)
@@ -154,11 +120,10 @@ class Trainer:
                 result.status, result.stopped = self.end_status
         except KeyboardInterrupt:
             result.status = "interrupted"
-            state = ("the state at the interruption" if self.partial_saved else
-                     "all epochs (the run's end is left: final validation and plots)"
-                     if self.finishing or result.epochs_done == cfg.epochs else "the last completed epoch")
-            LOG.warning("interrupted: weights/last.pt holds %s; continue with\n  %s", state,
-                        resume_command(self.run_dir, sweep_dir=current_sweep_dir()))
+            self.stop.tell_interrupted(self.run_dir, "the state at the interruption" if self.partial_saved else
+                                       "all epochs (the run's end is left: final validation and plots)"
+                                       if self.finishing or result.epochs_done == cfg.epochs else
+                                       "the last completed epoch")
             raise
         finally:
             restore_sigint()
@@ -178,16 +143,6 @@ class Trainer:
             raise
         finally:
             self.stop.at_once = False
-
-    def watch_divergence(self, loss: float) -> None:
-        """Warn once when an epoch's mean loss is 10x the lowest so far: the run is diverging (lr0 too high, say)
-        while every step still looks finite to the NaN guard."""
-        floor = self.loss_floor
-        if loss > 10 * floor and not self.warned_divergence:
-            self.warned_divergence = True
-            LOG.warning("the training loss grew %.3gx (from %.4g to %.4g): training is diverging; try a lower "
-                        "hyp.lr0 (now %g)", loss / floor, floor, loss, self.hyp["lr0"])
-        self.loss_floor = min(floor, loss)
 
     def save_partial(self, epoch: int, batches_done: int, mloss: torch.Tensor) -> None:
         ckpt = self.checkpoint(epoch - 1)
@@ -238,7 +193,7 @@ class Trainer:
                 loss, items = self.compute_loss(preds, targets.to(device), *(m.to(device) for m in masks))
                 loss = loss * dist.world_size()  # DDP averages gradients over ranks; YOLOv5 sums them
                 finite = torch.isfinite(loss.detach()).all()  # stays on the device: read at display intervals
-                self.bad_run = (self.bad_run + 1) * ~finite
+                self.guard.step(finite)
                 self.scaler.scale(loss).backward()  # a non-finite loss leaves non-finite gradients: step skipped
                 if ni - self.last_opt_step >= self.accumulate:
                     self.optimizer_step()
@@ -248,7 +203,7 @@ class Trainer:
                     self.save_partial(epoch, i + 1, mloss)
                     raise KeyboardInterrupt
                 if i % 10 == 0 or i == nb - 1:  # host sync only at display intervals
-                    self.check_losses(epoch, i)
+                    self.guard.check(epoch, i)
                     self.show(pbar, epoch, mloss, targets.shape[0], imgs.shape[-1])
                 if ni < 3 and dist.is_main():  # also when a resume repeats them
                     self.folder.train_batch(ni, imgs, targets, paths, self.names, *masks,
@@ -261,19 +216,6 @@ class Trainer:
         lrs = [g["lr"] for g in self.optimizer.param_groups]
         return mloss.cpu(), lrs
 
-    def check_losses(self, epoch: int, i: int) -> None:
-        """Stop after MAX_BAD_STEPS consecutive non-finite losses (on any rank), read from the device only here,
-        so that the loop never waits for the GPU in between."""
-        bad = int(dist.global_max(self.bad_run))
-        if bad >= MAX_BAD_STEPS:
-            raise FloatingPointError(f"loss was NaN/Inf for {MAX_BAD_STEPS} consecutive steps (epoch {epoch + 1}, "
-                                     f"iteration {i}); weights/last.pt keeps the last good epoch. Try a lower "
-                                     "hyp.lr0 or device.amp=false.")
-        if bad > self.bad_seen:
-            LOG.warning("non-finite loss for %d consecutive iterations up to epoch %d iteration %d: their optimizer "
-                        "steps are skipped", bad, epoch + 1, i)
-        self.bad_seen = bad
-
     def show(self, pbar: tqdm, epoch: int, mloss: torch.Tensor, instances: int, size: int) -> None:
         losses = " ".join(f"{k} {v:.4f}" for k, v in zip(self.loss_names, mloss.tolist()))
         mem = f"{torch.cuda.memory_reserved() / 1e9:.3g}G" if self.accel.cuda else "0G"
@@ -285,19 +227,13 @@ class Trainer:
 
     def rescale_batch(self, imgs: torch.Tensor) -> torch.Tensor:
         size = random.randrange(int(self.imgsz * 0.5), int(self.imgsz * 1.5) + self.gs) // self.gs * self.gs
-        sf = size / max(imgs.shape[2:])
-        if sf == 1:
-            return imgs
-        shape = [math.ceil(x * sf / self.gs) * self.gs for x in imgs.shape[2:]]
-        return torch.nn.functional.interpolate(imgs, size=shape, mode="bilinear", align_corners=False)
+        return rescale_images(imgs, size, self.gs)
 
-    # --------------------------------------------------------------------------------------------- validate
     def validate_epoch(self, epoch: int, final_epoch: bool) -> tuple[dict[str, float], list[float]]:
         cfg = self.s
         if cfg.noval and not final_epoch or self.val_loader is None:
             return {}, [0.0] * len(self.loss_names)
-        res = validate(self.ema.ema, self.val_loader, self.names, self.device,
-                       cfg.val, loss_fn=self.compute_loss,
+        res = validate(self.ema.ema, self.val_loader, self.names, self.device, cfg.val, loss_fn=self.compute_loss,
                        log=LOG)
         self.maps = np.asarray(res.maps, dtype=float)
         return res.metrics, [float(x) for x in res.losses or [0.0] * len(self.loss_names)]
@@ -325,7 +261,6 @@ class Trainer:
                      self.best_epoch + 1)
         return patience_out or bool(event.stop)
 
-    # ------------------------------------------------------------------------------------------------- save
     def checkpoint(self, epoch: int) -> dict:
         return {"epoch": epoch, "best_fitness": float(self.best_fitness), "best_epoch": int(self.best_epoch),
                 "best_metrics": dict(self.best_metrics),
@@ -342,29 +277,18 @@ class Trainer:
         ckpt["final"] = final  # the run's last epoch (or its early stop): a resume only finishes it
         if self.end_status is not None:  # stopped by a callback (a pruned trial): a resume keeps the status
             ckpt["stopped"] = {"status": self.end_status[0], "reason": self.end_status[1], "epoch": epoch}
-        if improved:
-            atomic_save(ckpt, self.wdir / "best.pt")
-        if cfg.save_period > 0 and epoch % cfg.save_period == 0:
-            atomic_save(ckpt, self.wdir / f"epoch{epoch}.pt")
-        # last.pt goes last: it is what a resume starts from, so a kill before it repeats the whole epoch
-        atomic_save(ckpt, self.wdir / "last.pt")
+        save_epoch(ckpt, self.wdir, epoch, improved, cfg.save_period)
 
     def finish(self, result: TrainResult) -> None:
         """Strip the checkpoints to FP16 EMA weights, then validate best.pt as it is on disk (YOLOv5 validates the
         stripped file too), with plots. Every step may run again: a run stopped here is finished by a resume."""
         cfg = self.s
         result.best_fitness, result.best_epoch, result.best = self.best_fitness, self.best_epoch, self.best_metrics
-        for name in ("last.pt", "best.pt"):
-            f = self.wdir / name
-            if f.exists():
-                mb = strip_checkpoint(f, keep_optimizer=cfg.keep_optimizer)
-                LOG.info("Optimizer stripped from %s, %.1fMB", f, mb)
+        strip_weights(self.wdir, cfg.keep_optimizer, LOG)
         best = self.wdir / "best.pt"
         if best.exists() and not cfg.noval:
             LOG.info("Validating %s...", best)
-            ckpt = load_checkpoint(best)
-            weights = ckpt.get("ema") or ckpt["model"]  # FP16 once stripped; the FP32 EMA with keep_optimizer
-            self.ema.ema.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in weights.items()})
+            load_ema_weights(self.ema.ema, best)
             res = validate(self.ema.ema, self.val_loader, self.names, self.device, cfg.final_val,
                            loss_fn=self.compute_loss, save_dir=self.run_dir, log=LOG)
             result.final = dict(res.metrics)

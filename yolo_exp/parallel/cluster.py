@@ -4,7 +4,7 @@ warning signal before a time limit or preemption.
 submitit installs a handler for that signal (USR2 unless SUBMITIT_PREEMPT_SIGNAL says otherwise) that checkpoints
 the job (for Hydra's launcher: the same call again), requeues it and exits. The trainer takes the signal first,
 saves last.pt at the next optimizer step (as for Ctrl-C), and then hands over to submitit's handler: the requeued
-job finds its own last.pt in its folder and continues (engine/run.py, job_in_its_folder).
+job finds its own last.pt in its folder and continues (commands/train.py, job_in_its_folder).
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from yolo_exp.config.resume import hydra_quote
+from yolo_exp.config.quoting import hydra_quote
 from yolo_exp.config.validate import ConfigError
 from yolo_exp.files.owner import LAUNCHED_FOLDER
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from yolo_exp.report.summary import read_results_csv, read_run
+from yolo_exp.report.run_reader import read_results_csv, read_run
 
 RUN_MARKERS = (".hydra", "summary.json", "results.csv")
 BOOKKEEPING = ("trial.", "resume")  # what a sweeper adds to find its own record or extend a run: not parameters

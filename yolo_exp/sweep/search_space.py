@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping, Sequence
 
-from yolo_exp.config.resume import hydra_quote
+from yolo_exp.config.quoting import hydra_quote
 
 SAMPLERS = ("tpe", "random", "cmaes", "grid")
 PRUNERS = ("none", "median", "halving", "hyperband")

@@ -1,6 +1,6 @@
 """The job's side of an Optuna trial: per-epoch objective to the trial, and a stop when the study's pruner says so.
 
-Built by the job (engine/run.py) when the optuna sweeper set ``trial.*``. The pruner is rebuilt from the study's
+Built by the job (commands/train.py) when the optuna sweeper set ``trial.*``. The pruner is rebuilt from the study's
 record (``study.user_attrs["pruner"]``): Optuna does not store pruners, and the job may run in another process or
 on another machine. A database problem never fails the training: one warning, and the run goes on unpruned.
 """
@@ -10,7 +10,8 @@ import logging
 import math
 from typing import Any
 
-from yolo_exp.report.summary import fitness_of, read_results_csv, short_metrics
+from yolo_exp.report.summary import fitness_of, short_metrics
+from yolo_exp.report.run_reader import read_results_csv
 
 LOG = logging.getLogger("yolo_exp.train")
 

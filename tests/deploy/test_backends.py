@@ -6,7 +6,7 @@ import warnings
 
 import torch
 
-from yolo_exp.models.backends import META_FILE, Exported
+from yolo_exp.deploy.backends import META_FILE, Exported
 
 
 def test_torchscript_loads_without_the_deprecation_warning(tmp_path):
