@@ -23,6 +23,15 @@ def _peak_rss_mb(pid: int) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if pid == os.getpid() else 0.0
 
 
+def _rendered(batch: Any, device: Any) -> Any:
+    import torch
+
+    imgs = batch.render(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return imgs
+
+
 def bench_loader(
     sources: Path | str | Sequence[Path | str], imgsz: int, batch_size: int, workers_list: Sequence[int],
     hyp: Mapping[str, float] | None = None, n_batches: int = 20, nc: int = 0, cache: str = "none",
@@ -37,7 +46,7 @@ def bench_loader(
     for workers in workers_list:
         loader, dataset = create_dataloader(sources, imgsz, batch_size, 32, nc, hyp=hyp, augment=True,
                                             workers=workers, shuffle=True, cache=cache, gpu_augment=gpu_augment)
-        it, seen, t0 = iter(loader), 0, 0.0
+        it, seen, t0, render_s = iter(loader), 0, 0.0, 0.0
         for i in range(n_batches + 1):
             try:
                 imgs = next(it)[0]
@@ -45,9 +54,9 @@ def bench_loader(
                 it = iter(loader)
                 imgs = next(it)[0]
             if gpu_augment:
-                imgs = imgs.render(device)
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
+                r0 = time.perf_counter()
+                imgs = _rendered(imgs, device)
+                render_s += time.perf_counter() - r0 if i else 0.0
             if i == 0:
                 t0 = time.perf_counter()  # exclude worker start-up and the first batch
             else:
@@ -59,6 +68,7 @@ def bench_loader(
             "gpu_augment": gpu_augment,
             "augment_device": str(device) if gpu_augment else "cpu (workers)",
             "images_per_s": seen / dt if dt > 0 else float("nan"),
+            "render_share": render_s / dt if dt > 0 else float("nan"),  # of the time: making images on the device
             "batches": n_batches,
             "main_rss_mb": _peak_rss_mb(os.getpid()),
             "workers_rss_mb": sum(_peak_rss_mb(p) for p in pids),
