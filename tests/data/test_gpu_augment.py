@@ -21,7 +21,7 @@ from yolo_exp.data import augment as A
 from yolo_exp.data.dataset import YoloDataset, collate
 from yolo_exp.data.gpu_augment import DeviceBatch
 from yolo_exp.data.gpu_render import _bgr2hsv, hsv
-from yolo_exp.data.loader import create_dataloader
+from yolo_exp.data.loader import EpochSampler, create_dataloader
 from yolo_exp.data.segment_dataset import SegmentDataset
 
 # every geometric and photometric draw in play: rotation, shear, mixup, both flips
@@ -52,13 +52,15 @@ def _pair(cls, source, **kw):
 
 
 def _assert_close(device: torch.Tensor, opencv: torch.Tensor) -> None:
-    """Mean difference well under 2 grey levels; large ones only at sharp edges (OpenCV's fixed-point bilinear
-    weights against float ones, one level from the HSV round trip)."""
+    """Mean difference well under 2 grey levels and large ones rare (OpenCV 4 rounds warp coordinates to 1/32
+    pixel: a few levels at sharp edges); with OpenCV 5 (float coordinates, as ours) all but a few pixels equal."""
     assert device.shape == opencv.shape and device.dtype == opencv.dtype == torch.uint8
     d = (device.int() - opencv.int()).abs()
     assert d.float().mean() < 1.0, d.float().mean()
     assert (d > 8).float().mean() < 1e-3, (d > 8).float().mean()
     assert (d.float().mean((1, 2, 3)) < 2).all()
+    if int(cv2.__version__.split(".")[0]) >= 5:
+        assert (d > 0).float().mean() < 1e-3 and d.max() <= 16, ((d > 0).float().mean(), d.max())
 
 
 @pytest.mark.parametrize("mosaic, perspective", [(True, 0.0), (False, 0.0), (True, 5e-4)])
@@ -86,7 +88,7 @@ def test_hsv_round_trip_is_opencvs(images):
         r = np.array(gains)
         got = hsv(torch.from_numpy(im)[None], torch.from_numpy(A.hsv_luts(r))[None])[0].numpy()
         d = np.abs(got.astype(int) - A.apply_hsv(im, r))
-        assert d.max() <= 1 and d.mean() < 0.5  # OpenCV's HSV->BGR rounds in its own order: a level at most
+        assert d.max() <= 1 and (d > 0).mean() < 5e-3  # a level, where float32 lands on .5 or a whole number
 
 
 def test_segmentation_masks_and_boxes_equal_opencv_path(tmp_path_factory):
@@ -103,26 +105,21 @@ def test_copy_paste_is_refused_in_one_line(images, tmp_path):
         YoloDataset(images, augment=True, hyp={"copy_paste": 0.5}, nc=80, cache_dir=tmp_path, gpu_augment=True)
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["data.gpu_augment=maybe"], "data.gpu_augment=maybe: Value 'maybe' is not a valid bool"),
-    (["data.gpu_augment=true", "hyp.copy_paste=0.5"], "data.gpu_augment=True: copy-paste (hyp.copy_paste=0.5)"),
-])
-def test_bad_gpu_augment_settings_stop_at_startup_in_one_line(overrides, message):
-    with pytest.raises(ConfigError) as exc:
-        compose_checked(overrides, check_paths=False)
-    assert str(exc.value).startswith(message) and "\n" not in str(exc.value)
-    assert compose_checked(["data.gpu_augment=true"], check_paths=False).data.gpu_augment is True
+def test_bad_gpu_augment_settings_stop_at_startup_in_one_line():
+    for overrides, message in ((["data.gpu_augment=maybe"], "data.gpu_augment=maybe: Value 'maybe' is not a valid"),
+                               (["data.gpu_augment=true", "hyp.copy_paste=0.5"],
+                                "data.gpu_augment=True: copy-paste (hyp.copy_paste=0.5)")):
+        with pytest.raises(ConfigError) as exc:
+            compose_checked(overrides, check_paths=False)
+        assert str(exc.value).startswith(message) and "\n" not in str(exc.value)
 
 
 def test_loader_workers_send_records_that_render_alike(images):
-    """Through worker processes (pickled records, pinned when CUDA is there) the batch renders as in-process."""
-    batches = []
-    for workers in (0, 1):
-        loader, _ = create_dataloader(images, 128, 4, 32, 80, hyp=HYP, augment=True, workers=workers, seed=2,
-                                      shuffle=True, cache_dir=images.parent.parent, gpu_augment=True)
-        batches.append(next(iter(loader)))
-        del loader
-    (a, ta, *_), (b, tb, *_) = batches
+    """Through a worker process (pickled records, pinned when CUDA is there) a batch renders as in-process."""
+    loader, dataset = create_dataloader(images, 128, 4, 32, 80, hyp=HYP, augment=True, workers=1, seed=2,
+                                        shuffle=True, cache_dir=images.parent.parent, gpu_augment=True)
+    items = list(EpochSampler(dataset, shuffle=True, seed=2))[:4]  # the loader's first batch
+    (a, ta, *_), (b, tb, *_) = collate([dataset[it] for it in items]), next(iter(loader))
     torch.testing.assert_close(tb, ta)
     assert torch.equal(a.render("cpu"), b.render("cpu"))
 

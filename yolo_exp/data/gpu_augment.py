@@ -64,7 +64,7 @@ class DeviceDraw:
 
 def _window(layer: Layer, inverse: np.ndarray, out: tuple[int, int]) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1): the canvas rectangle that bilinear samples of an affine warp onto ``out`` can touch
-    (a pixel of margin for OpenCV's 1/32-pixel rounding)."""
+    (a pixel of margin beyond the bilinear footprint)."""
     h, w = out
     corners = np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], np.float64) @ inverse.T
     (hc, wc), lo, hi = layer.size, np.floor(corners[:, :2].min(0)), np.floor(corners[:, :2].max(0))

@@ -1,9 +1,10 @@
 """The device half of ``data.gpu_augment``: a packed batch (gpu_augment.py) made into images with torch ops.
 
-Each step reproduces OpenCV's arithmetic closely enough that the images equal the worker path's within a grey level
-or two (tests/data/test_gpu_augment.py): the warp samples bilinearly at coordinates rounded to 1/32 pixel, as
-``cv2.warpAffine``/``warpPerspective`` do, with the border 114; the HSV round trip uses OpenCV's 8-bit formulas
-(the integer division tables of BGR->HSV, the float sector formula of HSV->BGR) with the worker's lookup tables.
+Each step reproduces OpenCV's arithmetic, so that the images equal the worker path's but for a pixel in ten
+thousand off by a level or a few (tests/data/test_gpu_augment.py): the warp samples bilinearly at float source
+coordinates with the border 114, as OpenCV 5's ``warpAffine``/``warpPerspective`` do (OpenCV 4 rounds them to
+1/32 pixel: then 0.1-0.4 levels apart on average); the HSV round trip uses OpenCV's 8-bit formulas (the integer
+division tables of BGR->HSV, the float sectors of HSV->BGR, truncated) with the worker's lookup tables.
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def warp(canvas: torch.Tensor, inverse: torch.Tensor, out: tuple[int, int]) -> t
     ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64, device=dev),
                             torch.arange(w, dtype=torch.float64, device=dev), indexing="ij")
     src = torch.einsum("lij,hwj->lhwi", inverse.to(dev, torch.float64), torch.stack([xs, ys, torch.ones_like(xs)], -1))
-    xy = torch.round(src[..., :2] / src[..., 2:] * 32) / 32  # OpenCV's bilinear works on a 1/32-pixel grid
+    xy = src[..., :2] / src[..., 2:]
     grid = ((2 * xy + 1) / torch.tensor([wc, hc], dtype=torch.float64, device=dev) - 1).float()
     shifted = canvas.permute(0, 3, 1, 2).float() - PAD  # zero padding of the shifted image: a border of 114
     y = F.grid_sample(shifted, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + PAD
@@ -61,14 +62,15 @@ def _bgr2hsv(bgr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
 
 
 def _hsv2bgr(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """OpenCV's 8-bit HSV->BGR: float sectors of the hue, rounded to uint8."""
+    """OpenCV's 8-bit HSV->BGR: float sectors of the hue, truncated to uint8 (as its SIMD path, which converts
+    every image but a few pixels at the end; its scalar path rounds)."""
     hf = h.float() * (6.0 / 180)
     sf, vf = s.float() * (1 / 255), v.float() * (1 / 255)
     sector = torch.floor(hf)
     f = hf - sector
     tab = torch.stack([vf, vf * (1 - sf), vf * (1 - sf * f), vf * (1 - sf * (1 - f))], -1)
     pick = torch.tensor(SECTORS, device=h.device)[sector.long().clamp(0, 5)]
-    return (torch.gather(tab, -1, pick) * 255).round_().clamp_(0, 255).to(torch.uint8)
+    return (torch.gather(tab, -1, pick) * 255).clamp_(0, 255).to(torch.uint8)  # the cast truncates
 
 
 def hsv(bgr: torch.Tensor, luts: torch.Tensor) -> torch.Tensor:
