@@ -41,8 +41,8 @@ def _copy(name: str, tmp_path_factory, n: int = 8):
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
-    """Eight coco128 images with their labels, copied (the label cache is written beside the copy)."""
-    return _copy("coco128", tmp_path_factory)
+    """Six coco128 images with their labels, copied (the label cache is written beside the copy)."""
+    return _copy("coco128", tmp_path_factory, 6)
 
 
 def _pair(cls, source, **kw):
@@ -125,8 +125,9 @@ def test_loader_workers_send_records_that_render_alike(images):
 
 
 @pytest.mark.slow  # a whole training command (about a minute on 2 shared cores)
-def test_train_command_runs_with_gpu_augment(tmp_path):
-    cmd = [sys.executable, str(ROOT / "train.py"), "epochs=1", "data.gpu_augment=true", "data.shapes.n_train=32",
+@pytest.mark.parametrize("task", [[], ["model=yolov5n-seg", "data=shapes-seg"]], ids=["detect", "segment"])
+def test_train_command_runs_with_gpu_augment(tmp_path, task):
+    cmd = [sys.executable, str(ROOT / "train.py"), *task, "epochs=1", "data.gpu_augment=true", "data.shapes.n_train=32",
            "data.shapes.n_val=8", "imgsz=128", "batch_size=8"]  # default workers: records through processes
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -81,21 +82,25 @@ def hsv(bgr: torch.Tensor, luts: torch.Tensor) -> torch.Tensor:
     return _hsv2bgr(*looked)
 
 
+def _blend(a: torch.Tensor, b: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """Mixup as ``cv2.addWeighted(a, r, b, 1 - r, 0)``: rounded to uint8."""
+    return (a.float() * r + b.float() * (1 - r)).round_().clamp_(0, 255).to(torch.uint8)
+
+
 def render(batch: DeviceBatch, device: torch.device) -> torch.Tensor:
     """uint8 (B, 3, H, W) RGB: canvases, one batched warp, mixup, HSV, flips (the worker path's order)."""
+    def on(x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(x).to(device)
+
     layers = warp(canvases(batch, device), torch.from_numpy(batch.inverse), batch.out)
-    imgs = layers[torch.from_numpy(batch.first).to(device)]
-    mixed = torch.from_numpy(batch.second >= 0)
+    imgs = layers[on(batch.first)]
+    mixed = batch.second >= 0
     if mixed.any():
-        r = torch.from_numpy(batch.r[mixed.numpy()]).to(device, torch.float32).view(-1, 1, 1, 1)
-        other = layers[torch.from_numpy(batch.second[mixed.numpy()]).to(device)].float()
-        imgs[mixed.to(device)] = (imgs[mixed.to(device)].float() * r + other * (1 - r)).round_().clamp_(0, 255).to(
-            torch.uint8)
+        r = on(batch.r[mixed]).float().view(-1, 1, 1, 1)
+        imgs[on(mixed)] = _blend(imgs[on(mixed)], layers[on(batch.second[mixed])], r)
     if batch.hsv.any():
-        sel = torch.from_numpy(batch.hsv).to(device)
-        imgs[sel] = hsv(imgs[sel], torch.from_numpy(batch.luts[batch.hsv]).to(device))
+        imgs[on(batch.hsv)] = hsv(imgs[on(batch.hsv)], on(batch.luts[batch.hsv]))
     for flags, dim in ((batch.flipud, 1), (batch.fliplr, 2)):
         if flags.any():
-            sel = torch.from_numpy(flags).to(device)
-            imgs[sel] = imgs[sel].flip(dim)
+            imgs[on(flags)] = imgs[on(flags)].flip(dim)
     return imgs.flip(-1).permute(0, 3, 1, 2)  # BGR -> RGB, (B, 3, H, W) over NHWC memory
