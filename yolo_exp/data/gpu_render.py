@@ -41,8 +41,8 @@ def warp(canvas: torch.Tensor, inverse: torch.Tensor, out: tuple[int, int]) -> t
     src = torch.einsum("lij,hwj->lhwi", inverse.to(dev, torch.float64), torch.stack([xs, ys, torch.ones_like(xs)], -1))
     xy = src[..., :2] / src[..., 2:]
     grid = ((2 * xy + 1) / torch.tensor([wc, hc], dtype=torch.float64, device=dev) - 1).float()
-    shifted = canvas.permute(0, 3, 1, 2).float() - PAD  # zero padding of the shifted image: a border of 114
-    y = F.grid_sample(shifted, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + PAD
+    shifted = canvas.permute(0, 3, 1, 2).float().sub_(PAD)  # zero padding of the shifted image: a border of 114
+    y = F.grid_sample(shifted, grid, mode="bilinear", padding_mode="zeros", align_corners=False).add_(PAD)
     return y.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
 
 
