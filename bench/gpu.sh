@@ -52,6 +52,11 @@ if [[ $PART == speed || $PART == all ]]; then
   step 7_bf16_cl_fast $FAST device.amp_dtype=bf16
   loop 2_fp16_cl
   loop 6_fp16_cl_fast $FAST
+  loop 6_fp16_cl_fast_gpu_augment $FAST data.gpu_augment=true  # issue 28.2: mosaic/warp/HSV/flips on the GPU
+  (( $(left) > 40 )) && for A in false true; do  # the loader alone, augmenting in the workers or on the GPU
+    timeout "$(cap 90)" python3 -m yolo_exp.bench data $S $LOOP data.gpu_augment=$A --workers "${WORKERS:-16}" \
+      --batches 20 --json "$OUT/data_gpu_augment_$A.json" > "$OUT/data_gpu_augment_$A.log" 2>&1 \
+      || echo "data gpu_augment=$A failed: $OUT/data_gpu_augment_$A.log"; done
   if [[ -n ${COMPILE:-} ]]; then
     STEP_S=200 step 8_fast_compile $FAST device.compile=true
     STEP_S=200 step 9_fast_compile_cudagraphs $FAST device.compile=true device.compile_mode=reduce-overhead

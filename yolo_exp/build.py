@@ -157,7 +157,8 @@ def train_loaders(cfg: DictConfig, run: RunData, imgsz: int, stride: int, hyp: d
         train_loader, train_set = create_dataloader(
             run.spec.train, imgsz, rank_batch, stride, run.nc, hyp=hyp, augment=True, rect=cfg.rect,
             shuffle=not cfg.rect, cache=str(getattr(cfg.cache, "value", cfg.cache)), prefix="train: ",
-            image_weights=cfg.image_weights, rank=dist.rank(), world_size=dist.world_size(), **common)
+            image_weights=cfg.image_weights, rank=dist.rank(), world_size=dist.world_size(),
+            gpu_augment=bool(cfg.data.get("gpu_augment", False)), **common)
     val_loader = val_set = None
     if dist.is_main():
         val_loader, val_set = create_dataloader(run.spec.val, imgsz, rank_batch * 2, stride, run.nc, hyp=None,

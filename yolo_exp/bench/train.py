@@ -101,7 +101,8 @@ def bench_train(cfg, epochs: int = 3, t0: float | None = None) -> dict[str, Any]
     # which dominates on a fast GPU when an epoch has only a few batches.
     spans = [(e[-1][0] - e[0][0], sum(n for _, n in e[:-1])) for e in timing.stamps[1:] or timing.stamps
              if len(e) > 1]
-    return {"bench": "train", "images_per_s": total_n / total_s,
+    return {"bench": "train", "gpu_augment": bool(cfg.data.get("gpu_augment", False)),
+            "images_per_s": total_n / total_s,
             "images_per_s_in_epoch": sum(n for _, n in spans) / sum(t for t, _ in spans) if spans else None,
             "data_wait": sum(timing.waits[1:] or timing.waits) / total_s,
             "epoch_s": [round(t, 2) for t, _ in timing.epochs],

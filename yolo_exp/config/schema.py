@@ -82,6 +82,7 @@ class DataConfig:
     nc: Optional[int] = None
     file: Optional[str] = None
     shapes: Optional[ShapesConfig] = None
+    gpu_augment: bool = False  # mosaic, warp, HSV and flips of training batches on the device (data/gpu_augment.py)
 
 
 @dataclass

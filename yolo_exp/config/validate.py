@@ -85,6 +85,9 @@ def validate(cfg: DictConfig, check_paths: bool = True) -> None:
     for key in (k for k, v in cfg.fitness.items() if k.startswith("mask_") and v is not None):
         _require(task == "segment", f"fitness.{key}", "weighs a mask metric: set it for segment models only "
                  "(model=yolov5n-seg, ...)", cfg.fitness[key])
+    _require(not (cfg.data.get("gpu_augment") and hyp.copy_paste), "data.gpu_augment",
+             f"copy-paste (hyp.copy_paste={hyp.copy_paste}) needs the pixels in the worker: set hyp.copy_paste=0 "
+             "or data.gpu_augment=false", True)
     _require(cfg.mask_ratio >= 1, "mask_ratio", "must be >= 1 (YOLOv5's 4: masks at a quarter of the image)",
              cfg.mask_ratio)
     _require(0 < cfg.val.iou_thres <= 1, "val.iou_thres", "must be in (0, 1]", cfg.val.iou_thres)

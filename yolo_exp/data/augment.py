@@ -6,25 +6,24 @@ segments are lists of (m, 2) pixel polygons aligned with the labels (or empty).
 """
 from __future__ import annotations
 
-import math
 import random
-import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
 
+from yolo_exp.data.warp import PAD, Segments, Warp, box_candidates, draw_warp, random_perspective  # noqa: F401
+from yolo_exp.data.warp import warp_image, warp_labels  # noqa: F401 - one namespace for the augmentations
 from yolo_exp.ops.boxes import xywhn2xyxy
-
-PAD = 114
-Segments = list[np.ndarray]
 
 
 def letterbox(
     im: np.ndarray, new_shape: int | tuple[int, int], scaleup: bool = True, auto: bool = False, stride: int = 32,
-    color: int = PAD,
-) -> tuple[np.ndarray, tuple[float, float], tuple[float, float]]:
-    """Resize keeping aspect ratio and pad to ``new_shape`` (h, w); return (image, (ratio_w, ratio_h), (padw, padh))."""
+    color: int = PAD, pad: Callable[..., Any] | None = None,
+) -> tuple[Any, tuple[float, float], tuple[float, float]]:
+    """Resize keeping aspect ratio and pad to ``new_shape`` (h, w); return (image, (ratio_w, ratio_h), (padw, padh)).
+    ``pad(im, (top, bottom, left, right))`` replaces the border (the device path records it instead)."""
     h0, w0 = im.shape[:2]
     nh, nw = (new_shape, new_shape) if isinstance(new_shape, int) else new_shape
     r = min(nh / h0, nw / w0)
@@ -37,113 +36,59 @@ def letterbox(
     dw, dh = dw / 2, dh / 2
     if (w, h) != (w0, h0):
         im = cv2.resize(im, (w, h), interpolation=cv2.INTER_LINEAR)
-    top, bottom = round(dh - 0.1), round(dh + 0.1)
-    left, right = round(dw - 0.1), round(dw + 0.1)
-    if top or bottom or left or right:
-        im = cv2.copyMakeBorder(im, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(color, color, color))
+    borders = round(dh - 0.1), round(dh + 0.1), round(dw - 0.1), round(dw + 0.1)
+    im = (pad or pad_image)(im, borders, color)
     return im, (w / w0, h / h0), (float(dw), float(dh))
 
 
-def box_candidates(
-    box1: np.ndarray, box2: np.ndarray, wh_thr: float = 2, ar_thr: float = 100, area_thr: float = 0.1,
-    eps: float = 1e-16,
-) -> np.ndarray:
-    """Keep a warped box (4, n) ``box2`` whose w, h > wh_thr px, area > area_thr of the scaled original, aspect < ar_thr."""
-    w1, h1 = box1[2] - box1[0], box1[3] - box1[1]
-    w2, h2 = box2[2] - box2[0], box2[3] - box2[1]
-    ar = np.maximum(w2 / (h2 + eps), h2 / (w2 + eps))
-    return (w2 > wh_thr) & (h2 > wh_thr) & (w2 * h2 / (w1 * h1 + eps) > area_thr) & (ar < ar_thr)
+def pad_image(im: np.ndarray, borders: tuple[int, int, int, int], color: int = PAD) -> np.ndarray:
+    """A constant border (top, bottom, left, right) around an image (none: the image itself)."""
+    if not any(borders):
+        return im
+    return cv2.copyMakeBorder(im, *borders, cv2.BORDER_CONSTANT, value=(color, color, color))
 
 
-def _resample(segments: Segments, n: int = 1000) -> np.ndarray:
-    """Closed polygons -> (k, n, 2) evenly spaced along their index, so warping can be vectorised."""
-    out = np.empty((len(segments), n, 2), np.float32)
-    for i, s in enumerate(segments):
-        s = np.concatenate([s, s[:1]])
-        x, xp = np.linspace(0, len(s) - 1, n), np.arange(len(s))
-        out[i, :, 0], out[i, :, 1] = np.interp(x, xp, s[:, 0]), np.interp(x, xp, s[:, 1])
-    return out
+Place = tuple[int, int, int, int, int, int]  # (x1a, y1a, x2a, y2a, x1b, y1b): canvas rect, tile origin
 
 
-def _warp_points(pts: np.ndarray, M: np.ndarray, perspective: bool) -> np.ndarray:
-    xy = pts @ M[:, :2].T + M[:, 2]
-    return xy[..., :2] / xy[..., 2:3] if perspective else xy[..., :2]
-
-
-def random_perspective(
-    im: np.ndarray, labels: np.ndarray, segments: Segments = (), degrees: float = 0.0, translate: float = 0.1,
-    scale: float = 0.5, shear: float = 0.0, perspective: float = 0.0, border: tuple[int, int] = (0, 0),
-    rng: random.Random | None = None,
-) -> tuple[np.ndarray, np.ndarray, Segments]:
-    """Rotate/scale/shear/translate/warp; a negative ``border`` crops (the mosaic's 2s canvas back to s)."""
-    rng = rng or random.Random()
-    height, width = im.shape[0] + border[0] * 2, im.shape[1] + border[1] * 2
-    C = np.eye(3)
-    C[0, 2], C[1, 2] = -im.shape[1] / 2, -im.shape[0] / 2
-    P = np.eye(3)
-    P[2, 0], P[2, 1] = rng.uniform(-perspective, perspective), rng.uniform(-perspective, perspective)
-    R = np.eye(3)
-    a, s = rng.uniform(-degrees, degrees), rng.uniform(1 - scale, 1 + scale)
-    R[:2] = cv2.getRotationMatrix2D(center=(0, 0), angle=a, scale=s)
-    S = np.eye(3)
-    S[0, 1] = math.tan(math.radians(rng.uniform(-shear, shear)))
-    S[1, 0] = math.tan(math.radians(rng.uniform(-shear, shear)))
-    T = np.eye(3)
-    T[0, 2] = rng.uniform(0.5 - translate, 0.5 + translate) * width
-    T[1, 2] = rng.uniform(0.5 - translate, 0.5 + translate) * height
-    M = T @ S @ R @ P @ C
-    if border[0] or border[1] or not np.allclose(M, np.eye(3)):
-        if perspective:
-            im = cv2.warpPerspective(im, M, dsize=(width, height), borderValue=(PAD, PAD, PAD))
-        else:
-            im = cv2.warpAffine(im, M[:2], dsize=(width, height), borderValue=(PAD, PAD, PAD))
-    n = len(labels)
-    if not n:
-        return im, labels, list(segments)
-    segs_out: Segments = []
-    if len(segments) != n:
-        segments = ()
-    if len(segments):
-        pts = _warp_points(_resample(list(segments)).astype(np.float64), M, bool(perspective))
-        inside = (pts[..., 0] >= 0) & (pts[..., 0] <= width) & (pts[..., 1] >= 0) & (pts[..., 1] <= height)
-        big = np.where(inside[..., None], pts, np.nan)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: polygon fully outside
-            new = np.stack([np.nanmin(big[..., 0], 1), np.nanmin(big[..., 1], 1),
-                            np.nanmax(big[..., 0], 1), np.nanmax(big[..., 1], 1)], 1)
-        new = np.nan_to_num(new, nan=0.0)
-        segs_out = [p.astype(np.float32) for p in pts]
-    else:
-        b = labels[:, 1:5]
-        corners = b[:, [0, 1, 2, 3, 0, 3, 2, 1]].reshape(n, 4, 2).astype(np.float64)
-        xy = _warp_points(corners, M, bool(perspective))
-        new = np.concatenate([xy.min(1), xy.max(1)], 1)
-    new[:, [0, 2]] = new[:, [0, 2]].clip(0, width)
-    new[:, [1, 3]] = new[:, [1, 3]].clip(0, height)
-    keep = box_candidates(labels[:, 1:5].T * s, new.T, area_thr=0.01 if len(segments) else 0.10)
-    out = labels[keep].copy()
-    out[:, 1:5] = new[keep]
-    return im, out, [segs_out[i] for i in np.flatnonzero(keep)] if segs_out else []
-
-
-def mosaic4(
-    tiles: Sequence[tuple[np.ndarray, np.ndarray, Segments]], s: int, center: tuple[int, int]
-) -> tuple[np.ndarray, np.ndarray, Segments]:
-    """Place 4 images (labels normalised xywh, segments normalised) around ``center`` on a 2s x 2s canvas."""
+def mosaic_layout(sizes: Sequence[tuple[int, int]], s: int, center: tuple[int, int]) -> list[Place]:
+    """Where each of 4 tiles of ``sizes`` (h, w) lands on the 2s x 2s canvas around ``center``, and which part."""
     xc, yc = center
-    if any(len(t[2]) for t in tiles):  # keep segments aligned with labels: boxes without polygons get 4 corners
-        tiles = [(im, lab, segs if len(segs) == len(lab) else box_polygons(lab[:, 1:5])) for im, lab, segs in tiles]
-    canvas = np.full((2 * s, 2 * s, 3), PAD, np.uint8)
-    all_labels, all_segs = [], []
-    for i, (im, lab, segs) in enumerate(tiles):
-        h, w = im.shape[:2]
+    places = []
+    for i, (h, w) in enumerate(sizes):
         x1a = max(xc - w, 0) if i in (0, 2) else xc
         x2a = xc if i in (0, 2) else min(xc + w, 2 * s)
         y1a = max(yc - h, 0) if i in (0, 1) else yc
         y2a = yc if i in (0, 1) else min(yc + h, 2 * s)
         x1b = w - (x2a - x1a) if i in (0, 2) else 0
         y1b = h - (y2a - y1a) if i in (0, 1) else 0
-        canvas[y1a:y2a, x1a:x2a] = im[y1b:y1b + (y2a - y1a), x1b:x1b + (x2a - x1a)]
+        places.append((x1a, y1a, x2a, y2a, x1b, y1b))
+    return places
+
+
+def crops(ims: Sequence[np.ndarray], places: Sequence[Place]) -> list[tuple[np.ndarray, int, int]]:
+    """The visible part of each tile (a view) and its (top, left) on the canvas."""
+    return [(im[y1b:y1b + (y2a - y1a), x1b:x1b + (x2a - x1a)], y1a, x1a)
+            for im, (x1a, y1a, x2a, y2a, x1b, y1b) in zip(ims, places)]
+
+
+def paste_tiles(ims: Sequence[np.ndarray], places: Sequence[Place], size: tuple[int, int]) -> np.ndarray:
+    """The mosaic canvas of ``size`` (h, w): tiles pasted on grey 114."""
+    canvas = np.full((*size, 3), PAD, np.uint8)
+    for tile, top, left in crops(ims, places):
+        canvas[top:top + tile.shape[0], left:left + tile.shape[1]] = tile
+    return canvas
+
+
+def mosaic_labels(
+    tiles: Sequence[tuple[np.ndarray, np.ndarray, Segments]], places: Sequence[Place], s: int
+) -> tuple[np.ndarray, Segments]:
+    """The tiles' labels (normalised xywh) and segments (normalised) in canvas pixels, clipped to it."""
+    if any(len(t[2]) for t in tiles):  # keep segments aligned with labels: boxes without polygons get 4 corners
+        tiles = [(im, lab, segs if len(segs) == len(lab) else box_polygons(lab[:, 1:5])) for im, lab, segs in tiles]
+    all_labels, all_segs = [], []
+    for (im, lab, segs), (x1a, y1a, _, _, x1b, y1b) in zip(tiles, places):
+        h, w = im.shape[:2]
         padw, padh = x1a - x1b, y1a - y1b
         px = lab.copy()
         if len(px):
@@ -152,8 +97,15 @@ def mosaic4(
         all_segs += [seg * (w, h) + (padw, padh) for seg in segs]
     labels = np.concatenate(all_labels, 0) if all_labels else np.zeros((0, 5), np.float32)
     labels[:, 1:5] = labels[:, 1:5].clip(0, 2 * s)
-    all_segs = [seg.clip(0, 2 * s).astype(np.float32) for seg in all_segs]
-    return canvas, labels, all_segs
+    return labels, [seg.clip(0, 2 * s).astype(np.float32) for seg in all_segs]
+
+
+def mosaic4(
+    tiles: Sequence[tuple[np.ndarray, np.ndarray, Segments]], s: int, center: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, Segments]:
+    """Place 4 images (labels normalised xywh, segments normalised) around ``center`` on a 2s x 2s canvas."""
+    places = mosaic_layout([t[0].shape[:2] for t in tiles], s, center)
+    return (paste_tiles([t[0] for t in tiles], places, (2 * s, 2 * s)), *mosaic_labels(tiles, places, s))
 
 
 def box_polygons(xywh: np.ndarray) -> Segments:
@@ -200,37 +152,56 @@ def mixup(
     im: np.ndarray, labels: np.ndarray, im2: np.ndarray, labels2: np.ndarray, rng: random.Random
 ) -> tuple[np.ndarray, np.ndarray]:
     """Blend two images with r ~ Beta(32, 32) and keep both label sets."""
-    r = rng.betavariate(32.0, 32.0)
-    out = cv2.addWeighted(im, r, im2, 1 - r, 0.0)
-    return out, np.concatenate([labels, labels2], 0)
+    return blend(im, im2, rng.betavariate(32.0, 32.0)), np.concatenate([labels, labels2], 0)
 
 
-def augment_hsv(im: np.ndarray, hgain: float, sgain: float, vgain: float, rng: random.Random) -> np.ndarray:
-    """Random hue/saturation/value gains U(-1,1)*gain+1 applied through lookup tables (BGR in, BGR out)."""
+def blend(im: np.ndarray, im2: np.ndarray, r: float) -> np.ndarray:
+    return cv2.addWeighted(im, r, im2, 1 - r, 0.0)
+
+
+def hsv_gains(hgain: float, sgain: float, vgain: float, rng: random.Random) -> np.ndarray | None:
+    """The random hue/saturation/value gains U(-1,1)*gain+1 (None, and no draw, when every gain is 0)."""
     if not (hgain or sgain or vgain):
-        return im
-    r = np.array([rng.uniform(-1, 1) * g + 1 for g in (hgain, sgain, vgain)])
-    hue, sat, val = cv2.split(cv2.cvtColor(im, cv2.COLOR_BGR2HSV))
+        return None
+    return np.array([rng.uniform(-1, 1) * g + 1 for g in (hgain, sgain, vgain)])
+
+
+def hsv_luts(r: np.ndarray) -> np.ndarray:
+    """(3, 256) uint8 lookup tables of the gains: hue wraps at 180 (OpenCV's 8-bit hue), s and v saturate."""
     x = np.arange(256, dtype=r.dtype)
-    lut_h = ((x * r[0]) % 180).astype(np.uint8)
-    lut_s = np.clip(x * r[1], 0, 255).astype(np.uint8)
-    lut_v = np.clip(x * r[2], 0, 255).astype(np.uint8)
+    return np.stack([((x * r[0]) % 180).astype(np.uint8), np.clip(x * r[1], 0, 255).astype(np.uint8),
+                     np.clip(x * r[2], 0, 255).astype(np.uint8)])
+
+
+def apply_hsv(im: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """The gains applied through lookup tables (BGR in, BGR out)."""
+    lut_h, lut_s, lut_v = hsv_luts(r)
+    hue, sat, val = cv2.split(cv2.cvtColor(im, cv2.COLOR_BGR2HSV))
     hsv = cv2.merge((cv2.LUT(hue, lut_h), cv2.LUT(sat, lut_s), cv2.LUT(val, lut_v)))
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
 
 
+def augment_hsv(im: np.ndarray, hgain: float, sgain: float, vgain: float, rng: random.Random) -> np.ndarray:
+    """Random hue/saturation/value gains U(-1,1)*gain+1 applied through lookup tables (BGR in, BGR out)."""
+    r = hsv_gains(hgain, sgain, vgain, rng)
+    return im if r is None else apply_hsv(im, r)
+
+
+def flip_labels(labels_xywhn: np.ndarray, axis: int) -> np.ndarray:
+    """Normalised xywh labels mirrored along x (axis 0: left-right) or y (axis 1: up-down)."""
+    out = labels_xywhn.copy()
+    out[:, 1 + axis] = 1 - out[:, 1 + axis]
+    return out
+
+
 def fliplr(im: np.ndarray, labels_xywhn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mirror left-right; labels normalised xywh."""
-    out = labels_xywhn.copy()
-    out[:, 1] = 1 - out[:, 1]
-    return np.fliplr(im), out
+    return np.fliplr(im), flip_labels(labels_xywhn, 0)
 
 
 def flipud(im: np.ndarray, labels_xywhn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mirror up-down; labels normalised xywh."""
-    out = labels_xywhn.copy()
-    out[:, 2] = 1 - out[:, 2]
-    return np.flipud(im), out
+    return np.flipud(im), flip_labels(labels_xywhn, 1)
 
 
 def rect_batches(

@@ -33,6 +33,28 @@ DEFAULT_AUG_HYP: dict[str, float] = {
 }
 
 Sample = tuple[torch.Tensor, torch.Tensor, str, Any]
+WARP_KEYS = ("degrees", "translate", "scale", "shear", "perspective")
+
+
+class OpenCVImages:
+    """The dataset's image operations applied in the worker by OpenCV (``data.gpu_augment=false``; the device
+    path records the same calls instead: gpu_augment.py)."""
+
+    paste = staticmethod(A.paste_tiles)
+    pad = staticmethod(A.pad_image)
+    warp = staticmethod(A.warp_image)
+    blend = staticmethod(A.blend)
+
+    @staticmethod
+    def finish(im: np.ndarray, gains: np.ndarray | None, flipud: bool, fliplr: bool) -> torch.Tensor:
+        """HSV and flips, then BGR HWC -> RGB CHW in one copy."""
+        if gains is not None:
+            im = A.apply_hsv(im, gains)
+        if flipud:
+            im = np.flipud(im)
+        if fliplr:
+            im = np.fliplr(im)
+        return torch.from_numpy(np.ascontiguousarray(im[..., ::-1].transpose(2, 0, 1)))
 
 
 def load_records(
@@ -62,13 +84,14 @@ class YoloDataset(Dataset):
         self, sources: Path | str | Sequence[Path | str], imgsz: int = 640, batch_size: int = 16,
         augment: bool = False, hyp: Mapping[str, float] | None = None, rect: bool = False, stride: int = 32,
         pad: float = 0.0, nc: int = 0, single_cls: bool = False, cache: str = "none", cache_dir: Path | None = None,
-        prefix: str = "", seed: int = 0, tol: float = 0.01,
+        prefix: str = "", seed: int = 0, tol: float = 0.01, gpu_augment: bool = False,
     ):
         srcs = [Path(sources)] if isinstance(sources, (str, Path)) else [Path(s) for s in sources]
         if cache not in CACHE_MODES:
             raise ValueError(f"cache must be one of {CACHE_MODES}, got {cache!r}")
         self.imgsz, self.augment, self.rect, self.stride = imgsz, augment, rect, stride
         self.hyp = {**DEFAULT_AUG_HYP, **dict(hyp or {})}
+        self.images = _images(gpu_augment, self.hyp)
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         records, self.stats = load_records(srcs, nc, tol, self.cache_dir, prefix)
         self.im_files = [r.im_file for r in records]
@@ -134,17 +157,21 @@ class YoloDataset(Dataset):
         center = (int(rng.uniform(s / 2, 3 * s / 2)), int(rng.uniform(s / 2, 3 * s / 2)))
         idx = [index] + rng.choices(range(len(self)), k=3)
         rng.shuffle(idx)
-        img, labels, segs = A.mosaic4([self._tile(i) for i in idx], s, center)
-        img, labels, segs = A.copy_paste(img, labels, segs, hyp["copy_paste"], rng)
-        return A.random_perspective(
-            img, labels, segs, degrees=hyp["degrees"], translate=hyp["translate"], scale=hyp["scale"],
-            shear=hyp["shear"], perspective=hyp["perspective"], border=(-s // 2, -s // 2), rng=rng,
-        )
+        tiles = [self._tile(i) for i in idx]
+        places = A.mosaic_layout([t[0].shape[:2] for t in tiles], s, center)
+        img = self.images.paste([t[0] for t in tiles], places, (2 * s, 2 * s))
+        img, labels, segs = A.copy_paste(img, *A.mosaic_labels(tiles, places, s), hyp["copy_paste"], rng)
+        return self._perspective(img, labels, segs, border=(-s // 2, -s // 2))
+
+    def _perspective(self, img: Any, labels: np.ndarray, segs: A.Segments,
+                     border: tuple[int, int] = (0, 0)) -> tuple[Any, np.ndarray, A.Segments]:
+        w = A.draw_warp(img.shape[:2], border, self.rng, **{k: self.hyp[k] for k in WARP_KEYS})
+        return (self.images.warp(img, w), *A.warp_labels(labels, segs, w))
 
     def _letterboxed(self, index: int) -> tuple[np.ndarray, np.ndarray, Any]:
         img, (h0, w0), (h, w) = self.load_image(index)
         shape = tuple(self.batch_shapes[self.batch[index]]) if self.rect else self.imgsz
-        img, (rw, rh), pad, shapes = fit_letterbox(img, (h0, w0), shape, scaleup=self.augment)
+        img, (rw, rh), pad, shapes = fit_letterbox(img, (h0, w0), shape, self.augment, self.images.pad)
         labels = self.labels[index].copy()
         if len(labels):
             labels[:, 1:5] = xywhn2xyxy(labels[:, 1:5], rw * w, rh * h, pad[0], pad[1])
@@ -159,17 +186,23 @@ class YoloDataset(Dataset):
             img, labels, segs = self.load_mosaic(index)
             if rng.random() < hyp["mixup"]:
                 img2, labels2, segs2 = self.load_mosaic(rng.randrange(len(self)))
-                img, labels = A.mixup(img, labels, img2, labels2, rng)
+                img = self.images.blend(img, img2, rng.betavariate(32.0, 32.0))
+                labels = np.concatenate([labels, labels2], 0)
                 segs = [*segs, *segs2] if len(segs) + len(segs2) == len(labels) else []
             return img, labels, segs, None
         img, labels, shapes = self._letterboxed(index)
         segs = self._letterboxed_polygons(index, shapes) if polygons else []
         if self.augment:
-            img, labels, segs = A.random_perspective(
-                img, labels, segs, degrees=hyp["degrees"], translate=hyp["translate"], scale=hyp["scale"],
-                shear=hyp["shear"], perspective=hyp["perspective"], rng=rng,
-            )
+            img, labels, segs = self._perspective(img, labels, segs)
         return img, labels, segs, shapes
+
+    def last_draws(self) -> tuple[np.ndarray | None, bool, bool]:
+        """(HSV gains or None, flip up-down, flip left-right): the draws after the geometry, in YOLOv5's order."""
+        if not self.augment:
+            return None, False, False
+        hyp, rng = self.hyp, self.rng
+        gains = A.hsv_gains(hyp["hsv_h"], hyp["hsv_s"], hyp["hsv_v"], rng)
+        return gains, rng.random() < hyp["flipud"], rng.random() < hyp["fliplr"]
 
     def _letterboxed_polygons(self, index: int, shapes: Any) -> A.Segments:
         """The label polygons of image ``index`` in letterboxed pixels (the map ``_letterboxed`` applied to boxes)."""
@@ -192,27 +225,25 @@ class YoloDataset(Dataset):
 
     def __getitem__(self, item: int | tuple[int, bool] | tuple[int, bool, int]) -> Sample:
         index, mosaic = self.begin(item)
-        hyp, rng = self.hyp, self.rng
         img, labels, _, shapes = self.geometry(index, mosaic)
         if len(labels):
             labels[:, 1:5] = xyxy2xywhn(labels[:, 1:5], w=img.shape[1], h=img.shape[0], clip=True, eps=1e-3)
-        if self.augment:
-            img = A.augment_hsv(img, hyp["hsv_h"], hyp["hsv_s"], hyp["hsv_v"], rng)
-            if rng.random() < hyp["flipud"]:
-                img, labels = A.flipud(img, labels)
-            if rng.random() < hyp["fliplr"]:
-                img, labels = A.fliplr(img, labels)
+        gains, ud, lr = self.last_draws()
+        for axis, flip in ((1, ud), (0, lr)):
+            if flip:
+                labels = A.flip_labels(labels, axis)
         targets = torch.zeros((len(labels), 6))
         targets[:, 1:] = torch.from_numpy(np.ascontiguousarray(labels, dtype=np.float32))
-        chw = np.ascontiguousarray(img[..., ::-1].transpose(2, 0, 1))  # BGR HWC -> RGB CHW, one copy
-        return torch.from_numpy(chw), targets, self.im_files[index], shapes
+        return self.images.finish(img, gains, ud, lr), targets, self.im_files[index], shapes
 
 
-def fit_letterbox(im: np.ndarray, hw0: tuple[int, int], shape: Any, scaleup: bool) -> tuple[Any, ...]:
+def fit_letterbox(im: np.ndarray, hw0: tuple[int, int], shape: Any, scaleup: bool,
+                  pad: Any = None) -> tuple[Any, ...]:
     """An image already resized to its long side into ``shape``: (image, (ratio_w, ratio_h), pad, the record
-    ``((h0, w0), ((ratio_h, ratio_w) from the original, pad))`` that maps boxes back to the original image)."""
+    ``((h0, w0), ((ratio_h, ratio_w) from the original, pad))`` that maps boxes back to the original image).
+    ``pad``: the letterbox's border step (the device path records it)."""
     (h0, w0), (h, w) = hw0, im.shape[:2]
-    img, (rw, rh), pad = A.letterbox(im, shape, scaleup=scaleup)
+    img, (rw, rh), pad = A.letterbox(im, shape, scaleup=scaleup, pad=pad)
     return img, (rw, rh), pad, ((h0, w0), ((h * rh / h0, w * rw / w0), pad))
 
 
@@ -227,9 +258,24 @@ def prepare_image(im0: np.ndarray, imgsz: int, stride: int, square: bool = False
     return torch.from_numpy(np.ascontiguousarray(img[..., ::-1].transpose(2, 0, 1))), shapes
 
 
-def collate(batch: Sequence[Sample]) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...], tuple[Any, ...]]:
-    """Stack images; number each target row with its image's position in the batch."""
+def _images(gpu_augment: bool, hyp: Mapping[str, float]) -> Any:
+    if not gpu_augment:
+        return OpenCVImages
+    if hyp["copy_paste"]:
+        raise ValueError(f"data.gpu_augment=true: hyp.copy_paste={hyp['copy_paste']} pastes by the pixels in the "
+                         "worker; use hyp.copy_paste=0 or data.gpu_augment=false")
+    from yolo_exp.data.gpu_augment import DeviceImages
+
+    return DeviceImages
+
+
+def collate(batch: Sequence[Sample]) -> tuple[Any, torch.Tensor, tuple[str, ...], tuple[Any, ...]]:
+    """Stack images (or pack the device path's records); number each target row with its image's position."""
     imgs, targets, paths, shapes = zip(*batch)
     for i, t in enumerate(targets):
         t[:, 0] = i
+    if not isinstance(imgs[0], torch.Tensor):
+        from yolo_exp.data.gpu_augment import pack
+
+        return pack(imgs), torch.cat(targets, 0), paths, shapes
     return torch.stack(imgs, 0), torch.cat(targets, 0), paths, shapes

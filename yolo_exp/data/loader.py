@@ -99,9 +99,10 @@ def create_dataloader(
     hyp: Mapping[str, float] | None = None, augment: bool = False, rect: bool = False, pad: float = 0.0,
     workers: int = 8, shuffle: bool = False, seed: int = 0, cache: str = "none", single_cls: bool = False,
     rank: int = -1, world_size: int = 1, cache_dir: Path | None = None, prefix: str = "", image_weights: bool = False,
-    dataset_class: Callable[..., YoloDataset] | None = None,
+    dataset_class: Callable[..., YoloDataset] | None = None, gpu_augment: bool = False,
 ) -> tuple[DataLoader, YoloDataset]:
-    """(loader, dataset); batches are ``(imgs uint8 (B,3,H,W) RGB, targets (N,6), paths, shapes)``.
+    """(loader, dataset); batches are ``(imgs uint8 (B,3,H,W) RGB, targets (N,6), paths, shapes)``; with
+    ``gpu_augment`` imgs is a ``DeviceBatch`` that ``render(device)`` makes into those images.
 
     ``dataset_class`` (the data group's ``dataset``) builds the dataset: YoloDataset or a subclass of it.
     """
@@ -110,6 +111,7 @@ def create_dataloader(
     dataset = (dataset_class or YoloDataset)(
         sources, imgsz=imgsz, batch_size=batch_size, augment=augment, hyp=hyp, rect=rect, stride=stride, pad=pad,
         nc=nc, single_cls=single_cls, cache=cache, cache_dir=cache_dir, prefix=prefix, seed=seed,
+        **({"gpu_augment": True} if gpu_augment else {}),  # only then: a user's dataset class may not take it
     )
     if not isinstance(dataset, YoloDataset):
         raise TypeError(f"data.dataset._target_ built a {type(dataset).__name__}: it must be "

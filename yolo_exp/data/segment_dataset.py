@@ -43,17 +43,14 @@ class SegmentDataset(YoloDataset):
 
     def __getitem__(self, item: int | tuple[int, bool] | tuple[int, bool, int]) -> SegSample:
         index, mosaic = self.begin(item)
-        hyp, rng = self.hyp, self.rng
         img, labels, segs, shapes = self.geometry(index, mosaic, polygons=True)
         if len(segs) != len(labels):  # labels without polygons: their boxes stand in
             segs = A.box_polygons(xyxy2xywh(labels[:, 1:5])) if len(labels) else []
         h, w = img.shape[:2]
-        if self.augment:  # the same draws, in the same order, as YoloDataset's
-            img = A.augment_hsv(img, hyp["hsv_h"], hyp["hsv_s"], hyp["hsv_v"], rng)
-            if rng.random() < hyp["flipud"]:
-                img, (labels, segs) = np.flipud(img), _flip(labels, segs, h, axis=1)
-            if rng.random() < hyp["fliplr"]:
-                img, (labels, segs) = np.fliplr(img), _flip(labels, segs, w, axis=0)
+        gains, ud, lr = self.last_draws()  # the same draws, in the same order, as YoloDataset's
+        for axis, size, flip in ((1, h, ud), (0, w, lr)):
+            if flip:
+                labels, segs = _flip(labels, segs, size, axis)
         if self.overlap:
             index_mask, order = overlap_mask((h, w), segs, self.mask_ratio)
             labels, masks = labels[order], torch.from_numpy(index_mask.astype(np.int64))
@@ -63,8 +60,7 @@ class SegmentDataset(YoloDataset):
             labels[:, 1:5] = xyxy2xywhn(labels[:, 1:5], w=w, h=h, clip=True, eps=1e-3)
         targets = torch.zeros((len(labels), 6))
         targets[:, 1:] = torch.from_numpy(np.ascontiguousarray(labels, dtype=np.float32))
-        chw = np.ascontiguousarray(img[..., ::-1].transpose(2, 0, 1))
-        return torch.from_numpy(chw), targets, self.im_files[index], shapes, masks
+        return self.images.finish(img, gains, ud, lr), targets, self.im_files[index], shapes, masks
 
     def instance_masks(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """(classes (m,), masks (m, h0, w0) uint8) of image ``index``'s labels at its original size, from the label

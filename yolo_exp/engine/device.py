@@ -79,7 +79,9 @@ class Accelerator:
         """``torch.compile`` when ``compile=true`` (``compile_mode=reduce-overhead`` adds CUDA graphs)."""
         return torch.compile(model, mode=self.compile_mode) if self.compile else model
 
-    def images(self, imgs: torch.Tensor) -> torch.Tensor:
-        """A uint8 batch from the loader as the model's float input in [0, 1] (moved without waiting)."""
-        imgs = imgs.to(self.device, non_blocking=True).float() / 255
+    def images(self, imgs: Any) -> torch.Tensor:
+        """A uint8 batch from the loader as the model's float input in [0, 1] (moved without waiting); a
+        ``data.gpu_augment`` batch is augmented here, on the device."""
+        imgs = imgs.render(self.device) if hasattr(imgs, "render") else imgs.to(self.device, non_blocking=True)
+        imgs = imgs.float() / 255
         return imgs.contiguous(memory_format=torch.channels_last) if self.channels_last else imgs
