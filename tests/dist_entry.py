@@ -1,4 +1,4 @@
-"""torchrun entry for tests/test_dist.py: train.py, optionally with a fault injected on one rank.
+"""torchrun entry for tests/parallel/test_dist.py: train.py, optionally with a fault injected on one rank.
 
 YOLO_EXP_TEST_FAULT="raise:RANK:EPOCH" raises when that rank starts that epoch; "kill:RANK:EPOCH" SIGKILLs that
 rank there on the job's first attempt only (TORCHELASTIC_RESTART_COUNT=0), so an elastic restart can succeed.

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import ast
 import functools
-from pathlib import Path
-
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "yolo_exp"

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from yolo_exp.data import augment as A
+from yolo_exp.data import warp as W
 from yolo_exp.ops.boxes import xywhn2xyxy, xyxy2xywh, xyxy2xywhn
 
 
@@ -30,7 +31,7 @@ def test_letterbox_numbers_and_padding():
 
 def test_zero_gain_perspective_is_identity():
     im, labels = _scene()
-    out, lab, _ = A.random_perspective(im, labels, translate=0, scale=0, rng=random.Random(0))
+    out, lab, _ = W.random_perspective(im, labels, translate=0, scale=0, rng=random.Random(0))
     assert out is im
     np.testing.assert_array_equal(lab, labels)
 
@@ -39,7 +40,7 @@ def test_perspective_keeps_boxes_inside_and_filters_slivers():
     rng = random.Random(1)
     for _ in range(30):
         im, labels = _scene()
-        out, lab, _ = A.random_perspective(im, labels, degrees=30, translate=0.3, scale=0.5, shear=10,
+        out, lab, _ = W.random_perspective(im, labels, degrees=30, translate=0.3, scale=0.5, shear=10,
                                            perspective=0.0005, rng=rng)
         assert out.shape == im.shape
         if len(lab):
@@ -51,8 +52,8 @@ def test_perspective_keeps_boxes_inside_and_filters_slivers():
 def test_box_candidates_thresholds():
     old = np.array([[0, 0, 10, 10]] * 4, float).T
     new = np.array([[0, 0, 10, 10], [0, 0, 2, 10], [0, 0, 3, 3], [0, 0, 9, 9]], float).T
-    np.testing.assert_array_equal(A.box_candidates(old, new), [True, False, False, True])
-    np.testing.assert_array_equal(A.box_candidates(old * 10, new, area_thr=0.1), [False] * 4)
+    np.testing.assert_array_equal(W.box_candidates(old, new), [True, False, False, True])
+    np.testing.assert_array_equal(W.box_candidates(old * 10, new, area_thr=0.1), [False] * 4)
 
 
 @pytest.mark.parametrize("flip", [A.fliplr, A.flipud])

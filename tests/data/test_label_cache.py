@@ -89,7 +89,7 @@ def test_missing_labels_folder_error_names_folder_and_rule(tmp_path):
 
 
 def test_a_zip_bomb_in_place_of_the_cache_is_rescanned_not_inflated(tmp_path, caplog):
-    from tests.test_limits import zip_bomb
+    from tests.files.test_limits import zip_bomb
     from yolo_exp.data import label_cache
 
     zip_bomb(tmp_path / "x.cache")

@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from yolo_exp.data import augment as A
+from yolo_exp.data import warp as W
 from yolo_exp.ops.masks import polygon_mask
 
 STAR = np.array([[60, 20], [72, 52], [104, 52], [78, 72], [88, 104], [60, 84], [32, 104], [42, 72], [16, 52],
@@ -29,7 +29,7 @@ def test_warped_mask_equals_the_warped_polygon_rasterised(seed, kind):
     img = np.repeat(mask[..., None] * 255, 3, axis=2).astype(np.uint8)
     labels = np.array([[0, *STAR.min(0), *STAR.max(0)]], np.float32)
     extra = {"perspective": 0.0005} if kind == "perspective" else {}
-    out, new_labels, segs = A.random_perspective(img, labels, [STAR], degrees=20, translate=0.1, scale=0.3,
+    out, new_labels, segs = W.random_perspective(img, labels, [STAR], degrees=20, translate=0.1, scale=0.3,
                                                  shear=5, rng=random.Random(seed), **extra)
     assert len(new_labels) == len(segs) == 1
     warped = (out[..., 0] > 127).astype(np.uint8)  # the image's own pixels, moved by OpenCV's warp

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import ROOT, current_umask, shared_path
 from tests.engine.test_trainer import TINY, only_run, train
-from tests.predict.test_predict import clip
+from tests.commands.test_predict import clip
 
 pytest.importorskip("onnxruntime")
 

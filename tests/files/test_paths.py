@@ -52,7 +52,7 @@ def test_predict_writes_crops_of_hostile_class_names_inside_its_run_folder(tmp_p
     import torch
 
     from tests.conftest import shared_path
-    from tests.predict.test_predict import predict
+    from tests.commands.test_predict import predict
     from yolo_exp.build import checkpoint_model
     from yolo_exp.engine.checkpoint import atomic_save, model_record
 

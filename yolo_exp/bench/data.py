@@ -5,7 +5,6 @@ import os
 import resource
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
 from pathlib import Path
 from typing import Any
 

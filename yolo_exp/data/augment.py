@@ -13,8 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from yolo_exp.data.warp import PAD, Segments, Warp, box_candidates, draw_warp, random_perspective  # noqa: F401
-from yolo_exp.data.warp import warp_image, warp_labels  # noqa: F401 - one namespace for the augmentations
+from yolo_exp.data.warp import PAD, Segments
 from yolo_exp.ops.boxes import xywhn2xyxy
 
 

@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from yolo_exp.data import augment as A
+from yolo_exp.data import warp as W
 from yolo_exp.data import label_cache
 from yolo_exp.data.files import IMG_FORMATS, LABEL_RULE, list_images, read_image, resize_long_side
 from yolo_exp.data.image_cache import CACHE_MODES, DiskImageCache, available_memory, fill_ram, ram_needed
@@ -42,7 +43,7 @@ class OpenCVImages:
 
     paste = staticmethod(A.paste_tiles)
     pad = staticmethod(A.pad_image)
-    warp = staticmethod(A.warp_image)
+    warp = staticmethod(W.warp_image)
     blend = staticmethod(A.blend)
 
     @staticmethod
@@ -147,10 +148,10 @@ class YoloDataset(Dataset):
         w0, h0 = self.shapes[i]
         return im, (int(h0), int(w0)), im.shape[:2]
 
-    def _tile(self, i: int) -> tuple[np.ndarray, np.ndarray, A.Segments]:
+    def _tile(self, i: int) -> tuple[np.ndarray, np.ndarray, W.Segments]:
         return self.load_image(i)[0], self.labels[i], self.segments[i]
 
-    def load_mosaic(self, index: int) -> tuple[np.ndarray, np.ndarray, A.Segments]:
+    def load_mosaic(self, index: int) -> tuple[np.ndarray, np.ndarray, W.Segments]:
         """4-image mosaic + copy-paste + perspective crop back to imgsz; labels pixel [cls, x1, y1, x2, y2] and
         their pixel polygons (empty when the tiles have none)."""
         s, rng, hyp = self.imgsz, self.rng, self.hyp
@@ -163,10 +164,10 @@ class YoloDataset(Dataset):
         img, labels, segs = A.copy_paste(img, *A.mosaic_labels(tiles, places, s), hyp["copy_paste"], rng)
         return self._perspective(img, labels, segs, border=(-s // 2, -s // 2))
 
-    def _perspective(self, img: Any, labels: np.ndarray, segs: A.Segments,
-                     border: tuple[int, int] = (0, 0)) -> tuple[Any, np.ndarray, A.Segments]:
-        w = A.draw_warp(img.shape[:2], border, self.rng, **{k: self.hyp[k] for k in WARP_KEYS})
-        return (self.images.warp(img, w), *A.warp_labels(labels, segs, w))
+    def _perspective(self, img: Any, labels: np.ndarray, segs: W.Segments,
+                     border: tuple[int, int] = (0, 0)) -> tuple[Any, np.ndarray, W.Segments]:
+        w = W.draw_warp(img.shape[:2], border, self.rng, **{k: self.hyp[k] for k in WARP_KEYS})
+        return (self.images.warp(img, w), *W.warp_labels(labels, segs, w))
 
     def _letterboxed(self, index: int) -> tuple[np.ndarray, np.ndarray, Any]:
         img, (h0, w0), (h, w) = self.load_image(index)
@@ -204,7 +205,7 @@ class YoloDataset(Dataset):
         gains = A.hsv_gains(hyp["hsv_h"], hyp["hsv_s"], hyp["hsv_v"], rng)
         return gains, rng.random() < hyp["flipud"], rng.random() < hyp["fliplr"]
 
-    def _letterboxed_polygons(self, index: int, shapes: Any) -> A.Segments:
+    def _letterboxed_polygons(self, index: int, shapes: Any) -> W.Segments:
         """The label polygons of image ``index`` in letterboxed pixels (the map ``_letterboxed`` applied to boxes)."""
         segs = self.segments[index]
         if len(segs) != len(self.labels[index]):

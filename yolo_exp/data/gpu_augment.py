@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from yolo_exp.data import augment as A
+from yolo_exp.data import warp as W
 
 Tile = tuple[np.ndarray, int, int]  # uint8 HxWx3 BGR, (top, left) on its canvas
 
@@ -92,12 +93,12 @@ class DeviceImages:
         return Layer(size, A.crops(ims, places))
 
     @staticmethod
-    def pad(im: np.ndarray, borders: tuple[int, int, int, int], color: int = A.PAD) -> Layer:
+    def pad(im: np.ndarray, borders: tuple[int, int, int, int], color: int = W.PAD) -> Layer:
         top, bottom, left, right = borders
         return Layer((im.shape[0] + top + bottom, im.shape[1] + left + right), [(im, top, left)])
 
     @staticmethod
-    def warp(layer: Layer, w: A.Warp) -> Layer:
+    def warp(layer: Layer, w: W.Warp) -> Layer:
         """The warp's inverse; for an affine one only the canvas part it can see is kept (less to send)."""
         if not w.needed:
             return layer

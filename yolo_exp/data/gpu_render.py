@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from yolo_exp.data.augment import PAD
+from yolo_exp.data.warp import PAD
 
 if TYPE_CHECKING:
     from yolo_exp.data.gpu_augment import DeviceBatch

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from yolo_exp.data import augment as A
+from yolo_exp.data import warp as W
 from yolo_exp.data.dataset import YoloDataset, collate
 from yolo_exp.ops.boxes import xyxy2xywh, xyxy2xywhn
 from yolo_exp.ops.masks import overlap_mask, polygon_masks
@@ -22,7 +23,7 @@ from yolo_exp.ops.masks import overlap_mask, polygon_masks
 SegSample = tuple[torch.Tensor, torch.Tensor, str, Any, torch.Tensor]
 
 
-def _flip(labels: np.ndarray, segs: A.Segments, size: int, axis: int) -> tuple[np.ndarray, A.Segments]:
+def _flip(labels: np.ndarray, segs: W.Segments, size: int, axis: int) -> tuple[np.ndarray, W.Segments]:
     """Mirror pixel boxes [cls, x1, y1, x2, y2] and polygons along x (axis 0) or y (axis 1) of an image ``size``
     wide (or high)."""
     out = labels.copy()

@@ -4,7 +4,7 @@ Numbers and semantics follow YOLOv5 v7.0 ``ComputeLoss`` (reference §3); the co
 
 CIoU is written out here (xywh form, alpha without grad, eps = 1e-7) rather than taken from
 ``torchvision.ops.complete_box_iou_loss``: torchvision divides by the raw predicted height in the aspect term, and
-a height that underflows to 0 made every gradient of a step NaN in real training. tests/test_loss.py checks ours
+a height that underflows to 0 made every gradient of a step NaN in real training. tests/loss/test_detect.py checks ours
 against a float64 transcription of YOLOv5's formula.
 """
 from __future__ import annotations
