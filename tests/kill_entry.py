@@ -36,7 +36,7 @@ def inject(target: str, count: int) -> None:
     from yolo_exp.engine import checkpoint, trainer
     from yolo_exp.report import results
 
-    real_save, real_strip, real_validate, real_append = (checkpoint.atomic_save, trainer.strip_checkpoint,
+    real_save, real_strip, real_validate, real_append = (checkpoint.atomic_save, checkpoint.strip_checkpoint,
                                                          trainer.validate, results.append_row)
 
     def atomic_save(obj, path):  # noqa: ANN001
@@ -64,7 +64,7 @@ def inject(target: str, count: int) -> None:
         event("results", target, count)
 
     checkpoint.atomic_save = trainer.atomic_save = atomic_save
-    trainer.strip_checkpoint, trainer.validate, results.append_row = strip_checkpoint, validate, append_row
+    checkpoint.strip_checkpoint, trainer.validate, results.append_row = strip_checkpoint, validate, append_row
 
 
 def _kill_from_env() -> None:
