@@ -61,3 +61,31 @@ def tree_bytes(path: str) -> int:
     if os.path.isfile(path):
         return os.path.getsize(path)
     return sum(os.path.getsize(os.path.join(d, n)) for d, _, names in os.walk(path) for n in names)
+
+
+def epoch_touch_uss_mb(dataset: object, collect: bool = True) -> float:
+    """USS of a process forked from this one (as a loader worker is) after it has read every sample's labels,
+    segments and path once and (``collect``) run a full garbage collection: what a worker has copied of the
+    parent's heap by the end of a long run. 0 where fork is not available."""
+    import gc
+
+    if not hasattr(os, "fork"):
+        return 0.0
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: touch, measure, report, leave without running any of the parent's cleanup
+        try:
+            for name in ("labels", "segments", "im_files"):
+                items = getattr(dataset, name, ())
+                for i in range(len(items)):
+                    items[i]
+            if collect:
+                gc.collect()
+            os.write(w, str(memory_mb(os.getpid())["uss_mb"]).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        out = f.read()
+    os.waitpid(pid, 0)
+    return float(out or 0.0)

@@ -19,7 +19,7 @@ import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from yolo_exp.bench.procmem import Clock, memory_mb, tree_bytes, workers_memory  # noqa: E402
+from yolo_exp.bench.procmem import Clock, epoch_touch_uss_mb, memory_mb, tree_bytes, workers_memory  # noqa: E402
 
 BATCH, VAL_BATCH, MORE_BATCHES = 16, 32, 20
 
@@ -48,14 +48,14 @@ def scan(p: dict[str, Any]) -> dict[str, Any]:
             "cache_mb": tree_bytes(os.path.join(p["cache_dir"], "label_caches")) / 2**20}
 
 
-def first_batches(loader: Any, it: Any = None) -> tuple[float, dict[str, float]]:
-    """Seconds to the first batch; the workers' memory after ``MORE_BATCHES`` more. ``it``: the loader's own
+def first_batches(loader: Any, it: Any = None, more: int = MORE_BATCHES) -> tuple[float, dict[str, float]]:
+    """Seconds to the first batch; the workers' memory after ``more`` batches more. ``it``: the loader's own
     iterator where it keeps one (YOLOv5's InfiniteDataLoader)."""
     clock = Clock()
     it = it if it is not None else iter(loader)
     next(it)
     first = clock.lap()[0]
-    for _ in range(MORE_BATCHES):
+    for _ in range(more):
         try:
             next(it)
         except StopIteration:
@@ -71,10 +71,10 @@ def start(p: dict[str, Any]) -> dict[str, Any]:
     loader, ds = create_dataloader(p["source"], p["imgsz"], stride=32, nc=p["nc"], workers=p["workers"],
                                    cache_dir=Path(p["cache_dir"]), **_loader_args(p))
     hit = clock.lap()[0]
-    first, workers = first_batches(loader)
+    first, workers = first_batches(loader, more=p.get("more", MORE_BATCHES))
     mem = memory_mb(os.getpid())
     return {"images": len(ds), "hit_s": hit, "first_batch_s": hit + first, "main_peak_rss_mb": mem["peak_rss_mb"],
-            "main_growth_mb": mem["peak_rss_mb"] - base, **workers}
+            "main_growth_mb": mem["peak_rss_mb"] - base, **workers, "worker_epoch_uss_mb": epoch_touch_uss_mb(ds)}
 
 
 def run(p: dict[str, Any]) -> dict[str, Any]:

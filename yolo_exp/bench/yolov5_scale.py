@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from yolo_exp.bench.procmem import Clock, memory_mb  # noqa: E402
+from yolo_exp.bench.procmem import Clock, epoch_touch_uss_mb, memory_mb  # noqa: E402
 from yolo_exp.bench.scale_child import BATCH, VAL_BATCH, first_batches  # noqa: E402
 
 
@@ -59,7 +59,7 @@ def start(p: dict[str, Any]) -> dict[str, Any]:
     first, workers = first_batches(loader, loader.iterator)
     mem = memory_mb(os.getpid())
     return {"images": len(ds), "hit_s": hit, "first_batch_s": hit + first, "main_peak_rss_mb": mem["peak_rss_mb"],
-            "main_growth_mb": mem["peak_rss_mb"] - base, **workers}
+            "main_growth_mb": mem["peak_rss_mb"] - base, **workers, "worker_epoch_uss_mb": epoch_touch_uss_mb(ds)}
 
 
 if __name__ == "__main__":
