@@ -1,4 +1,4 @@
-"""Throughput benchmarks: ``python -m yolo_exp.bench {train,step,data,val,predict} [overrides...] [--json FILE]``.
+"""Benchmarks: ``python -m yolo_exp.bench {train,step,data,val,predict,scale} [overrides...] [--json FILE]``.
 
 Overrides are the training config's (model=yolov5s imgsz=640 batch_size=64 device=cuda data=...), so a benchmark
 measures exactly what a run with the same command line would do. Speed lives here, not in the tests.
@@ -47,7 +47,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 def main(argv: list[str] | None = None, t0: float | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m yolo_exp.bench", description=__doc__)
-    parser.add_argument("what", choices=["train", "step", "data", "val", "predict"])
+    parser.add_argument("what", choices=["train", "step", "data", "val", "predict", "scale"])
     parser.add_argument("overrides", nargs="*", help="training config overrides, e.g. model=yolov5s imgsz=640")
     parser.add_argument("--iters", type=int, default=20, help="step: timed iterations")
     parser.add_argument("--epochs", type=int, default=3, help="train: epochs (the first is excluded)")
@@ -57,6 +57,11 @@ def main(argv: list[str] | None = None, t0: float | None = None) -> int:
                         help="CPU intra-op threads of the main process (0: torch's default)")
     parser.add_argument("--source", type=str, default=None, help="predict: images (default: the data's val)")
     parser.add_argument("--formats", type=str, default="pt,onnx", help="predict: pt,onnx,torchscript")
+    parser.add_argument("--images", type=str, default="10000,100000", help="scale: comma-separated train sizes")
+    parser.add_argument("--val-images", type=int, default=5000, help="scale: validation images")
+    parser.add_argument("--dir", type=Path, default=None, help="scale: generate the data here (default: a temp dir)")
+    parser.add_argument("--yolov5", type=str, default=None,
+                        help="scale: YOLOv5's Python (e.g. /work/oracle/venv/bin/python) for its side")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     parser.add_argument("--profile", type=Path, default=None,
                         help="step: also profile a few steps, the top kernels written to this folder")
@@ -66,13 +71,14 @@ def main(argv: list[str] | None = None, t0: float | None = None) -> int:
 
     from yolo_exp.bench.data import bench_data
     from yolo_exp.bench.inference import bench_predict, bench_val
+    from yolo_exp.bench.scale import bench_scale
     from yolo_exp.bench.step import bench_step
     from yolo_exp.bench.train import bench_train
     from yolo_exp.config.compose import compose_checked
     from yolo_exp.config.validate import ConfigError
 
     try:
-        cfg = compose_checked(args.overrides, check_paths=args.what != "step")
+        cfg = compose_checked(args.overrides, check_paths=args.what not in ("step", "scale"))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -84,6 +90,8 @@ def main(argv: list[str] | None = None, t0: float | None = None) -> int:
         "data": lambda: bench_data(cfg, [int(w) for w in args.workers.split(",")], args.batches),
         "val": lambda: [bench_val(cfg)],
         "predict": lambda: bench_predict(cfg, args.source, args.formats.split(",")),
+        "scale": lambda: bench_scale([int(n) for n in args.images.split(",")], args.dir, args.val_images,
+                                     cfg.imgsz, cfg.workers, args.yolov5, args.overrides),
     }
     rows = runners[args.what]()
     meta["loadavg_after"] = os.getloadavg()[0]

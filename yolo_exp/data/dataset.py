@@ -20,6 +20,7 @@ from yolo_exp.data import augment as A
 from yolo_exp.data import warp as W
 from yolo_exp.data import label_cache
 from yolo_exp.data.files import IMG_FORMATS, LABEL_RULE, list_images, read_image, resize_long_side
+from yolo_exp.data.ragged import RaggedGroups, RaggedRows
 from yolo_exp.data.image_cache import CACHE_MODES, DiskImageCache, available_memory, fill_ram, ram_needed
 from yolo_exp.data.verify import CORRUPT, FOUND, ImageRecord, report, scan
 from yolo_exp.ops.boxes import xywhn2xyxy, xyxy2xywhn
@@ -96,19 +97,19 @@ class YoloDataset(Dataset):
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         records, self.stats = load_records(srcs, nc, tol, self.cache_dir, prefix)
         self.im_files = [r.im_file for r in records]
-        self.labels = [r.labels.astype(np.float32) for r in records]
-        self.segments = [r.segments for r in records]
+        # one array + offsets each, shared by the forked workers (ragged.py says why)
+        self.labels = RaggedRows.of([r.labels for r in records], 5)
+        self.segments = RaggedGroups.of([r.segments for r in records], 2)
         self.shapes = np.array([r.shape for r in records], np.int64).reshape(-1, 2)
         if single_cls:
-            for lb in self.labels:
-                lb[:, 0] = 0
+            self.labels.flat[:, 0] = 0
         self.batch_shapes: np.ndarray | None = None
         self.batch = np.zeros(len(records), np.int64)
         if rect:
             order, self.batch, self.batch_shapes = A.rect_batches(self.shapes, batch_size, imgsz, stride, pad)
             self.im_files = [self.im_files[i] for i in order]
-            self.labels = [self.labels[i] for i in order]
-            self.segments = [self.segments[i] for i in order]
+            self.labels = self.labels.take(order)
+            self.segments = self.segments.take(order)
             self.shapes = self.shapes[order]
         self.mosaic = augment and not rect
         self.indices: np.ndarray | None = None  # image-weights resampling, read by the sampler

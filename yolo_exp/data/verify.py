@@ -78,6 +78,15 @@ def _rows_to_labels(rows: list[list[float]]) -> tuple[np.ndarray, list[np.ndarra
     return labels, segs
 
 
+def first_rows(a: np.ndarray) -> list[int]:
+    """Indices of each distinct row's first occurrence, in order: what ``np.unique(axis=0, return_index=True)``
+    gives, sorted, without its ~90 us per call on a few rows (rows compare as floats: -0.0 equals 0.0)."""
+    seen: dict[tuple[float, ...], int] = {}
+    for i, row in enumerate(a.tolist()):
+        seen.setdefault(tuple(row), i)
+    return list(seen.values())
+
+
 def check_labels(
     rows: list[list[float]], nc: int, tol: float = 0.01
 ) -> tuple[np.ndarray, list[np.ndarray], list[str]]:
@@ -101,9 +110,8 @@ def check_labels(
             msgs.append(f"coordinates in [{lo:.4g}, {hi:.4g}] clipped to [0, 1]")
         labels[:, 1:5] = xyxy2xywh(xyxy.clip(0, 1))
         segs = [s.clip(0, 1) for s in segs]
-    _, first = np.unique(labels, axis=0, return_index=True)
-    if len(first) < len(labels):
-        keep = np.sort(first)
+    keep = first_rows(labels)
+    if len(keep) < len(labels):
         msgs.append(f"{len(labels) - len(keep)} duplicate labels removed")
         labels, segs = labels[keep], [segs[i] for i in keep] if segs else segs
     tiny = (labels[:, 3] <= 0) | (labels[:, 4] <= 0)

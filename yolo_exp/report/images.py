@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from yolo_exp.data.files import write_image
+from yolo_exp.data.ragged import stacked
 from yolo_exp.ops.boxes import xywh2xyxy
 
 MAX_BOXES_DRAWN = 1000
@@ -29,7 +30,7 @@ def plot_labels(labels: Sequence[np.ndarray], names: Sequence[str], path: Path |
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    lb = np.concatenate([np.asarray(x, np.float32).reshape(-1, 5) for x in labels]) if labels else np.zeros((0, 5))
+    lb = stacked(labels, 5)[0].astype(np.float32) if len(labels) else np.zeros((0, 5))
     nc = max(len(names), int(lb[:, 0].max()) + 1 if len(lb) else 0)
     fig, ax = plt.subplots(2, 2, figsize=(8, 8), tight_layout=True)
     counts = np.bincount(lb[:, 0].astype(int), minlength=nc)
