@@ -56,3 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{len(report.failed)} failed run(s): " + ", ".join(report.failed), file=sys.stderr)
         return 1
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
