@@ -32,8 +32,8 @@ def event(name: str, target: str, count: int) -> None:
 
 
 def inject(target: str, count: int) -> None:
-    from yolo_exp.files.atomic import TEMP_SUFFIX
     from yolo_exp.engine import checkpoint, trainer
+    from yolo_exp.files.atomic import TEMP_SUFFIX
     from yolo_exp.report import results
 
     real_save, real_strip, real_validate, real_append = (checkpoint.atomic_save, checkpoint.strip_checkpoint,

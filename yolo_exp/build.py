@@ -22,10 +22,10 @@ from yolo_exp.engine.device import Accelerator
 from yolo_exp.engine.parts import Optimization, RunData, Training
 from yolo_exp.engine.seed import seed_everything
 from yolo_exp.files.limits import check_classes, short
+from yolo_exp.files.paths import cache_dir_of
 from yolo_exp.models.weights import CheckpointError, load_weights, open_checkpoint
 from yolo_exp.models.yolo import DetectionModel, build_model
 from yolo_exp.models.yolov5_pickle import YoloV5Checkpoint
-from yolo_exp.files.paths import cache_dir_of
 
 
 def built(group: str, node: Any, expected: type, **kwargs: Any) -> Any:
@@ -144,8 +144,8 @@ def train_loaders(cfg: DictConfig, run: RunData, imgsz: int, stride: int, hyp: d
                   task: str = "detect") -> tuple[Any, ...]:
     """(train loader, train set, val loader, val set): this rank's share of the batch with YOLOv5's augmentation;
     on rank 0 the validation loader (twice the batch, rectangular). Rank 0 builds the label caches first."""
-    from yolo_exp.parallel import dist
     from yolo_exp.data.loader import create_dataloader
+    from yolo_exp.parallel import dist
 
     rank_batch = cfg.batch_size // dist.world_size()
     common = {"workers": cfg.workers, "seed": cfg.seed, "single_cls": cfg.single_cls, "cache_dir": run.cache_dir,
@@ -193,14 +193,14 @@ def round_imgsz(imgsz: int, stride: int, log: logging.Logger) -> int:
 def build_training(cfg: DictConfig, folder: Any, log: logging.Logger) -> Training:
     """Every part of a training run, in an order that draws the random numbers YOLOv5's does: device and seeds,
     last.pt (when resuming), data, model, loaders, the first look at the labels (AutoAnchor), loss, optimizer."""
-    from yolo_exp.parallel import dist
-    from yolo_exp.files.atomic import atomic_write_text
     from yolo_exp.engine.autobatch import auto_batch
     from yolo_exp.engine.checkpoint import load_checkpoint
     from yolo_exp.engine.optim import freeze_layers
+    from yolo_exp.files.atomic import atomic_write_text
     from yolo_exp.loss.detect import DetectionLoss, scale_hyp_gains
-    from yolo_exp.models.summary import layer_table
     from yolo_exp.loss.segment import SegmentationLoss
+    from yolo_exp.models.summary import layer_table
+    from yolo_exp.parallel import dist
 
     accel = accelerator(cfg)
     accel.device = dist.setup(accel.device)
@@ -242,9 +242,9 @@ def first_look(cfg: DictConfig, model: DetectionModel, data: RunData, train_set:
     """What the data says before training: provenance, labels.jpg, AutoAnchor (rank 0, fresh runs)."""
     import torch
 
-    from yolo_exp.parallel import dist
     from yolo_exp.data.label_cache import data_fingerprint
     from yolo_exp.models.autoanchor import check_anchors
+    from yolo_exp.parallel import dist
     if folder.summary is not None:  # what compare needs to tell runs on other data apart (summary.json)
         seen = {split: {"fingerprint": data_fingerprint(ds.im_files, ds.labels), "images": len(ds.im_files),
                         "boxes": int(sum(len(lb) for lb in ds.labels))}

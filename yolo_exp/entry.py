@@ -50,10 +50,10 @@ def own_job_folder(config_name: str) -> Iterator[bool]:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from yolo_exp.parallel import dist
-    from yolo_exp.parallel.cluster import join_task_group
     from yolo_exp.config.validate import ConfigError
     from yolo_exp.files.owner import COMMANDS, claim, holds, release
+    from yolo_exp.parallel import dist
+    from yolo_exp.parallel.cluster import join_task_group
 
     join_task_group()  # a multi-task SLURM/submitit job: one DDP run, as under torchrun (sets the ranks)
     if not dist.is_main():

@@ -32,9 +32,9 @@ def test_step_reports_figures_with_the_thread_count(tmp_path):
 
 
 def test_step_profile_and_model_flops_utilisation(tmp_path):
+    from yolo_exp.bench.profiling import mfu
     from yolo_exp.models.summary import gflops
     from yolo_exp.models.yolo import build_model
-    from yolo_exp.bench.profiling import mfu
 
     res = _run(tmp_path, "step", "model=yolov5n", "imgsz=64", "batch_size=2", "device=cpu", "--iters", "2",
                "--profile", str(tmp_path / "prof"), "--peak-tflops", "0.1")

@@ -118,9 +118,9 @@ def clip(path: Path, n: int = 12) -> Path:
 
 def predict_here(run_dir: Path, *overrides: str) -> int:
     """predict.py's job in this process (no Hydra run, no subprocess): the frames it processed."""
+    from yolo_exp.commands.predict import _predict
     from yolo_exp.config.compose import compose_checked
     from yolo_exp.config.quoting import quote_paths
-    from yolo_exp.commands.predict import _predict
 
     cfg = compose_checked(quote_paths(["imgsz=64", "device=cpu", *overrides]), config_name="predict")
     return _predict(cfg, run_dir)

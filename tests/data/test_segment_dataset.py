@@ -109,8 +109,8 @@ def test_the_shapes_seg_option_gives_batches_with_masks(tmp_path):
     """The embedded twin: `data=shapes-seg` generates polygons, verifies clean and loads through SegmentDataset
     for a segment model (YoloDataset, boxes of the polygons, for a detect model)."""
     from yolo_exp.build import run_data, task_dataset
-    from yolo_exp.data.dataset import YoloDataset
     from yolo_exp.config.compose import compose_checked
+    from yolo_exp.data.dataset import YoloDataset
     from yolo_exp.data.verify import CORRUPT
 
     cfg = compose_checked(["data=shapes-seg", "data.shapes.n_train=8", "data.shapes.n_val=4",

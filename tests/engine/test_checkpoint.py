@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from tests.conftest import ROOT
-from yolo_exp.files.atomic import TEMP_SUFFIX
 from yolo_exp.engine.checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, strip_checkpoint
+from yolo_exp.files.atomic import TEMP_SUFFIX
 from yolo_exp.models.weights import torch_load
 
 WRITER = """

@@ -47,8 +47,8 @@ def count_syncs(monkeypatch):
 def test_the_training_step_reads_the_device_only_at_intervals(tmp_path, count_syncs, fused):
     """Foreach SGD: one read per optimizer step (the non-finite gradient check), shown with YOLOv5's nbs=64 (a step
     every 8 batches); fused SGD skips a bad step on the device: no read at all, even with a step every batch."""
-    from yolo_exp.config.compose import compose_checked
     from yolo_exp.build import build_trainer
+    from yolo_exp.config.compose import compose_checked
 
     cfg = compose_checked([*TINY, "data.shapes.n_train=160", "noplots=true", f"cache_dir={tmp_path / 'c'}",
                            "epochs=2", "autoanchor=false", "nbs=8" if fused else "nbs=64",
@@ -76,8 +76,8 @@ def test_the_training_step_reads_the_device_only_at_intervals(tmp_path, count_sy
 def test_non_finite_losses_are_counted_on_the_device_and_skip_their_steps(tmp_path, fused):
     """The lazy NaN guard: steps with a non-finite loss change no weight (skipped on the host's check, or on the
     device by a fused optimizer), and the run's mean loss ignores them."""
-    from yolo_exp.config.compose import compose_checked
     from yolo_exp.build import build_trainer
+    from yolo_exp.config.compose import compose_checked
 
     cfg = compose_checked([*TINY, "noplots=true", f"cache_dir={tmp_path / 'c'}", "epochs=2", "autoanchor=false",
                            "nbs=8", f"optimizer.fused={str(fused).lower()}"])

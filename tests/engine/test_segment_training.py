@@ -48,8 +48,8 @@ def test_a_seg_run_writes_the_whole_run_folder_and_resumes_exactly_after_sigkill
 
 def test_one_mask_per_instance_and_another_mask_ratio_train_too(tmp_path):
     """overlap_mask=false: (N, h, w) masks aligned with the targets, through the loss, validation and plots."""
-    from yolo_exp.config.compose import compose_checked
     from yolo_exp.build import build_trainer
+    from yolo_exp.config.compose import compose_checked
 
     cfg = compose_checked([*SEG, "overlap_mask=false", "mask_ratio=2", "epochs=1", f"cache_dir={tmp_path}"])
     trainer = build_trainer(cfg, tmp_path / "run")

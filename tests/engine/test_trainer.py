@@ -105,8 +105,8 @@ def test_run_folder_and_resume_after_sigkill_is_bitwise_identical(tmp_path):
 
 @pytest.fixture
 def trainer_factory(tmp_path):
-    from yolo_exp.config.compose import compose_checked
     from yolo_exp.build import build_trainer
+    from yolo_exp.config.compose import compose_checked
     from yolo_exp.engine.trainer import Trainer
 
     def make(*overrides: str) -> Trainer:
@@ -262,13 +262,13 @@ def test_a_trainer_is_built_from_parts_without_hydra(tmp_path):
     from dataclasses import asdict
     from functools import partial
 
-    from yolo_exp.engine.parts import Optimization, RunData, Training
     from yolo_exp.config.schema import HypConfig
     from yolo_exp.data.loader import create_dataloader
     from yolo_exp.data.spec import resolve_data
     from yolo_exp.engine.device import Accelerator
     from yolo_exp.engine.ema import ModelEMA
     from yolo_exp.engine.optim import build_optimizer, lr_lambda
+    from yolo_exp.engine.parts import Optimization, RunData, Training
     from yolo_exp.engine.settings import TrainSettings
     from yolo_exp.engine.trainer import Trainer
     from yolo_exp.loss.detect import DetectionLoss, scale_hyp_gains

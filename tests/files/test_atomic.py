@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from yolo_exp.files.atomic import atomic_write_text, remove_stale_temps
 from yolo_exp.engine.checkpoint import atomic_save
+from yolo_exp.files.atomic import atomic_write_text, remove_stale_temps
 
 
 def test_text_write_replaces_whole_files(tmp_path):

@@ -8,8 +8,8 @@ import torch
 
 from yolo_exp.config.schema import HypConfig
 from yolo_exp.loss.detect import DetectionLoss, assign_targets, scale_hyp_gains
-from yolo_exp.models.yolo import build_model
 from yolo_exp.loss.segment import SegmentationLoss
+from yolo_exp.models.yolo import build_model
 
 NC = 3
 

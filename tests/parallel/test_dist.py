@@ -13,10 +13,10 @@ import torch
 
 from tests.conftest import ROOT
 from tests.engine.test_trainer import TINY
-from yolo_exp.parallel import dist
 from yolo_exp.config.cli import QUIET_RANK, ddp_argv, resume_argv, run_entry
 from yolo_exp.config.validate import ConfigError
 from yolo_exp.engine.checkpoint import load_checkpoint
+from yolo_exp.parallel import dist
 from yolo_exp.report.results import read_results
 
 ENTRY = ROOT / "tests" / "dist_entry.py"  # train.py, plus a fault injected on one rank when asked

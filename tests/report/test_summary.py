@@ -8,8 +8,8 @@ import pytest
 
 from tests.sweep.runfolders import dead_pid, write_results
 from yolo_exp.files.owner import claim, release
-from yolo_exp.report.summary import RunSummary, fitness_of
 from yolo_exp.report.run_reader import read_results_csv, read_run
+from yolo_exp.report.summary import RunSummary, fitness_of
 
 
 def _summary(tmp_path: Path) -> RunSummary:

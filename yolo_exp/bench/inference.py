@@ -42,10 +42,10 @@ def bench_predict(cfg, source: str | None, formats: list[str]) -> list[dict[str,
     format: the .pt as given, .onnx/.torchscript exported from it first. ``source``: images (default: the data's
     val images)."""
     from yolo_exp.build import accelerator, run_data
+    from yolo_exp.commands.predict import Detector
     from yolo_exp.config.compose import compose_checked
     from yolo_exp.deploy.export import export
     from yolo_exp.predict.outputs import Outputs
-    from yolo_exp.commands.predict import Detector
     from yolo_exp.predict.sources import frames
 
     if not cfg.weights:

@@ -29,9 +29,9 @@ def bench_step(cfg, iters: int = 20, warmup: int = 5, profile: Path | None = Non
 
     from yolo_exp.bench import profiling
     from yolo_exp.build import accelerator, config_model
-    from yolo_exp.engine.seed import seed_everything
     from yolo_exp.engine.ema import ModelEMA
     from yolo_exp.engine.optim import build_optimizer, clipped_step
+    from yolo_exp.engine.seed import seed_everything
     from yolo_exp.loss.detect import DetectionLoss, scale_hyp_gains
 
     accel = accelerator(cfg)

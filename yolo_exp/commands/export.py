@@ -6,9 +6,9 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from yolo_exp.files.atomic import atomic_write_text
 from yolo_exp.config.validate import run_weights
 from yolo_exp.engine.errors import exit_for, report_failure
+from yolo_exp.files.atomic import atomic_write_text
 
 
 def export_task(cfg: DictConfig) -> str:

@@ -18,7 +18,6 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from yolo_exp.files.atomic import atomic_write_text
 from yolo_exp.build import accelerator
 from yolo_exp.config.validate import run_weights
 from yolo_exp.data.dataset import prepare_image
@@ -26,6 +25,7 @@ from yolo_exp.deploy.backends import load_backend, max_stride
 from yolo_exp.engine.device import Accelerator
 from yolo_exp.engine.errors import exit_for, report_failure
 from yolo_exp.engine.validate import inference_copy
+from yolo_exp.files.atomic import atomic_write_text
 from yolo_exp.ops.boxes import scale_boxes
 from yolo_exp.ops.masks import original_masks
 from yolo_exp.ops.nms import non_max_suppression

@@ -14,16 +14,16 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from yolo_exp.parallel import dist
-from yolo_exp.files.atomic import atomic_write_text, remove_stale_temps
 from yolo_exp.build import build_trainer
 from yolo_exp.config.resume import folder_state, recorded_batch, saved_config
 from yolo_exp.config.validate import ConfigError, check_batch_split, is_auto_batch, validate
 from yolo_exp.engine.callbacks import CallbackList, RunEnd, RunStart, build_callbacks
 from yolo_exp.engine.errors import exit_for, one_line, report_failure
+from yolo_exp.files.atomic import atomic_write_text, remove_stale_temps
+from yolo_exp.parallel import dist
 from yolo_exp.parallel.launch import child_argv, launch
-from yolo_exp.report.summary import RunSummary
 from yolo_exp.report.run_reader import read_run
+from yolo_exp.report.summary import RunSummary
 
 LOG = logging.getLogger("yolo_exp.train")
 LAST_SLOT: dict[int, int] = {}  # per worker process: the slot of its previous job in a parallel sweep

@@ -10,9 +10,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from yolo_exp.build import accelerator, check_polygons, run_data, task_dataset
-from yolo_exp.deploy.backends import load_backend, max_stride
 from yolo_exp.config.validate import ConfigError, run_weights
 from yolo_exp.data.loader import create_dataloader
+from yolo_exp.deploy.backends import load_backend, max_stride
 from yolo_exp.engine.errors import exit_for, report_failure
 from yolo_exp.engine.validate import ValSettings, validate
 from yolo_exp.report.summary import write_failure

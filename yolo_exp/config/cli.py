@@ -16,12 +16,12 @@ from typing import Callable, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-from yolo_exp.parallel import dist
+from yolo_exp.config.compose import compose_checked, sweep_variants
 from yolo_exp.config.quoting import hydra_quote, path_value, quote_paths
 from yolo_exp.config.resume import AUTO, COMMAND_ENV, folder_state, resume_argv
-from yolo_exp.config.compose import compose_checked, sweep_variants
 from yolo_exp.config.validate import ConfigError, SweepStop, check_batch_split
 from yolo_exp.files.paths import CONF_DIR
+from yolo_exp.parallel import dist
 
 INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc", "--version"}
 # Ranks other than 0 write nothing: no .hydra/ folder, no train.log (warnings and errors still reach stderr).

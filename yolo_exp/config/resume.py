@@ -97,8 +97,8 @@ def _job(overrides: Sequence[str]) -> set[str]:
 
 def find_unfinished(overrides: Sequence[str], root: Path = Path("outputs")) -> Path:
     """The newest training run under ``root`` of the same job (same overrides) that is not completed."""
-    from yolo_exp.report.summary import DONE
     from yolo_exp.report.run_reader import read_run
+    from yolo_exp.report.summary import DONE
 
     job = _job(overrides)
     candidates = []
@@ -121,8 +121,8 @@ def find_unfinished(overrides: Sequence[str], root: Path = Path("outputs")) -> P
 def check_resumable(run_dir: Path, new: Sequence[str], target: str) -> None:
     """Refuse what resume cannot do, before anything is written: a completed run not extended, or one trained
     further than asked. A run still running is refused when its folder is claimed (``owner.claim``)."""
-    from yolo_exp.report.summary import DONE
     from yolo_exp.report.run_reader import read_run
+    from yolo_exp.report.summary import DONE
 
     run = read_run(run_dir)
     if run.get("summary_error"):
@@ -186,8 +186,8 @@ def folder_state(run_dir: Path, config_yaml: str, command: str = "train") -> str
     the run is still running is the folder's lock's to say (``owner.claim``), not this function's.
     """
     from yolo_exp.files.owner import run_command
-    from yolo_exp.report.summary import DONE
     from yolo_exp.report.run_reader import read_run
+    from yolo_exp.report.summary import DONE
 
     held = run_command(run_dir)
     if held is None:

@@ -20,11 +20,11 @@ from yolo_exp.data import augment as A
 from yolo_exp.data import warp as W
 from yolo_exp.data import label_cache
 from yolo_exp.data.files import IMG_FORMATS, LABEL_RULE, list_images, read_image, resize_long_side
-from yolo_exp.data.ragged import RaggedGroups, RaggedRows
 from yolo_exp.data.image_cache import CACHE_MODES, DiskImageCache, available_memory, fill_ram, ram_needed
+from yolo_exp.data.ragged import RaggedGroups, RaggedRows
 from yolo_exp.data.verify import CORRUPT, FOUND, ImageRecord, report, scan
-from yolo_exp.ops.boxes import xywhn2xyxy, xyxy2xywhn
 from yolo_exp.files.paths import default_cache_dir
+from yolo_exp.ops.boxes import xywhn2xyxy, xyxy2xywhn
 
 LOGGER = logging.getLogger(__name__)
 

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from yolo_exp.files.atomic import atomic_write
 from yolo_exp.data.files import file_signature, img2label_path
-from yolo_exp.files.limits import check_zip_sizes
-from yolo_exp.files.paths import default_cache_dir
 from yolo_exp.data.ragged import stacked
 from yolo_exp.data.verify import STATUSES, ImageRecord
+from yolo_exp.files.atomic import atomic_write
+from yolo_exp.files.limits import check_zip_sizes
+from yolo_exp.files.paths import default_cache_dir
 
 LOGGER = logging.getLogger(__name__)
 CACHE_VERSION = "yolo_exp-labels-3"  # bumped when verification rules change

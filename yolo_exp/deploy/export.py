@@ -17,10 +17,10 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from yolo_exp.files.atomic import atomic_write
 from yolo_exp.build import accelerator, checkpoint_model
 from yolo_exp.deploy.backends import META_FILE, Exported
 from yolo_exp.engine.validate import inference_copy
+from yolo_exp.files.atomic import atomic_write
 from yolo_exp.files.paths import safe_name
 
 LOG = logging.getLogger("yolo_exp.export")

@@ -16,20 +16,20 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from yolo_exp.parallel import dist
 from yolo_exp.data.epochs import begin_epoch
 from yolo_exp.engine.callbacks import CallbackList, EpochEnd
+from yolo_exp.parallel import dist
 from yolo_exp.engine.checkpoint import (atomic_save, load_ema_weights, model_record, save_epoch, strip_weights,
                                        training_state)
 from yolo_exp.engine.interrupts import StopRequests
 from yolo_exp.engine.loss_guard import LossGuard
-from yolo_exp.engine.parts import Training
 from yolo_exp.engine.optim import apply_warmup, build_scheduler, clipped_step, warmup_iters
+from yolo_exp.engine.parts import Training
 from yolo_exp.engine.settings import TrainResult, TrainSettings
 from yolo_exp.engine.start_point import StartPoint, restore
 from yolo_exp.engine.validate import validate
-from yolo_exp.ops.images import rescale_images
 from yolo_exp.metrics.fitness import fitness as compute_fitness
+from yolo_exp.ops.images import rescale_images
 from yolo_exp.report import results as results_csv
 from yolo_exp.report.run_folder import RunFolder
 

@@ -7,11 +7,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from yolo_exp.files.atomic import atomic_write_text
 from yolo_exp.data.files import write_image
+from yolo_exp.files.atomic import atomic_write_text
+from yolo_exp.files.paths import UniqueNames, safe_name
 from yolo_exp.metrics.coco import rle_encode
 from yolo_exp.ops.masks import paste, patch_polygon
-from yolo_exp.files.paths import UniqueNames, safe_name
 from yolo_exp.predict.coco_results import CocoIds, coco_results
 from yolo_exp.report.images import blend_masks, draw_boxes, palette
 

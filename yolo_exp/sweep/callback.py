@@ -20,8 +20,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from yolo_exp.report.summary import write_failure
 from yolo_exp.report.run_reader import read_run
+from yolo_exp.report.summary import write_failure
 from yolo_exp.sweep.guard import job_failed
 
 log = logging.getLogger(__name__)

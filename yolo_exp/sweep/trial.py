@@ -10,8 +10,8 @@ import logging
 import math
 from typing import Any
 
-from yolo_exp.report.summary import fitness_of, short_metrics
 from yolo_exp.report.run_reader import read_results_csv
+from yolo_exp.report.summary import fitness_of, short_metrics
 
 LOG = logging.getLogger("yolo_exp.train")
 
