@@ -8,10 +8,13 @@ LR schedule; written out here, as train.py has no entry point for it): OUT/init.
 OUT/steps.pt (the batches, and the loss, LRs and accumulation of every iteration). Step 2, in our environment:
     python bench/replay_parity.py ours DATA_DIR OUT [overrides...]
 runs our Trainer from init.pt on the same batches (validation off) and prints both per iteration (docs/quality.md).
+REPLAY_WARMUP=N (both steps) ends warmup after N iterations instead of train.py's max(3 epochs, 100), so that a short
+replay also reaches full learning rates, momentum and weight decay.
 DATA_DIR holds images/{train,val}, labels/{train,val} and data.yaml (YOLOv5 writes its label cache there).
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -60,7 +63,8 @@ def yolov5_side(data_dir: Path, out: Path, epochs: int, weights: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     torch.save({"model": {k: v.clone() for k, v in model.state_dict().items()}}, out / "init.pt")
     nb, compute_loss = len(loader), ComputeLoss(model)
-    nw, last_opt_step, accumulate = max(round(hyp["warmup_epochs"] * nb), 100), -1, max(round(NBS / BATCH), 1)
+    nw = int(os.environ.get("REPLAY_WARMUP", max(round(hyp["warmup_epochs"] * nb), 100)))
+    last_opt_step, accumulate = -1, max(round(NBS / BATCH), 1)
     scheduler.last_epoch = -1
     batches, log = [], []
     for epoch in range(epochs):
@@ -92,6 +96,10 @@ def yolov5_side(data_dir: Path, out: Path, epochs: int, weights: str) -> None:
 def ours_side(data_dir: Path, out: Path, overrides: list[str]) -> None:
     from yolo_exp.build import build_trainer
     from yolo_exp.config.cli import compose_checked
+    from yolo_exp.engine import trainer as trainer_module
+
+    if "REPLAY_WARMUP" in os.environ:
+        trainer_module.warmup_iters = lambda *_: int(os.environ["REPLAY_WARMUP"])
 
     o = torch.load(out / "steps.pt", weights_only=False)
     last_epoch = max(b[2] for b in o["batches"])
