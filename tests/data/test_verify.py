@@ -31,6 +31,8 @@ def _verify(tmp_path, label, **kw):
         ("-1 0.5 0.5 0.2 0.2\n", "negative"),
         ("0 0.5 0.5 -0.2 0.2\n", "negative"),
         ("0 1.3 0.5 0.2 0.2\n", "out of bounds"),
+        ("0 0.5 0.5 1.2 0.2\n", "out of bounds"),
+        ("0 0.5 -0.1 0.2 0.2\n", "out of bounds"),
         ("0.5 0.5 0.5 0.2 0.2\n", "non-integer"),
     ],
 )
@@ -45,6 +47,17 @@ def test_slightly_out_of_range_is_clipped(tmp_path):
     assert rec.status == FOUND
     x1 = rec.labels[0, 1] - rec.labels[0, 3] / 2
     assert x1 == pytest.approx(0.0, abs=1e-6) and rec.labels[0, 3] == pytest.approx(0.205, abs=1e-6)
+    assert "clipped" in rec.msgs[0]
+
+
+def test_a_box_past_the_image_edge_is_kept_and_clipped(tmp_path):
+    """YOLOv5 accepts any box whose centre and size lie in [0, 1]: a large object cut by the edge, annotated past
+    it (x2 = 1.15 here), must not cost the image (it did: the whole image was skipped from train and val)."""
+    rec = _verify(tmp_path, "0 0.85 0.5 0.6 0.4\n1 0.5 0.05 0.2 0.3\n")
+    assert rec.status == FOUND and len(rec.labels) == 2
+    xyxy = np.stack([rec.labels[:, 1] - rec.labels[:, 3] / 2, rec.labels[:, 2] - rec.labels[:, 4] / 2,
+                     rec.labels[:, 1] + rec.labels[:, 3] / 2, rec.labels[:, 2] + rec.labels[:, 4] / 2], 1)
+    np.testing.assert_allclose(xyxy, [[0.55, 0.3, 1.0, 0.7], [0.4, 0.0, 0.6, 0.2]], atol=1e-6)
     assert "clipped" in rec.msgs[0]
 
 

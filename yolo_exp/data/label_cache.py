@@ -24,7 +24,7 @@ from yolo_exp.files.limits import check_zip_sizes
 from yolo_exp.files.paths import default_cache_dir
 
 LOGGER = logging.getLogger(__name__)
-CACHE_VERSION = "yolo_exp-labels-3"  # bumped when verification rules change
+CACHE_VERSION = "yolo_exp-labels-4"  # bumped when verification rules change
 
 
 def cache_key(im_files: Sequence[str], nc: int, tol: float) -> str:

@@ -100,11 +100,14 @@ def check_labels(
         raise ValueError(f"non-integer class ids {short_repr(sorted(set(cls[cls != np.round(cls)].tolist())))}")
     if nc and (cls >= nc).any():
         raise ValueError(f"class {int(cls.max())} exceeds nc={nc}")
-    xyxy = xywh2xyxy(labels[:, 1:5])
+    xywh = labels[:, 1:5]
+    if (xywh[:, :2] < -tol).any() or (xywh > 1 + tol).any():  # YOLOv5's rule: centre and size within [0, 1]
+        raise ValueError(f"box centre or size out of bounds [{float(xywh.min()):.4g}, {float(xywh.max()):.4g}] "
+                         f"(tolerance {tol})")
+    # A box that runs past the image edge (large objects cut by it) is kept, as YOLOv5 keeps it, and clipped.
+    xyxy = xywh2xyxy(xywh)
     pts = np.concatenate([xyxy.reshape(-1, 2)] + segs) if segs else xyxy.reshape(-1, 2)
     lo, hi = float(pts.min(initial=0.0)), float(pts.max(initial=1.0))
-    if lo < -tol or hi > 1 + tol:
-        raise ValueError(f"coordinates out of bounds [{lo:.4g}, {hi:.4g}] (tolerance {tol})")
     if lo < 0 or hi > 1:
         if lo < -ROUNDING or hi > 1 + ROUNDING:  # below that it is float noise of the xywh <-> xyxy round trip
             msgs.append(f"coordinates in [{lo:.4g}, {hi:.4g}] clipped to [0, 1]")
