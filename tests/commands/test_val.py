@@ -16,6 +16,7 @@ def val(cwd, *args):
                           timeout=300)
 
 
+@pytest.mark.slow  # the default suite's time (CI budget)
 def test_val_py_reproduces_training_figures_and_checks_nc(tmp_path):
     train(tmp_path, *TINY, "epochs=2", "keep_optimizer=true")
     run = only_run(tmp_path)

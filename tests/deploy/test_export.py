@@ -80,6 +80,7 @@ def test_onnx_val_at_640_matches_the_pt(tmp_path):
     assert all(abs(float(a) - float(b)) <= 0.001 for a, b in zip(got, want)), (got, want)
 
 
+@pytest.mark.slow  # the default suite's time (CI budget)
 def test_own_checkpoint_exports_and_a_static_export_predicts_but_is_not_validated(tmp_path):
     train(tmp_path, *TINY, "epochs=1")
     weights = only_run(tmp_path) / "weights" / "best.pt"

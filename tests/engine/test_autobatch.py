@@ -69,6 +69,7 @@ def test_auto_spellings():
     assert not any(is_auto_batch(v) for v in (16, "16", True, -2, None))
 
 
+@pytest.mark.slow  # the default suite's time (CI budget)
 def test_training_picks_records_and_resumes_with_its_batch(tmp_path):
     """batch_size=auto through the device group's memory probe (a made-up one: 0.25 GiB per image over 1 GiB,
     10 GiB free, batch 16 out of memory): 25% of the free memory gives batch 6, which the run trains with,

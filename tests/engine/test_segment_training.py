@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from tests.engine.test_trainer import TINY, kill_once_recorded, only_run, train
@@ -12,6 +13,7 @@ from yolo_exp.report.results import SEG_COLUMNS, read_results
 SEG = [*TINY, "model=yolov5n-seg", "keep_optimizer=true"]  # the demo becomes its segmentation twin
 
 
+@pytest.mark.slow  # the default suite's time (CI budget)
 def test_a_seg_run_writes_the_whole_run_folder_and_resumes_exactly_after_sigkill(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir(), b.mkdir()

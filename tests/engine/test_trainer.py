@@ -51,6 +51,7 @@ def only_run(cwd: Path) -> Path:
     return runs[0]
 
 
+@pytest.mark.slow  # the default suite's time (CI budget)
 def test_run_folder_and_resume_after_sigkill_is_bitwise_identical(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir(), b.mkdir()

@@ -97,6 +97,7 @@ def test_an_earlier_run_of_the_same_command_and_a_val_folder_for_train_are_refus
     assert not (val_dir / LOCK_FILE).exists()
 
 
+@pytest.mark.slow  # the default suite's time (CI budget)
 def test_a_second_process_on_a_run_folder_is_refused_and_changes_nothing(tmp_path):
     """Two train.py on one folder (or a resume= beside a running one) used to both train (results.csv rows
     0,0,1,1). The first is frozen (SIGSTOP) once its first epoch is committed: alive, holding the folder."""

@@ -20,6 +20,7 @@ def test_flatten_keeps_lists_as_values():
         {"hyp.lr0": 0.01, "model.backbone": [[1, 2]], "epochs": 3}
 
 
+@pytest.mark.slow  # the default suite's time (CI budget)
 def test_training_run_is_an_mlflow_run(tmp_path):
     uri = f"sqlite:///{tmp_path / 'ml' / 'mlflow.db'}"
     (tmp_path / "ml").mkdir()

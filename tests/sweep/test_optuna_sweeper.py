@@ -26,6 +26,7 @@ def study_of(sweep):
     return optuna.load_study(study_name=sweep.name, storage=f"sqlite:///{sweep / 'optuna.db'}")
 
 
+@pytest.mark.slow  # the default suite's time (CI budget)
 def test_study_with_median_pruner_prunes_and_writes_its_files(tmp_path):
     sweep = tmp_path / "sweep"
     conf = write_fake_conf(tmp_path / "conf", sweep)

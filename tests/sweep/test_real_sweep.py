@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from tests.sweep.runfolders import ROOT
 from yolo_exp.sweep.summary import summarize
 
@@ -15,6 +16,7 @@ TINY = ["epochs=1", "data.shapes.n_train=16", "data.shapes.n_val=8", "imgsz=64",
 CALLBACK = "++hydra.callbacks.sweep_summary._target_=yolo_exp.sweep.callback.SweepSummaryCallback"
 
 
+@pytest.mark.slow  # the default suite's time (CI budget)
 def test_train_2x2_sweep(tmp_path):
     sweep = tmp_path / "sweep"
     proc = subprocess.run([sys.executable, "train.py", "-m", *TINY, "hyp.lr0=0.01,0.02", "seed=0,1",

@@ -48,6 +48,7 @@ def test_a_freed_slot_is_taken_again_and_held_ones_never(tmp_path):
         h.close()
 
 
+@pytest.mark.slow  # the default suite's time (CI budget)
 def test_readme_parallel_sweep_with_loader_workers(tmp_path):
     """The README's parallel command as written (4 jobs at once, default loader workers: 1 each on 2 cores),
     shrunk to 1 epoch on 16 images."""

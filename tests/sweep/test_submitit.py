@@ -39,6 +39,7 @@ def statuses(sweep_dir: Path) -> list[str]:
         return [r["status"] for r in csv.DictReader(fh)]
 
 
+@pytest.mark.slow  # the default suite's time (CI budget)
 def test_two_job_sweep_on_submitit_with_loader_workers(tmp_path):
     out = tmp_path / "sweep"
     sweep(out, *SMALL, "hyp.lr0=0.01,0.02")  # default workers

@@ -34,6 +34,7 @@ def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
             for p in folder.rglob("*") if p.is_file() and p.name != LOCK_FILE}
 
 
+@pytest.mark.slow  # the default suite's time (CI budget)
 def test_killed_sweep_rerun_skips_done_jobs_and_resumes_the_killed_one(tmp_path):
     out = tmp_path / "sweep"
     # Job 0 writes last.pt 3 times (2 epochs, then the strip); the 4th write is job 1's first epoch.
