@@ -52,15 +52,15 @@ def _pair(cls, source, **kw):
 
 
 def _assert_close(device: torch.Tensor, opencv: torch.Tensor) -> None:
-    """Mean difference well under 2 grey levels and large ones rare (OpenCV 4 rounds warp coordinates to 1/32
-    pixel: a few levels at sharp edges); with OpenCV 5 (float coordinates, as ours) all but a few pixels equal."""
+    """Mean difference well under 2 grey levels and large ones rare. OpenCV 4 rounds warp sample positions to 1/32
+    pixel (a few levels at sharp edges); OpenCV 5.0 gave all but a few pixels equal; 5.1's HSV round trip differs
+    from ours (OpenCV 5.0's arithmetic) by up to 4-7 levels in about 5 % of the pixels (warps alone: 1e-4)."""
     assert device.shape == opencv.shape and device.dtype == opencv.dtype == torch.uint8
     d = (device.int() - opencv.int()).abs()
     assert d.float().mean() < 1.0, d.float().mean()
     assert (d > 8).float().mean() < 1e-3, (d > 8).float().mean()
     assert (d.float().mean((1, 2, 3)) < 2).all()
-    if int(cv2.__version__.split(".")[0]) >= 5:
-        assert (d > 0).float().mean() < 1e-3 and d.max() <= 16, ((d > 0).float().mean(), d.max())
+    assert (d > 0).float().mean() < 0.1 and d.max() <= 32, ((d > 0).float().mean(), d.max())
 
 
 @pytest.mark.parametrize("mosaic, perspective", [(True, 0.0), (False, 0.0), (True, 5e-4)])

@@ -13,6 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from yolo_exp.data.canvas import paint
 from yolo_exp.data.warp import PAD, Segments
 from yolo_exp.ops.boxes import xywhn2xyxy
 
@@ -73,10 +74,7 @@ def crops(ims: Sequence[np.ndarray], places: Sequence[Place]) -> list[tuple[np.n
 
 def paste_tiles(ims: Sequence[np.ndarray], places: Sequence[Place], size: tuple[int, int]) -> np.ndarray:
     """The mosaic canvas of ``size`` (h, w): tiles pasted on grey 114."""
-    canvas = np.full((*size, 3), PAD, np.uint8)
-    for tile, top, left in crops(ims, places):
-        canvas[top:top + tile.shape[0], left:left + tile.shape[1]] = tile
-    return canvas
+    return paint(size, crops(ims, places))
 
 
 def mosaic_labels(
@@ -173,11 +171,10 @@ def hsv_luts(r: np.ndarray) -> np.ndarray:
 
 
 def apply_hsv(im: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """The gains applied through lookup tables (BGR in, BGR out)."""
-    lut_h, lut_s, lut_v = hsv_luts(r)
-    hue, sat, val = cv2.split(cv2.cvtColor(im, cv2.COLOR_BGR2HSV))
-    hsv = cv2.merge((cv2.LUT(hue, lut_h), cv2.LUT(sat, lut_s), cv2.LUT(val, lut_v)))
-    return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
+    """The gains applied through lookup tables (BGR in, BGR out); one 3-channel LUT call (half the time of a
+    split, three LUTs and a merge, the same pixels)."""
+    luts = np.ascontiguousarray(hsv_luts(r).T).reshape(256, 1, 3)
+    return cv2.cvtColor(cv2.LUT(cv2.cvtColor(im, cv2.COLOR_BGR2HSV), luts), cv2.COLOR_HSV2BGR)
 
 
 def augment_hsv(im: np.ndarray, hgain: float, sgain: float, vgain: float, rng: random.Random) -> np.ndarray:

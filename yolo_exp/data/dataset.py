@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from torch.utils.data import Dataset
 from yolo_exp.data import augment as A
 from yolo_exp.data import warp as W
 from yolo_exp.data import label_cache
+from yolo_exp.data.canvas import Layer, paint, seen_part
 from yolo_exp.data.files import IMG_FORMATS, LABEL_RULE, list_images, read_image, resize_long_side
 from yolo_exp.data.image_cache import CACHE_MODES, DiskImageCache, available_memory, fill_ram, ram_needed
 from yolo_exp.data.ragged import RaggedGroups, RaggedRows
@@ -42,10 +44,24 @@ class OpenCVImages:
     """The dataset's image operations applied in the worker by OpenCV (``data.gpu_augment=false``; the device
     path records the same calls instead: gpu_augment.py)."""
 
-    paste = staticmethod(A.paste_tiles)
     pad = staticmethod(A.pad_image)
-    warp = staticmethod(W.warp_image)
     blend = staticmethod(A.blend)
+
+    @staticmethod
+    def paste(ims: Sequence[np.ndarray], places: Sequence[A.Place], size: tuple[int, int]) -> Layer:
+        """The mosaic canvas as its tiles: the warp pastes only the part it sees (canvas.py)."""
+        return Layer(size, A.crops(ims, places))
+
+    @staticmethod
+    def pixels(img: Layer | np.ndarray) -> np.ndarray:
+        return paint(img.size, img.tiles) if isinstance(img, Layer) else img
+
+    @staticmethod
+    def warp(img: Layer | np.ndarray, w: W.Warp) -> np.ndarray:
+        if isinstance(img, Layer) and w.needed and not w.perspective:
+            part, M = seen_part(img, w.M, w.size)
+            return W.warp_image(part, replace(w, M=M))
+        return W.warp_image(OpenCVImages.pixels(img), w)
 
     @staticmethod
     def finish(im: np.ndarray, gains: np.ndarray | None, flipud: bool, fliplr: bool) -> torch.Tensor:
@@ -162,6 +178,8 @@ class YoloDataset(Dataset):
         tiles = [self._tile(i) for i in idx]
         places = A.mosaic_layout([t[0].shape[:2] for t in tiles], s, center)
         img = self.images.paste([t[0] for t in tiles], places, (2 * s, 2 * s))
+        if hyp["copy_paste"]:  # it pastes by the pixels of the whole canvas (refused on the device path)
+            img = self.images.pixels(img)
         img, labels, segs = A.copy_paste(img, *A.mosaic_labels(tiles, places, s), hyp["copy_paste"], rng)
         return self._perspective(img, labels, segs, border=(-s // 2, -s // 2))
 

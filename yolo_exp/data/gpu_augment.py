@@ -19,24 +19,7 @@ import torch
 
 from yolo_exp.data import augment as A
 from yolo_exp.data import warp as W
-
-Tile = tuple[np.ndarray, int, int]  # uint8 HxWx3 BGR, (top, left) on its canvas
-
-
-@dataclass
-class Layer:
-    """An image to make on the device: ``tiles`` on a ``size`` (h, w) canvas of 114, then each output pixel
-    sampled at ``inverse`` @ (x, y, 1) of the canvas (None: the canvas is the image)."""
-
-    size: tuple[int, int]
-    tiles: list[Tile]
-    inverse: np.ndarray | None = None
-    out: tuple[int, int] | None = None
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return (*(self.out or self.size), 3)
-
+from yolo_exp.data.canvas import Layer, cropped, window
 
 @dataclass
 class Blend:
@@ -63,28 +46,6 @@ class DeviceDraw:
     fliplr: bool
 
 
-def _window(layer: Layer, inverse: np.ndarray, out: tuple[int, int]) -> tuple[int, int, int, int]:
-    """(x0, y0, x1, y1): the canvas rectangle that bilinear samples of an affine warp onto ``out`` can touch
-    (a pixel of margin beyond the bilinear footprint)."""
-    h, w = out
-    corners = np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], np.float64) @ inverse.T
-    (hc, wc), lo, hi = layer.size, np.floor(corners[:, :2].min(0)), np.floor(corners[:, :2].max(0))
-    x0, y0 = int(np.clip(lo[0] - 1, 0, wc - 1)), int(np.clip(lo[1] - 1, 0, hc - 1))
-    return x0, y0, int(np.clip(hi[0] + 3, x0 + 1, wc)), int(np.clip(hi[1] + 3, y0 + 1, hc))
-
-
-def _cropped(tiles: Sequence[Tile], box: tuple[int, int, int, int]) -> list[Tile]:
-    """The tiles' parts inside ``box`` of the canvas, placed on a canvas that starts at its corner."""
-    x0, y0, x1, y1 = box
-    out = []
-    for im, top, left in tiles:
-        a, b = max(left, x0), min(left + im.shape[1], x1)
-        c, d = max(top, y0), min(top + im.shape[0], y1)
-        if a < b and c < d:
-            out.append((im[c - top:d - top, a - left:b - left], c - y0, a - x0))
-    return out
-
-
 class DeviceImages:
     """The dataset's image operations, recorded for the device instead of applied (see the module doc)."""
 
@@ -105,9 +66,9 @@ class DeviceImages:
         inverse = np.linalg.inv(w.M)
         if w.perspective:
             return Layer(layer.size, layer.tiles, inverse, w.size)
-        x0, y0, x1, y1 = box = _window(layer, inverse, w.size)
+        x0, y0, x1, y1 = box = window(layer.size, inverse, w.size)
         shift = np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1]], np.float64)
-        return Layer((y1 - y0, x1 - x0), _cropped(layer.tiles, box), shift @ inverse, w.size)
+        return Layer((y1 - y0, x1 - x0), cropped(layer.tiles, box), shift @ inverse, w.size)
 
     @staticmethod
     def blend(a: Layer, b: Layer, r: float) -> Blend:
