@@ -170,11 +170,12 @@ def hsv_luts(r: np.ndarray) -> np.ndarray:
                      np.clip(x * r[2], 0, 255).astype(np.uint8)])
 
 
-def apply_hsv(im: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """The gains applied through lookup tables (BGR in, BGR out); one 3-channel LUT call (half the time of a
-    split, three LUTs and a merge, the same pixels)."""
+def apply_hsv(im: np.ndarray, r: np.ndarray, rgb: bool = False) -> np.ndarray:
+    """The gains applied through lookup tables (BGR in; BGR out, or RGB with ``rgb``: the same conversion writes
+    either order). One 3-channel LUT call: half the time of a split, three LUTs and a merge, the same pixels."""
     luts = np.ascontiguousarray(hsv_luts(r).T).reshape(256, 1, 3)
-    return cv2.cvtColor(cv2.LUT(cv2.cvtColor(im, cv2.COLOR_BGR2HSV), luts), cv2.COLOR_HSV2BGR)
+    hsv = cv2.LUT(cv2.cvtColor(im, cv2.COLOR_BGR2HSV), luts)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB if rgb else cv2.COLOR_HSV2BGR)
 
 
 def augment_hsv(im: np.ndarray, hgain: float, sgain: float, vgain: float, rng: random.Random) -> np.ndarray:

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -65,14 +66,12 @@ class OpenCVImages:
 
     @staticmethod
     def finish(im: np.ndarray, gains: np.ndarray | None, flipud: bool, fliplr: bool) -> torch.Tensor:
-        """HSV and flips, then BGR HWC -> RGB CHW in one copy."""
-        if gains is not None:
-            im = A.apply_hsv(im, gains)
-        if flipud:
-            im = np.flipud(im)
-        if fliplr:
-            im = np.fliplr(im)
-        return torch.from_numpy(np.ascontiguousarray(im[..., ::-1].transpose(2, 0, 1)))
+        """HSV and flips; RGB out of the colour conversion itself; (3, H, W) over the HWC pixels (channels last:
+        no transpose here, none in the trainer's channels-last input, see collate)."""
+        im = A.apply_hsv(im, gains, rgb=True) if gains is not None else cv2.cvtColor(im, cv2.COLOR_BGR2RGB)
+        if flipud or fliplr:
+            im = cv2.flip(im, -1 if flipud and fliplr else 0 if flipud else 1)
+        return torch.from_numpy(im).permute(2, 0, 1)
 
 
 def load_records(
@@ -298,4 +297,10 @@ def collate(batch: Sequence[Sample]) -> tuple[Any, torch.Tensor, tuple[str, ...]
         from yolo_exp.data.gpu_augment import pack
 
         return pack(imgs), torch.cat(targets, 0), paths, shapes
-    return torch.stack(imgs, 0), torch.cat(targets, 0), paths, shapes
+    return channels_last_stack(imgs), torch.cat(targets, 0), paths, shapes
+
+
+def channels_last_stack(imgs: Sequence[torch.Tensor]) -> torch.Tensor:
+    """(B, 3, H, W) images in channels-last memory (one copy of HWC pixels; a CHW image is transposed on the way),
+    which is the layout the channels-last model takes as is."""
+    return torch.stack([im.permute(1, 2, 0) for im in imgs], 0).permute(0, 3, 1, 2)

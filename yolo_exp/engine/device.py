@@ -84,4 +84,4 @@ class Accelerator:
         ``data.gpu_augment`` batch is augmented here, on the device."""
         imgs = imgs.render(self.device) if hasattr(imgs, "render") else imgs.to(self.device, non_blocking=True)
         imgs = imgs.float() / 255
-        return imgs.contiguous(memory_format=torch.channels_last) if self.channels_last else imgs
+        return imgs.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
