@@ -61,7 +61,11 @@ def main(argv: list[str] | None = None, t0: float | None = None) -> int:
     parser.add_argument("--val-images", type=int, default=5000, help="scale: validation images")
     parser.add_argument("--dir", type=Path, default=None, help="scale: generate the data here (default: a temp dir)")
     parser.add_argument("--yolov5", type=str, default=None,
-                        help="scale: YOLOv5's Python (e.g. /work/oracle/venv/bin/python) for its side")
+                        help="scale, data: YOLOv5's Python (e.g. /work/oracle/venv/bin/python) for its side")
+    parser.add_argument("--pairs", type=int, default=1, help="data --yolov5: interleaved pairs per worker count")
+    parser.add_argument("--stages", action="store_true",
+                        help="data: the cost of each step of one augmented sample instead (one process)")
+    parser.add_argument("--samples", type=int, default=200, help="data --stages: samples timed")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     parser.add_argument("--profile", type=Path, default=None,
                         help="step: also profile a few steps, the top kernels written to this folder")
@@ -87,7 +91,8 @@ def main(argv: list[str] | None = None, t0: float | None = None) -> int:
     runners: dict[str, Callable[[], Any]] = {
         "step": lambda: [bench_step(cfg, iters=args.iters, profile=args.profile, peak_tflops=args.peak_tflops)],
         "train": lambda: [bench_train(cfg, epochs=args.epochs, t0=t0)],
-        "data": lambda: bench_data(cfg, [int(w) for w in args.workers.split(",")], args.batches),
+        "data": lambda: bench_data(cfg, [int(w) for w in args.workers.split(",")], args.batches, args.yolov5,
+                                   args.pairs, args.samples if args.stages else 0),
         "val": lambda: [bench_val(cfg)],
         "predict": lambda: bench_predict(cfg, args.source, args.formats.split(",")),
         "scale": lambda: bench_scale([int(n) for n in args.images.split(",")], args.dir, args.val_images,
