@@ -88,17 +88,24 @@ def test_single_cls_and_stats(good_dataset):
 
 
 @pytest.mark.parametrize("cache", ["ram", "disk"])
-def test_image_caches_give_identical_samples(good_dataset, tmp_path, cache):
+@pytest.mark.parametrize("imgsz, augment", [(64, False), (40, False), (40, True)])
+def test_image_caches_give_identical_samples(good_dataset, tmp_path, cache, imgsz, augment):
     src = good_dataset / "images" / "train"
-    plain = YoloDataset(src, imgsz=64, nc=3)
+    plain = YoloDataset(src, imgsz=imgsz, nc=3, augment=augment)
     listing = lambda: sorted(p.name for d in ("images", "labels") for p in (good_dataset / d).rglob("*"))  # noqa: E731
     before = listing()
-    cached = YoloDataset(src, imgsz=64, nc=3, cache=cache, cache_dir=tmp_path / "cache")
+    cached = YoloDataset(src, imgsz=imgsz, nc=3, cache=cache, cache_dir=tmp_path / "cache", augment=augment)
     for i in range(len(plain)):
-        assert torch.equal(plain[i][0], cached[i][0])
+        item = (i, augment, 0)  # with augment: the same mosaic draws from the same seed
+        assert torch.equal(plain[item][0], cached[item][0])
     assert listing() == before  # never writes into the dataset
-    if cache == "disk":
-        assert len(list((tmp_path / "cache" / "images").glob("*.npy"))) == 6
+    if cache == "disk":  # stored resized to the long side (no decode, no resize when read), memory-mapped
+        npys = list((tmp_path / "cache" / "images").glob("*.npy"))
+        assert len(npys) == 6 and all(max(np.load(p, mmap_mode="r").shape[:2]) == imgsz for p in npys)
+        assert isinstance(cached._load_resized(0), np.memmap)
+        other = YoloDataset(src, imgsz=32, nc=3, cache="disk", cache_dir=tmp_path / "cache")
+        assert len(list((tmp_path / "cache" / "images").glob("*.npy"))) == 12  # one entry per size
+        assert max(other._load_resized(0).shape[:2]) == 32
 
 
 def test_ram_cache_falls_back_when_it_would_not_fit(good_dataset, monkeypatch, caplog):

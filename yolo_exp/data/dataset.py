@@ -10,6 +10,7 @@ import logging
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -144,19 +145,17 @@ class YoloDataset(Dataset):
             self._ram = fill_ram(self._load_resized, len(self))
             LOGGER.info("%scached %d images in RAM (%.2f GB)", prefix, len(self), sum(x.nbytes for x in self._ram) / 1e9)
         elif cache == "disk":
-            self._disk = DiskImageCache(self.cache_dir)
+            self._disk = DiskImageCache(self.cache_dir, partial(resize_long_side, size=self.imgsz, augment=self.augment),
+                                        f"long side {self.imgsz}, augment {self.augment}")
             self._npy = self._disk.build(self.im_files)
 
     def __len__(self) -> int:
         return len(self.im_files)
 
-    def _read(self, i: int) -> np.ndarray:
-        if self._npy is not None:
-            return self._disk.read(self.im_files[i], self._npy[i])
-        return read_image(self.im_files[i])
-
     def _load_resized(self, i: int) -> np.ndarray:
-        return resize_long_side(self._read(i), self.imgsz, self.augment)
+        if self._npy is not None:  # stored resized
+            return self._disk.read(self.im_files[i], self._npy[i])
+        return resize_long_side(read_image(self.im_files[i]), self.imgsz, self.augment)
 
     def load_image(self, i: int) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
         """BGR image resized to long side imgsz, original (h0, w0), resized (h, w)."""

@@ -50,21 +50,27 @@ def fill_ram(load: Callable[[int], np.ndarray], n: int, threads: int | None = No
 
 
 class DiskImageCache:
-    """Decoded original images as ``<cache_dir>/images/<hash of path, size, mtime>.npy``.
+    """Decoded images as ``<cache_dir>/images/<hash of path, size, mtime, variant>.npy``, memory-mapped when read.
 
+    ``prepare`` turns a decoded image into what is stored (the dataset's resize to its long side, so a read costs no
+    decode and no resize, and a mosaic reads only the rows of a tile it shows); ``variant`` names it in the key.
     An entry is trusted only when its header parses and the file holds exactly the bytes the header promises (a
     kill or a full disk can leave a truncated one): bad entries are rebuilt from their image when the cache is
     set up and again when reading one fails, so a damaged cache never fails later runs."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, prepare: Callable[[np.ndarray], np.ndarray] | None = None, variant: str = ""):
         self.root = Path(root) / "images"
+        self.prepare, self.variant = prepare, variant
 
     def path_for(self, im_file: str) -> Path:
         sig = file_signature([im_file])[0]
-        return self.root / (hashlib.sha1(repr(sig).encode()).hexdigest() + ".npy")
+        key = repr(sig) + (f"/{self.variant}" if self.variant else "")
+        return self.root / (hashlib.sha1(key.encode()).hexdigest() + ".npy")
 
     def _write(self, im_file: str, npy: Path) -> np.ndarray:
         im = read_image(im_file)
+        if self.prepare is not None:
+            im = self.prepare(im)
         fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".npy.tmp")
         try:
             with os.fdopen(fd, "wb") as f:
@@ -99,8 +105,8 @@ class DiskImageCache:
         warning), and when that fails too the error names both files."""
         reason = "its size does not match its header"  # checked first: numpy allocates what a header claims
         try:
-            if intact(npy):
-                return np.load(npy, allow_pickle=False)
+            if intact(npy):  # a read-only map: only the pages a sample reads are read
+                return np.load(npy, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError, EOFError) as exc:
             reason = f"{type(exc).__name__}: {short(str(exc), 80)}"
         LOGGER.warning("disk image cache entry %s for %s is damaged (%s); rebuilding it", npy, im_file, reason)
