@@ -81,6 +81,8 @@ def test_data_file_points_at_existing_yolov5_yaml():
     ("hyp.lr0=abc", "hyp.lr0=abc"),
     ("hyp.lr=0.1", "did you mean hyp.lr0?"),
     ("data=nope", "choose one of: "),
+    ("experiment=nope", "experiment=nope: no such option; choose one of: bccd_finetune"),  # was silently ignored
+    ("debug=nope", "debug=nope: no such option; choose one of: fast"),
     ("epochs=-1", "epochs=-1: must be"),
     ("batch_size=0", "batch_size=0: must be"),
     ("device.type=gpu", "expected one of [auto, cpu, cuda]"),
@@ -94,6 +96,14 @@ def test_bad_override_is_one_line_naming_the_key(override, expect):
         compose_checked([override])
     msg = str(err.value)
     assert expect in msg and "\n" not in msg
+
+
+def test_a_key_under_a_null_group_says_so_in_one_line():
+    """data.shapes exists only with data=shapes; OmegaConf said "Unexpected type for root: NoneType"."""
+    with pytest.raises(ConfigError, match=r"^data\.shapes\.n_train: data\.shapes is null in this config, so it "
+                                          r"has no key n_train$"):
+        compose_checked(["data=coco128", "data.shapes.n_train=16"])
+    assert compose_checked(["data.shapes.n_train=16"], check_paths=False).data.shapes.n_train == 16  # data=shapes
 
 
 def test_cuda_without_a_gpu_is_a_one_line_error():

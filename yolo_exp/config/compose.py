@@ -56,7 +56,7 @@ def explain(exc: BaseException, override: str | None, base_cfg: DictConfig | Non
     if key:
         value = override.split("=", 1)[1] if override and "=" in override else ""
         return f"{key}={value}: {msg}"
-    return msg
+    return _null_parent(override, base_cfg) or msg
 
 
 def compose_checked(overrides: Sequence[str], check_paths: bool = True, config_name: str = "config") -> DictConfig:
@@ -83,12 +83,25 @@ def _explain_failure(compose: Callable, overrides: Sequence[str], exc: BaseExcep
         base = compose(config_name)
     except Exception:  # noqa: BLE001 - the defaults themselves are broken; explain the original error
         return explain(exc, None, None)
+    before = base
     for i, ov in enumerate(overrides):  # the first override that breaks it, with those before it (a sweeper's
         try:                             # keys exist only once hydra/sweeper=NAME is given)
-            compose(config_name, overrides=list(overrides[:i + 1]))
+            before = compose(config_name, overrides=list(overrides[:i + 1]))
         except Exception as single:  # noqa: BLE001
-            return explain(single, ov, base)
+            return explain(single, ov, before)
     return explain(exc, None, base)
+
+
+def _null_parent(override: str | None, cfg: DictConfig | None) -> str:
+    """For ``a.b.c=v`` where ``a.b`` is null in ``cfg`` (e.g. ``data.shapes`` with data=coco128): the line that
+    says so; OmegaConf's own is "Unexpected type for root: NoneType"."""
+    key = (override or "").split("=", 1)[0].lstrip("+~")
+    parts = key.split(".")
+    for n in range(1, len(parts)):
+        parent = ".".join(parts[:n])
+        if cfg is not None and OmegaConf.select(cfg, parent, default=0) is None:
+            return f"{key}: {parent} is null in this config, so it has no key {'.'.join(parts[n:])}"
+    return ""
 
 
 def sweep_variants(overrides: Sequence[str]) -> list[list[str]]:
