@@ -9,7 +9,8 @@ import torch
 from tests.conftest import shared_path
 from yolo_exp.bench import stages
 from yolo_exp.data import augment
-from yolo_exp.data.dataset import DEFAULT_AUG_HYP, OpenCVImages, YoloDataset
+from yolo_exp.data.dataset import DEFAULT_AUG_HYP, YoloDataset
+from yolo_exp.data.opencv_images import OpenCVImages
 
 
 def _coco128(tmp_path, cache: str = "none") -> YoloDataset:

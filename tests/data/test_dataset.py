@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+
 import cv2
 import numpy as np
 import pytest
@@ -114,3 +116,29 @@ def test_ram_cache_falls_back_when_it_would_not_fit(good_dataset, monkeypatch, c
     monkeypatch.setattr(D, "available_memory", lambda: 1000)
     ds = YoloDataset(good_dataset / "images" / "train", imgsz=64, nc=3, cache="ram")
     assert ds._ram is None and "not caching images in RAM" in caplog.text
+
+
+def _corrupt_huffman_tables(path) -> None:
+    """Damage inside a JPEG that its header walk cannot see (the markers and the end marker stay): libjpeg refuses
+    the tables when decoding."""
+    from yolo_exp.data.jpeg import _segments
+
+    d = bytearray(path.read_bytes())
+    start = next(s for m, s, _ in _segments(bytes(d)) if m == 0xC4)
+    d[start + 1:start + 17] = b"\xff" * 16
+    path.write_bytes(bytes(d))
+
+
+def test_an_image_that_passes_the_scan_but_does_not_decode_is_used_empty(good_dataset, tmp_path, caplog):
+    src = good_dataset / "images" / "train"
+    _corrupt_huffman_tables(src / "im1.jpg")  # 2 labels
+    ds = YoloDataset(src, imgsz=64, nc=3, cache_dir=tmp_path / "cache", augment=True)
+    assert ds.stats["found"] == 6  # judged by its header at the scan
+    i = ds.im_files.index(str(src / "im1.jpg"))
+    with caplog.at_level(logging.WARNING):
+        img, targets, _, _ = ds[(i, False, 0)]  # letterbox path
+        mosaics = [ds[(j, True, 0)] for j in range(len(ds))]  # mosaic path: its tile has no labels either
+    assert len(targets) == 0 and (img == img.flatten()[0]).all()  # one grey (HSV may move its level)
+    assert caplog.text.count("im1.jpg") == 1 and "used as an empty grey image without its 2 labels" in caplog.text
+    assert all(len(t) <= 8 for _, t, _, _ in mosaics)  # 6 images with 1-2 boxes, im1's 2 left out
+    assert len(ds[(ds.im_files.index(str(src / "im0.jpg")), False, 0)][1]) == 1  # the others keep theirs

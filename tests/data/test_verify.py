@@ -180,3 +180,22 @@ def test_a_label_that_is_a_fifo_or_a_folder_is_refused_not_waited_on(tmp_path):
     im = write_pair(tmp_path, "d", None)
     (tmp_path / "labels" / "train" / "d.txt").mkdir()
     assert "is a directory" in verify_image_label(str(im), NC).msgs[0]
+
+
+def test_a_whole_jpeg_is_judged_by_its_header_without_decoding(tmp_path, monkeypatch):
+    """The scan's cost on photos: 0.1 ms instead of 2-3 for a decode. A cut-short JPEG is still decoded (above)."""
+    from PIL import Image
+
+    from yolo_exp.data import verify
+
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    p = write_pair(tmp_path, "r", "0 0.5 0.5 0.2 0.2\n", size=(30, 50))
+    Image.fromarray(np.zeros((30, 50, 3), np.uint8)).save(p, exif=exif.tobytes())
+    png = write_pair(tmp_path, "p", "0 0.5 0.5 0.2 0.2\n", size=(30, 50), ext=".png")
+    decoded = []
+    real = verify.decode_image
+    monkeypatch.setattr(verify, "decode_image", lambda buf: decoded.append(len(buf)) or real(buf))
+    assert verify_image_label(str(p), NC).shape == (30, 50)  # (w, h) after the EXIF rotation, from the header
+    assert not decoded
+    assert verify_image_label(str(png), NC).shape == (50, 30) and len(decoded) == 1

@@ -7,14 +7,13 @@ copies of the dataset never see attribute changes made in the main process.
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -22,11 +21,12 @@ from torch.utils.data import Dataset
 from yolo_exp.data import augment as A
 from yolo_exp.data import warp as W
 from yolo_exp.data import label_cache
-from yolo_exp.data.canvas import Layer, paint, seen_part
+from yolo_exp.data.opencv_images import OpenCVImages
 from yolo_exp.data.files import IMG_FORMATS, LABEL_RULE, list_images, read_image, resize_long_side
 from yolo_exp.data.image_cache import CACHE_MODES, DiskImageCache, available_memory, fill_ram, ram_needed
 from yolo_exp.data.ragged import RaggedGroups, RaggedRows
 from yolo_exp.data.verify import CORRUPT, FOUND, ImageRecord, report, scan
+from yolo_exp.files.limits import short
 from yolo_exp.files.paths import default_cache_dir
 from yolo_exp.ops.boxes import xywhn2xyxy, xyxy2xywhn
 
@@ -40,39 +40,6 @@ DEFAULT_AUG_HYP: dict[str, float] = {
 
 Sample = tuple[torch.Tensor, torch.Tensor, str, Any]
 WARP_KEYS = ("degrees", "translate", "scale", "shear", "perspective")
-
-
-class OpenCVImages:
-    """The dataset's image operations applied in the worker by OpenCV (``data.gpu_augment=false``; the device
-    path records the same calls instead: gpu_augment.py)."""
-
-    pad = staticmethod(A.pad_image)
-    blend = staticmethod(A.blend)
-
-    @staticmethod
-    def paste(ims: Sequence[np.ndarray], places: Sequence[A.Place], size: tuple[int, int]) -> Layer:
-        """The mosaic canvas as its tiles: the warp pastes only the part it sees (canvas.py)."""
-        return Layer(size, A.crops(ims, places))
-
-    @staticmethod
-    def pixels(img: Layer | np.ndarray) -> np.ndarray:
-        return paint(img.size, img.tiles) if isinstance(img, Layer) else img
-
-    @staticmethod
-    def warp(img: Layer | np.ndarray, w: W.Warp) -> np.ndarray:
-        if isinstance(img, Layer) and w.needed and not w.perspective:
-            part, M = seen_part(img, w.M, w.size)
-            return W.warp_image(part, replace(w, M=M))
-        return W.warp_image(OpenCVImages.pixels(img), w)
-
-    @staticmethod
-    def finish(im: np.ndarray, gains: np.ndarray | None, flipud: bool, fliplr: bool) -> torch.Tensor:
-        """HSV and flips; RGB out of the colour conversion itself; (3, H, W) over the HWC pixels (channels last:
-        no transpose here, none in the trainer's channels-last input, see collate)."""
-        im = A.apply_hsv(im, gains, rgb=True) if gains is not None else cv2.cvtColor(im, cv2.COLOR_BGR2RGB)
-        if flipud or fliplr:
-            im = cv2.flip(im, -1 if flipud and fliplr else 0 if flipud else 1)
-        return torch.from_numpy(im).permute(2, 0, 1)
 
 
 def load_records(
@@ -133,6 +100,7 @@ class YoloDataset(Dataset):
         self.rng = random.Random(seed)
         self._ram: list[np.ndarray] | None = None
         self._npy: list[Path] | None = None
+        self._broken: set[int] = set()  # images that did not decode (this process)
         self._setup_cache(cache, prefix)
 
     def _setup_cache(self, cache: str, prefix: str) -> None:
@@ -155,7 +123,29 @@ class YoloDataset(Dataset):
     def _load_resized(self, i: int) -> np.ndarray:
         if self._npy is not None:  # stored resized
             return self._disk.read(self.im_files[i], self._npy[i])
-        return resize_long_side(read_image(self.im_files[i]), self.imgsz, self.augment)
+        try:
+            return resize_long_side(read_image(self.im_files[i]), self.imgsz, self.augment)
+        except ValueError as exc:  # the scan judges a JPEG by its header: this one's data does not decode
+            return self._undecodable(i, exc)
+
+    def _undecodable(self, i: int, exc: ValueError) -> np.ndarray:
+        """An image that passed the scan but does not decode: said once per process, then used as a grey image
+        with no labels (training goes on; what is left out is named)."""
+        if i not in self._broken:
+            self._broken.add(i)
+            reason = str(exc).replace(f"{self.im_files[i]}: ", "").replace(f" {self.im_files[i]}", "")
+            LOGGER.warning("%s: %s; used as an empty grey image without its %d labels", self.im_files[i],
+                           short(reason, 160), len(self.labels[i]))
+        w0, h0 = (int(v) for v in self.shapes[i])
+        r = self.imgsz / max(w0, h0)
+        return np.full((max(1, math.ceil(h0 * r)), max(1, math.ceil(w0 * r)), 3), W.PAD, np.uint8)
+
+    def labels_of(self, i: int) -> np.ndarray:
+        """Image ``i``'s labels (none for an image that did not decode)."""
+        return self.labels[i] if i not in self._broken else self.labels[i][:0]
+
+    def segments_of(self, i: int) -> W.Segments:
+        return self.segments[i] if i not in self._broken else []
 
     def load_image(self, i: int) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
         """BGR image resized to long side imgsz, original (h0, w0), resized (h, w)."""
@@ -164,7 +154,8 @@ class YoloDataset(Dataset):
         return im, (int(h0), int(w0)), im.shape[:2]
 
     def _tile(self, i: int) -> tuple[np.ndarray, np.ndarray, W.Segments]:
-        return self.load_image(i)[0], self.labels[i], self.segments[i]
+        im = self.load_image(i)[0]  # first: a failed decode empties the labels
+        return im, self.labels_of(i), self.segments_of(i)
 
     def load_mosaic(self, index: int) -> tuple[np.ndarray, np.ndarray, W.Segments]:
         """4-image mosaic + copy-paste + perspective crop back to imgsz; labels pixel [cls, x1, y1, x2, y2] and
@@ -190,7 +181,7 @@ class YoloDataset(Dataset):
         img, (h0, w0), (h, w) = self.load_image(index)
         shape = tuple(self.batch_shapes[self.batch[index]]) if self.rect else self.imgsz
         img, (rw, rh), pad, shapes = fit_letterbox(img, (h0, w0), shape, self.augment, self.images.pad)
-        labels = self.labels[index].copy()
+        labels = self.labels_of(index).copy()
         if len(labels):
             labels[:, 1:5] = xywhn2xyxy(labels[:, 1:5], rw * w, rh * h, pad[0], pad[1])
         return img, labels, shapes
@@ -224,8 +215,8 @@ class YoloDataset(Dataset):
 
     def _letterboxed_polygons(self, index: int, shapes: Any) -> W.Segments:
         """The label polygons of image ``index`` in letterboxed pixels (the map ``_letterboxed`` applied to boxes)."""
-        segs = self.segments[index]
-        if len(segs) != len(self.labels[index]):
+        segs = self.segments_of(index)
+        if len(segs) != len(self.labels_of(index)):
             return []
         (h0, w0), ((gh, gw), (padw, padh)) = shapes
         scale, shift = np.array([w0 * gw, h0 * gh], np.float32), np.array([padw, padh], np.float32)

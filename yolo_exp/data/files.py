@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from yolo_exp.data.jpeg import jpeg_size
 from yolo_exp.files.limits import max_image_bytes, max_pixels, read_regular, read_text
 
 LOGGER = logging.getLogger(__name__)
@@ -121,38 +122,6 @@ def check_pixels(data: bytes) -> None:
     if w * h > CV_MAX_PIXELS:
         raise ValueError(f"image has {w}x{h} = {w * h:,} pixels, over OpenCV's limit of {CV_MAX_PIXELS:,} (set "
                          "OPENCV_IO_MAX_IMAGE_PIXELS in the environment to decode it)")
-
-
-# JPEG frame headers (SOF0-SOF15 but DHT, JPG and DAC, which share the range); markers without a length field
-JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
-
-
-def jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) of a JPEG's first frame header, found by walking the marker segments (what libjpeg decodes);
-    None where the walk meets anything unexpected, for Pillow to judge. A few microseconds, where Pillow's parser
-    takes over 100: the label scan reads every image's header."""
-    if data[:2] != b"\xff\xd8":
-        return None
-    i, n = 2, len(data)
-    while i + 4 <= n:
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-        elif marker in JPEG_STANDALONE:
-            i += 2
-        elif marker in JPEG_SOF:
-            if i + 9 > n:
-                return None
-            h, w = int.from_bytes(data[i + 5:i + 7], "big"), int.from_bytes(data[i + 7:i + 9], "big")
-            return (w, h) if w and h else None  # a height of 0 comes later (DNL): Pillow's case
-        elif marker in (0xD8, 0xD9, 0xDA):  # a second start, the end or the scan before any frame header
-            return None
-        else:
-            i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
-    return None
 
 
 def header_size(data: bytes) -> tuple[int, int] | None:

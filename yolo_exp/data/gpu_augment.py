@@ -1,7 +1,7 @@
 """``data.gpu_augment=true``: the workers draw every augmentation as today but apply none of the pixel work.
 
 The dataset's image operations (paste the mosaic, pad the letterbox, warp, blend for mixup, HSV and flips) go
-through an ``images`` object: ``OpenCVImages`` (dataset.py) applies them in the worker, :class:`DeviceImages`
+through an ``images`` object: ``OpenCVImages`` (opencv_images.py) applies them in the worker, :class:`DeviceImages`
 records them. A recorded image is a :class:`Layer` (tiles to paste on a grey canvas, then the inverse of the drawn
 warp) or two of them blended; labels, boxes and polygons are computed in the worker from the same draws with the
 same functions, so they are exactly the OpenCV path's. ``pack`` (the collate) puts a batch's tiles into one flat

@@ -67,7 +67,7 @@ class SegmentDataset(YoloDataset):
         """(classes (m,), masks (m, h0, w0) uint8) of image ``index``'s labels at its original size, from the label
         polygons (a label without one: its box): the ground truth that mask metrics are scored against."""
         w0, h0 = (int(v) for v in self.shapes[index])  # (w, h), as YOLOv5 keeps them
-        labels, segs = self.labels[index], self.segments[index]
+        labels, segs = self.labels_of(index), self.segments_of(index)
         if len(segs) != len(labels):
             segs = A.box_polygons(labels[:, 1:5]) if len(labels) else []
         polygons = [np.asarray(s, np.float64) * (w0, h0) for s in segs]

@@ -6,12 +6,13 @@ memory, a log or a cache. Every such bound lives here, with the one helper for b
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import reprlib
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 MAX_LABEL_BYTES = 1 << 20  # a YOLO label file: rows of numbers, a few KB; COCO's largest polygon files ~100 KB
 MAX_YAML_BYTES = 4 << 20  # a data.yaml or a run folder's record
@@ -62,27 +63,51 @@ def not_regular(mode: int) -> str | None:
     return None if stat.S_ISREG(mode) else _KINDS.get(stat.S_IFMT(mode), "not a regular file")
 
 
-def read_regular(path: str | os.PathLike, limit: int | None = None, what: str = "file") -> bytes:
-    """The bytes of a regular file, at most ``limit``; ValueError for a FIFO, socket, device or directory (opening a
-    FIFO would wait for a writer forever) and for a file over the limit. Opened non-blocking and checked again on
-    the open descriptor, so a FIFO swapped in after the first check cannot block either."""
+@contextlib.contextmanager
+def _open_regular(path: str | os.PathLike, limit: int | None, what: str) -> Iterator[tuple[BinaryIO, int]]:
+    """(a binary file, its size) for a regular file of at most ``limit`` bytes; ValueError for a FIFO, socket,
+    device or directory (opening a FIFO would wait for a writer forever) and for a file over the limit. Opened
+    non-blocking and checked again on the open descriptor, so a FIFO swapped in after the first check cannot block
+    either."""
     kind = not_regular(os.stat(path).st_mode)
-    if kind is None:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-        try:
-            st = os.fstat(fd)
-            kind = not_regular(st.st_mode)
-            if kind is None:
-                if limit is not None and st.st_size > limit:
-                    raise ValueError(f"{what} is {st.st_size:,} bytes, over the limit of {limit:,}")
-                with os.fdopen(fd, "rb", closefd=False) as f:
-                    data = f.read() if limit is None else f.read(limit + 1)
-                if limit is not None and len(data) > limit:  # it grew while we read
-                    raise ValueError(f"{what} is over the limit of {limit:,} bytes")
-                return data
-        finally:
-            os.close(fd)
-    raise ValueError(f"{what} is {kind}, not a regular file")
+    if kind is not None:
+        raise ValueError(f"{what} is {kind}, not a regular file")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        st = os.fstat(fd)
+        kind = not_regular(st.st_mode)
+        if kind is not None:
+            raise ValueError(f"{what} is {kind}, not a regular file")
+        if limit is not None and st.st_size > limit:
+            raise ValueError(f"{what} is {st.st_size:,} bytes, over the limit of {limit:,}")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            yield f, st.st_size
+    finally:
+        os.close(fd)
+
+
+def read_regular(path: str | os.PathLike, limit: int | None = None, what: str = "file") -> bytes:
+    """The bytes of a regular file, at most ``limit`` (see ``_open_regular`` for what is refused)."""
+    with _open_regular(path, limit, what) as (f, size):
+        # the size first: read(limit + 1) allocates the whole limit (GBs for images) at every call
+        data = f.read(size + 1)
+        if len(data) > size:  # it grew since the fstat: the rest, up to the limit
+            data += f.read() if limit is None else f.read(max(limit + 1 - len(data), 0))
+    if limit is not None and len(data) > limit:  # it grew while we read
+        raise ValueError(f"{what} is over the limit of {limit:,} bytes")
+    return data
+
+
+def read_ends(path: str | os.PathLike, head: int, tail: int, limit: int | None = None,
+              what: str = "file") -> tuple[bytes, bytes, int]:
+    """(the first ``head`` bytes, the last ``tail``, the size) of a regular file (refused as ``read_regular``
+    refuses it): a header check without reading a whole image."""
+    with _open_regular(path, limit, what) as (f, size):
+        first = f.read(head)
+        if size <= head:
+            return first, first[-tail:] if tail else b"", size
+        f.seek(max(size - tail, 0))
+        return first, f.read(tail), size
 
 
 def read_text(path: str | os.PathLike, limit: int, what: str = "file") -> str:
