@@ -33,6 +33,7 @@ def test_training_run_is_an_mlflow_run(tmp_path):
     assert run.info.status == "FINISHED" and run.data.tags["yolo_exp.status"] == "completed"
     assert run.data.params["hyp.warmup_epochs"] == "0.5" and run.data.params["epochs"] == "2"
     assert run.data.tags["choice.model"] == "yolov5n" and run.data.tags["yolo_exp.run_dir"] == str(run_dir.resolve())
+    assert "choice.debug" not in run.data.tags  # no group chosen: no "None" tag
     history = client.get_metric_history(run.info.run_id, "metrics/mAP_0.5:0.95")
     assert [m.step for m in history] == [0, 1]  # per epoch, results.csv's own name
     assert {"train/box_loss", "x/lr0", "fitness"} <= set(run.data.metrics)

@@ -98,7 +98,7 @@ class MLflowLogger:
             return
         if id_file.is_file():  # an earlier attempt, killed before its first checkpoint: this one starts over
             self._close_abandoned(id_file.read_text().strip())
-        tags = {f"choice.{k}": str(v) for k, v in run.choices.items()}
+        tags = {f"choice.{k}": str(v) for k, v in run.choices.items() if v is not None}  # no "None" tags
         tags.update({"yolo_exp.run_dir": str(self.run_dir.resolve()), "yolo_exp.status": "running"})
         if run.sweep_dir is not None:
             tags["yolo_exp.sweep_dir"] = str(Path(run.sweep_dir).resolve())
