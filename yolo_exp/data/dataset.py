@@ -24,7 +24,7 @@ from yolo_exp.data import label_cache
 from yolo_exp.data.opencv_images import OpenCVImages
 from yolo_exp.data.files import IMG_FORMATS, LABEL_RULE, list_images, read_image, resize_long_side
 from yolo_exp.data.image_cache import CACHE_MODES, DiskImageCache, available_memory, fill_ram, ram_needed
-from yolo_exp.data.ragged import RaggedGroups, RaggedRows
+from yolo_exp.data.ragged import RaggedGroups, RaggedRows, RaggedStrings
 from yolo_exp.data.verify import CORRUPT, FOUND, ImageRecord, report, scan
 from yolo_exp.files.limits import short
 from yolo_exp.files.paths import default_cache_dir
@@ -79,7 +79,7 @@ class YoloDataset(Dataset):
         self.images = _images(gpu_augment, self.hyp)
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         records, self.stats = load_records(srcs, nc, tol, self.cache_dir, prefix)
-        self.im_files = [r.im_file for r in records]
+        self.im_files = RaggedStrings.of(r.im_file for r in records)
         # one array + offsets each, shared by the forked workers (ragged.py says why)
         self.labels = RaggedRows.of([r.labels for r in records], 5)
         self.segments = RaggedGroups.of([r.segments for r in records], 2)
@@ -90,7 +90,7 @@ class YoloDataset(Dataset):
         self.batch = np.zeros(len(records), np.int64)
         if rect:
             order, self.batch, self.batch_shapes = A.rect_batches(self.shapes, batch_size, imgsz, stride, pad)
-            self.im_files = [self.im_files[i] for i in order]
+            self.im_files = self.im_files.take(order)
             self.labels = self.labels.take(order)
             self.segments = self.segments.take(order)
             self.shapes = self.shapes[order]
