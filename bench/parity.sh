@@ -25,7 +25,7 @@ table() {
 import csv, re, statistics, sys
 from pathlib import Path
 out = Path(sys.argv[1])
-NUM = r"\s+([\d.]+)"
+NUM = r"\s+([\d.]+(?:e[-+]?\d+)?)"
 ALL = re.compile(r"\ball\s+\d+\s+\d+" + NUM * 4 + f"(?:{NUM * 4})?")  # box P R mAP50 mAP [mask P R mAP50 mAP]
 def best_epoch(results):
     """The epoch of the best fitness, 0.1·mAP@0.5 + 0.9·mAP@0.5:0.95 (of boxes plus masks for segmentation)."""
@@ -34,7 +34,8 @@ def best_epoch(results):
     cols = [[i for i, h in enumerate(head) if h == f"metrics/{name}{kind}"] for kind in ("", "(B)", "(M)")
             for name in ("mAP_0.5", "mAP_0.5:0.95")]
     cols = [c[0] for c in cols if c]
-    fit = [sum(w * float(r[c]) for w, c in zip((0.1, 0.9) * 2, cols)) for r in rows[1:] if r]
+    box = head.index("train/box_loss")  # segment/train.py appends its final validation as a row without losses
+    fit = [sum(w * float(r[c]) for w, c in zip((0.1, 0.9) * 2, cols)) for r in rows[1:] if r and float(r[box])]
     return max(range(len(fit)), key=lambda i: (fit[i], i)) if fit else None
 for side in ("ours", "yolov5"):
     seg = any(ALL.search(p.read_text(errors="replace")) and ALL.findall(p.read_text(errors="replace"))[-1][4]
