@@ -7,11 +7,14 @@
 set -euo pipefail
 VENV=${1:-/work/oracle/venv}
 python3 -m venv "$VENV"
-"$VENV/bin/pip" install -q 'torch==2.14.1' 'torchvision==0.29.1'
-"$VENV/bin/pip" install -q 'yolov5==7.0.14' 'setuptools<70' 'Pillow<10' 'numpy<2.3'
+# one resolver call: in two, the second one silently downgraded torch to 2.12.1 to meet 'setuptools<70' (torch 2.14
+# needs setuptools>=77); yolov5 only needs pkg_resources, which setuptools keeps up to 80
+"$VENV/bin/pip" install -q 'torch==2.14.1' 'torchvision==0.29.1' 'yolov5==7.0.14' 'setuptools<81' 'Pillow<10' \
+    'numpy<2.3'
+"$VENV/bin/python" -c 'import torch, pkg_resources; print("oracle torch", torch.__version__)'
 SP=$("$VENV/bin/python" -c 'import importlib.util, os; print(os.path.dirname(importlib.util.find_spec("yolov5").origin))')
 # numpy 2 removed np.trapz (its metrics use it); NMS gives up after a time limit on a slow CPU: off for parity
-grep -rl 'np\.trapz' "$SP" | xargs -r sed -i 's/np\.trapz/np.trapezoid/g'
+{ grep -rl 'np\.trapz' "$SP" || true; } | xargs -r sed -i 's/np\.trapz/np.trapezoid/g'  # rerunnable
 sed -i 's/time_limit = .*/time_limit = float("inf")  # oracle: no NMS time limit/' "$SP/utils/general.py"
 grep -n 'time_limit = ' "$SP/utils/general.py"
 FONT=$(fc-match -f '%{file}' DejaVuSans 2>/dev/null || find / -name 'DejaVuSans.ttf' 2>/dev/null | head -1)

@@ -4,6 +4,7 @@
 #
 #   bash bench/parity.sh DATA_YAML [ft|scratch] [SEEDS] [EPOCHS] [IMGSZ]
 #   bash bench/parity.sh /data/wbc/data.yaml ft "0 1 2" 10 320
+#   TASK=segment bash bench/parity.sh /data/shapes-seg/data.yaml ft "0 1 2" 8 256  # yolov5n-seg, segment/train.py
 #   bash bench/parity.sh --table OUT_DIR          # only print the tables of runs already made in OUT_DIR
 #
 # DATA_YAML is a YOLO data.yaml (relative `path:` resolves against its folder). YOLOv5 gets a copy of the labels
@@ -11,7 +12,8 @@
 # corrupt JPEGs in place); the dataset itself is not touched.
 # Environment: ORACLE (venv with the yolov5 package, default /work/oracle/venv), WEIGHTS (start of a fine-tune,
 # default ../shared/weights/yolov5n.pt), OUT (default /tmp/parity-bench), BATCH (16), HYP (scratch-low),
-# OMP_NUM_THREADS (1 per run, the CPU figures of docs/quality.md), DEVICE (cpu).
+# OMP_NUM_THREADS (1 per run, the CPU figures of docs/quality.md), DEVICE (cpu), TASK (detect; segment: yolov5n-seg on
+# both sides, YOLOv5's segment/train.py, box and mask columns), NBS (nominal batch, 64 as both defaults).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-/tmp/parity-bench}
@@ -23,17 +25,25 @@ table() {
 import csv, re, statistics, sys
 from pathlib import Path
 out = Path(sys.argv[1])
-ALL = re.compile(r"\ball\s+\d+\s+\d+\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)")
+NUM = r"\s+([\d.]+(?:e[-+]?\d+)?)"
+ALL = re.compile(r"\ball\s+\d+\s+\d+" + NUM * 4 + f"(?:{NUM * 4})?")  # box P R mAP50 mAP [mask P R mAP50 mAP]
 def best_epoch(results):
+    """The epoch of the best fitness, 0.1·mAP@0.5 + 0.9·mAP@0.5:0.95 (of boxes plus masks for segmentation)."""
     rows = list(csv.reader(results.open()))
     head = [h.strip() for h in rows[0]]
-    col = lambda names: next(i for i, h in enumerate(head) if h in names)
-    m50, m = col(("metrics/mAP_0.5", "metrics/mAP50(B)", "map50")), col(("metrics/mAP_0.5:0.95", "metrics/mAP50-95(B)", "map"))
-    fit = [0.1 * float(r[m50]) + 0.9 * float(r[m]) for r in rows[1:] if r]
+    cols = [[i for i, h in enumerate(head) if h == f"metrics/{name}{kind}"] for kind in ("", "(B)", "(M)")
+            for name in ("mAP_0.5", "mAP_0.5:0.95")]
+    cols = [c[0] for c in cols if c]
+    box = head.index("train/box_loss")  # segment/train.py appends its final validation as a row without losses
+    fit = [sum(w * float(r[c]) for w, c in zip((0.1, 0.9) * 2, cols)) for r in rows[1:] if r and float(r[box])]
     return max(range(len(fit)), key=lambda i: (fit[i], i)) if fit else None
 for side in ("ours", "yolov5"):
-    print(f"\n| {side} | seed | P | R | mAP@0.5 | mAP@0.5:0.95 | best epoch |\n|---|---|---|---|---|---|---|")
-    maps = []
+    seg = any(ALL.search(p.read_text(errors="replace")) and ALL.findall(p.read_text(errors="replace"))[-1][4]
+              for p in (out / side).glob("*.log"))
+    extra = " mask P | mask R | mask mAP@0.5 | mask mAP@0.5:0.95 |" if seg else ""
+    print(f"\n| {side} | seed | P | R | mAP@0.5 | mAP@0.5:0.95 |{extra} best epoch |\n|---|---|---|---|---|---|"
+          + "---|" * (5 if seg else 1))
+    maps, masks = [], []
     for log in sorted((out / side).glob("*.log")):
         if not log.is_file():  # a run not made yet
             continue
@@ -42,20 +52,25 @@ for side in ("ours", "yolov5"):
         if not hits:
             print(f"| {side} | {log.stem} | (running, or failed: no final validation in {log}) |||||")
             continue
-        p, r, m50, m = (float(v) for v in hits[-1])
-        maps.append(m)
+        values = [float(v) for v in hits[-1] if v]
+        maps.append(values[3])
+        masks += values[7:8]
         res = next((out / side / log.stem).rglob("results.csv"), None)
-        print(f"| {side} | {log.stem} | {p:.3f} | {r:.3f} | {m50:.3f} | {m:.3f} | {best_epoch(res) if res else '?'} |")
-    if maps:
-        sd = f" (sd {statistics.stdev(maps):.3f})" if len(maps) > 1 else ""
-        print(f"| {side} | mean | | | | **{statistics.mean(maps):.3f}**{sd} | |")
+        cells = " | ".join(f"{v:.3f}" for v in values)
+        print(f"| {side} | {log.stem} | {cells} | {best_epoch(res) if res else '?'} |")
+    for name, col in (("box", maps), ("mask", masks)):
+        if col:
+            sd = f" (sd {statistics.stdev(col):.3f})" if len(col) > 1 else ""
+            print(f"| {side} | mean {name} mAP@0.5:0.95 | **{statistics.mean(col):.3f}**{sd} |")
 EOF
 }
 
 if [ $# -eq 0 ]; then table; exit 0; fi
 DATA=$(readlink -f "$1"); MODE=${2:-ft}; SEEDS=${3:-0 1 2}; EPOCHS=${4:-10}; IMGSZ=${5:-320}
 ORACLE=${ORACLE:-/work/oracle/venv}; WEIGHTS=$(readlink -f "${WEIGHTS:-$ROOT/../shared/weights/yolov5n.pt}")
-BATCH=${BATCH:-16}; HYP=${HYP:-scratch-low}; DEVICE=${DEVICE:-cpu}
+BATCH=${BATCH:-16}; HYP=${HYP:-scratch-low}; DEVICE=${DEVICE:-cpu}; TASK=${TASK:-detect}; NBS=${NBS:-64}
+if [ "$TASK" = segment ]; then OM=yolov5n-seg; YCFG=yolov5n-seg.yaml; YTRAIN=yolov5.segment.train
+else OM=yolov5n; YCFG=yolov5n.yaml; YTRAIN=yolov5.train; fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$OUT/ours" "$OUT/yolov5"
 
@@ -84,11 +99,18 @@ EOF
 
 SP=$("$ORACLE/bin/python" -c 'import yolov5, os; print(os.path.dirname(yolov5.__file__))')
 for S in $SEEDS; do
-  if [ "$MODE" = ft ]; then OW="weights=$WEIGHTS"; YW=(--weights "$WEIGHTS"); else OW="weights=null"; YW=(--weights '' --cfg yolov5n.yaml); fi
-  (cd "$ROOT" && python train.py data=file data.file="$DATA" $OW model=yolov5n imgsz="$IMGSZ" batch_size="$BATCH" \
-      epochs="$EPOCHS" hyp="$HYP" workers=2 seed="$S" device="$DEVICE" noplots=true cache_dir="$OUT/cache" \
-      hydra.run.dir="$OUT/ours/s$S") > "$OUT/ours/s$S.log" 2>&1
-  (cd "$OUT" && TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 "$ORACLE/bin/python" -m yolov5.train --img "$IMGSZ" \
+  if [ "$MODE" = ft ]; then OW="weights=$WEIGHTS"; YW=(--weights "$WEIGHTS"); else OW="weights=null"; YW=(--weights ''); fi
+  [ "$MODE" = ft ] && [ "$TASK" = detect ] || YW+=(--cfg "$YCFG")  # a seg model from detection weights: --cfg
+  (cd "$ROOT" && python train.py data=file data.file="$DATA" $OW model=$OM imgsz="$IMGSZ" batch_size="$BATCH" \
+      epochs="$EPOCHS" hyp="$HYP" nbs="$NBS" workers=2 seed="$S" device="$DEVICE" noplots=true \
+      cache_dir="$OUT/cache" hydra.run.dir="$OUT/ours/s$S") > "$OUT/ours/s$S.log" 2>&1
+  # YOLOv5's nominal batch is a constant in its train.py (nbs = 64): another NBS runs a patched copy beside it
+  YMOD=$YTRAIN; SRC="$SP/$(echo "${YTRAIN#yolov5.}" | tr . /).py"
+  if [ "$NBS" != 64 ]; then
+    YMOD=${YTRAIN}_nbs$NBS; sed "s/^\( *\)nbs = 64 /\1nbs = $NBS /" "$SRC" > "${SRC%.py}_nbs$NBS.py"
+    grep -q "nbs = $NBS " "${SRC%.py}_nbs$NBS.py"
+  fi
+  (cd "$OUT" && TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 "$ORACLE/bin/python" -m $YMOD --img "$IMGSZ" \
       --batch "$BATCH" --epochs "$EPOCHS" --hyp "$SP/data/hyps/hyp.$HYP.yaml" --data "$OUT/data/data.yaml" \
       --workers 2 --device "$DEVICE" --seed "$S" "${YW[@]}" --project "$OUT/yolov5" --name "s$S" --exist-ok \
       --noplots) > "$OUT/yolov5/s$S.log" 2>&1

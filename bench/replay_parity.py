@@ -9,7 +9,9 @@ OUT/steps.pt (the batches, and the loss, LRs and accumulation of every iteration
     python bench/replay_parity.py ours DATA_DIR OUT [overrides...]
 runs our Trainer from init.pt on the same batches (validation off) and prints both per iteration (docs/quality.md).
 REPLAY_WARMUP=N (both steps) ends warmup after N iterations instead of train.py's max(3 epochs, 100), so that a short
-replay also reaches full learning rates, momentum and weight decay.
+replay also reaches full learning rates, momentum and weight decay. REPLAY_IMGSZ (320) and REPLAY_EPOCHS (10, the
+schedule's length) set the run (both steps alike); REPLAY_SCRATCH=1 starts from YOLOv5's freshly built yolov5n
+(train.py with --weights '' --cfg yolov5n.yaml, its half().float() included) instead of yolov5n.pt.
 DATA_DIR holds images/{train,val}, labels/{train,val} and data.yaml (YOLOv5 writes its label cache there).
 """
 from __future__ import annotations
@@ -22,7 +24,9 @@ import numpy as np
 import torch
 import yaml
 
-BATCH, IMGSZ, NBS, EPOCHS = 16, 320, 64, 10  # EPOCHS: the run's length for the LR schedule
+BATCH, NBS = 16, 64
+IMGSZ = int(os.environ.get("REPLAY_IMGSZ", 320))
+EPOCHS = int(os.environ.get("REPLAY_EPOCHS", 10))  # the run's length for the LR schedule
 
 
 def _yolov5_parts(data_dir: Path, weights: str) -> tuple:
@@ -36,9 +40,12 @@ def _yolov5_parts(data_dir: Path, weights: str) -> tuple:
     hyp = yaml.safe_load((Path(yolov5.__file__).parent / "data/hyps/hyp.scratch-low.yaml").read_text())
     nc = int(yaml.safe_load((data_dir / "data.yaml").read_text())["nc"])
     init_seeds(1, deterministic=True)
-    ckpt = torch.load(weights, map_location="cpu")
-    model = Model(ckpt["model"].yaml, ch=3, nc=nc)
-    model.load_state_dict(intersect_dicts(ckpt["model"].float().state_dict(), model.state_dict()), strict=False)
+    if os.environ.get("REPLAY_SCRATCH") == "1":
+        model = Model(str(Path(yolov5.__file__).parent / "models/yolov5n.yaml"), ch=3, nc=nc)
+    else:
+        ckpt = torch.load(weights, map_location="cpu")
+        model = Model(ckpt["model"].yaml, ch=3, nc=nc)
+        model.load_state_dict(intersect_dicts(ckpt["model"].float().state_dict(), model.state_dict()), strict=False)
     hyp["weight_decay"] *= BATCH * max(round(NBS / BATCH), 1) / NBS
     optimizer = smart_optimizer(model, "SGD", hyp["lr0"], hyp["momentum"], hyp["weight_decay"])
     lf = lambda x: (1 - x / EPOCHS) * (1.0 - hyp["lrf"]) + hyp["lrf"]  # noqa: E731 - train.py's linear schedule
@@ -124,6 +131,12 @@ def ours_side(data_dir: Path, out: Path, overrides: list[str]) -> None:
     print("iteration | loss ours | loss YOLOv5 | LRs equal | accumulate equal")
     for (loss, lrs, acc), (ni, y_loss, y_lrs, y_acc) in zip(log, o["log"]):
         print(f"{ni} | {loss:.6f} | {y_loss:.6f} | {np.allclose(lrs, y_lrs, rtol=1e-9)} | {acc == y_acc}")
+    epochs = [b[2] for b in o["batches"]][:len(log)]
+    print("epoch | mean loss ours | mean loss YOLOv5")  # drift makes single steps differ; the level should not
+    for e in sorted(set(epochs)):
+        ours_e = [lg[0] for lg, ep in zip(log, epochs) if ep == e]
+        theirs = [lg[1] for lg, ep in zip(o["log"], epochs) if ep == e]
+        print(f"{e} | {np.mean(ours_e):.5f} | {np.mean(theirs):.5f}")
 
 
 if __name__ == "__main__":
