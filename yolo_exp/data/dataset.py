@@ -7,7 +7,6 @@ copies of the dataset never see attribute changes made in the main process.
 from __future__ import annotations
 
 import logging
-import math
 import random
 from collections.abc import Mapping, Sequence
 from functools import partial
@@ -22,7 +21,8 @@ from yolo_exp.data import augment as A
 from yolo_exp.data import warp as W
 from yolo_exp.data import label_cache
 from yolo_exp.data.opencv_images import OpenCVImages
-from yolo_exp.data.files import IMG_FORMATS, LABEL_RULE, list_images, read_image, resize_long_side
+from yolo_exp.data.files import (IMG_FORMATS, LABEL_RULE, list_images, long_side_size, read_image,
+                                 resize_long_side)
 from yolo_exp.data.image_cache import CACHE_MODES, DiskImageCache, available_memory, fill_ram, ram_needed
 from yolo_exp.data.ragged import RaggedGroups, RaggedRows, RaggedStrings
 from yolo_exp.data.verify import CORRUPT, FOUND, ImageRecord, report, scan
@@ -136,9 +136,8 @@ class YoloDataset(Dataset):
             reason = str(exc).replace(f"{self.im_files[i]}: ", "").replace(f" {self.im_files[i]}", "")
             LOGGER.warning("%s: %s; used as an empty grey image without its %d labels", self.im_files[i],
                            short(reason, 160), len(self.labels[i]))
-        w0, h0 = (int(v) for v in self.shapes[i])
-        r = self.imgsz / max(w0, h0)
-        return np.full((max(1, math.ceil(h0 * r)), max(1, math.ceil(w0 * r)), 3), W.PAD, np.uint8)
+        w, h = long_side_size(*(int(v) for v in self.shapes[i]), self.imgsz)
+        return np.full((h, w, 3), W.PAD, np.uint8)
 
     def labels_of(self, i: int) -> np.ndarray:
         """Image ``i``'s labels (none for an image that did not decode)."""

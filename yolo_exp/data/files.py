@@ -113,9 +113,13 @@ def check_pixels(data: bytes) -> None:
     """Refuse an image whose header asks for more than ``max_pixels()`` (a small file can claim a gigapixel, and
     decoding allocates all of it), and say so in one line where OpenCV's own limit would refuse it."""
     size = header_size(data)
-    if size is None:
-        return  # not for Pillow to judge: OpenCV decodes it or says it cannot
-    (w, h), limit = size, max_pixels()
+    if size is not None:  # else not for Pillow to judge: OpenCV decodes it or says it cannot
+        check_size(*size)
+
+
+def check_size(w: int, h: int) -> None:
+    """``check_pixels`` for a size already read from a header."""
+    limit = max_pixels()
     if w * h > limit:
         raise ValueError(f"image header claims {w}x{h} = {w * h:,} pixels, over the limit of {limit:,} "
                          "(YOLO_EXP_MAX_PIXELS)")
@@ -180,9 +184,15 @@ def resize_long_side(im: np.ndarray, size: int, augment: bool) -> np.ndarray:
     if r == 1:
         return im
     interp = cv2.INTER_LINEAR if (augment or r > 1) else cv2.INTER_AREA
-    # ceil, as YOLOv5: with rect_batches' tie order this makes val batches pixel-identical to YOLOv5's (coco128,
-    # 320 and 640), so the official weights give YOLOv5's own figures to the last printed digit.
-    return cv2.resize(im, (max(1, math.ceil(w0 * r)), max(1, math.ceil(h0 * r))), interpolation=interp)
+    return cv2.resize(im, long_side_size(w0, h0, size), interpolation=interp)
+
+
+def long_side_size(w0: int, h0: int, size: int) -> tuple[int, int]:
+    """(w, h) of ``resize_long_side``. Ceil, as YOLOv5: with rect_batches' tie order this makes val batches
+    pixel-identical to YOLOv5's (coco128, 320 and 640), so the official weights give YOLOv5's own figures to the
+    last printed digit."""
+    r = size / max(h0, w0)
+    return max(1, math.ceil(w0 * r)), max(1, math.ceil(h0 * r))
 
 
 def file_signature(paths: Sequence[str]) -> list[tuple[str, int, int]]:

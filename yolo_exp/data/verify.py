@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from yolo_exp.data.augment import box_polygons
-from yolo_exp.data.files import LABEL_RULE, check_pixels, decode_image, img2label_path
+from yolo_exp.data.files import LABEL_RULE, check_size, decode_image, img2label_path
 from yolo_exp.data.jpeg import jpeg_header
 from yolo_exp.data.processes import worker_context
 from yolo_exp.files.limits import (MAX_LABEL_BYTES, max_image_bytes, read_ends, read_regular, read_text, short,
@@ -135,13 +135,13 @@ def _check_image(im_file: str) -> tuple[tuple[int, int], list[str]]:
     anything else (other formats, a cut-short or odd JPEG) is read whole and decoded. A JPEG that passes here and
     still fails to decode later (damage inside its data) is reported then and used as an empty image
     (dataset.py)."""
-    head, end, _ = read_ends(im_file, HEADER_BYTES, 2, max_image_bytes(), "image")
+    head, end, size = read_ends(im_file, HEADER_BYTES, 2, max_image_bytes(), "image")
     header = jpeg_header(head) if end == b"\xff\xd9" else None
     if header is not None:
-        check_pixels(head)
+        check_size(header.width, header.height)
         w, h = header.decoded_size
     else:
-        buf = read_regular(im_file, max_image_bytes(), "image")
+        buf = head if size <= HEADER_BYTES else read_regular(im_file, max_image_bytes(), "image")
         im = decode_image(buf)
         if im is None:
             raise ValueError("cannot decode image (corrupt or truncated)")
