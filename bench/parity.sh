@@ -13,7 +13,8 @@
 # Environment: ORACLE (venv with the yolov5 package, default /work/oracle/venv), WEIGHTS (start of a fine-tune,
 # default ../shared/weights/yolov5n.pt), OUT (default /tmp/parity-bench), BATCH (16), HYP (scratch-low),
 # OMP_NUM_THREADS (1 per run, the CPU figures of docs/quality.md), DEVICE (cpu), TASK (detect; segment: yolov5n-seg on
-# both sides, YOLOv5's segment/train.py, box and mask columns), NBS (nominal batch, 64 as both defaults).
+# both sides, YOLOv5's segment/train.py, box and mask columns), NBS (nominal batch, 64 as both defaults), SIDES
+# ("ours yolov5"; "ours" reruns only ours after a change of ours, beside YOLOv5's runs already in OUT).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-/tmp/parity-bench}
@@ -69,6 +70,7 @@ if [ $# -eq 0 ]; then table; exit 0; fi
 DATA=$(readlink -f "$1"); MODE=${2:-ft}; SEEDS=${3:-0 1 2}; EPOCHS=${4:-10}; IMGSZ=${5:-320}
 ORACLE=${ORACLE:-/work/oracle/venv}; WEIGHTS=$(readlink -f "${WEIGHTS:-$ROOT/../shared/weights/yolov5n.pt}")
 BATCH=${BATCH:-16}; HYP=${HYP:-scratch-low}; DEVICE=${DEVICE:-cpu}; TASK=${TASK:-detect}; NBS=${NBS:-64}
+SIDES=${SIDES:-ours yolov5}
 if [ "$TASK" = segment ]; then OM=yolov5n-seg; YCFG=yolov5n-seg.yaml; YTRAIN=yolov5.segment.train
 else OM=yolov5n; YCFG=yolov5n.yaml; YTRAIN=yolov5.train; fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
@@ -101,18 +103,18 @@ SP=$("$ORACLE/bin/python" -c 'import yolov5, os; print(os.path.dirname(yolov5.__
 for S in $SEEDS; do
   if [ "$MODE" = ft ]; then OW="weights=$WEIGHTS"; YW=(--weights "$WEIGHTS"); else OW="weights=null"; YW=(--weights ''); fi
   [ "$MODE" = ft ] && [ "$TASK" = detect ] || YW+=(--cfg "$YCFG")  # a seg model from detection weights: --cfg
-  (cd "$ROOT" && python train.py data=file data.file="$DATA" $OW model=$OM imgsz="$IMGSZ" batch_size="$BATCH" \
+  if [[ " $SIDES " == *" ours "* ]]; then (cd "$ROOT" && python train.py data=file data.file="$DATA" $OW model=$OM imgsz="$IMGSZ" batch_size="$BATCH" \
       epochs="$EPOCHS" hyp="$HYP" nbs="$NBS" workers=2 seed="$S" device="$DEVICE" noplots=true \
-      cache_dir="$OUT/cache" hydra.run.dir="$OUT/ours/s$S") > "$OUT/ours/s$S.log" 2>&1
+      cache_dir="$OUT/cache" hydra.run.dir="$OUT/ours/s$S") > "$OUT/ours/s$S.log" 2>&1; fi
   # YOLOv5's nominal batch is a constant in its train.py (nbs = 64): another NBS runs a patched copy beside it
   YMOD=$YTRAIN; SRC="$SP/$(echo "${YTRAIN#yolov5.}" | tr . /).py"
   if [ "$NBS" != 64 ]; then
     YMOD=${YTRAIN}_nbs$NBS; sed "s/^\( *\)nbs = 64 /\1nbs = $NBS /" "$SRC" > "${SRC%.py}_nbs$NBS.py"
     grep -q "nbs = $NBS " "${SRC%.py}_nbs$NBS.py"
   fi
-  (cd "$OUT" && TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 "$ORACLE/bin/python" -m $YMOD --img "$IMGSZ" \
+  if [[ " $SIDES " == *" yolov5 "* ]]; then (cd "$OUT" && TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 "$ORACLE/bin/python" -m $YMOD --img "$IMGSZ" \
       --batch "$BATCH" --epochs "$EPOCHS" --hyp "$SP/data/hyps/hyp.$HYP.yaml" --data "$OUT/data/data.yaml" \
       --workers 2 --device "$DEVICE" --seed "$S" "${YW[@]}" --project "$OUT/yolov5" --name "s$S" --exist-ok \
-      --noplots) > "$OUT/yolov5/s$S.log" 2>&1
+      --noplots) > "$OUT/yolov5/s$S.log" 2>&1; fi
 done
 table

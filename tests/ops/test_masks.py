@@ -20,6 +20,17 @@ def test_polygon_mask_at_full_and_quarter_size():
     assert polygon_mask((64, 64), SQUARE[:2]).sum() == 0  # a degenerate polygon covers nothing
 
 
+def test_polygon_points_fill_the_pixel_that_holds_them():
+    # A point at x = 8.6 lies in pixel 8 (pixel k spans [k, k + 1)); rounding would start the mask at pixel 9 and
+    # shift every mask half a pixel right and down, as YOLOv5's integer cast does not.
+    square = np.array([[8.6, 8.6], [23.6, 8.6], [23.6, 23.6], [8.6, 23.6]], np.float32)
+    full = polygon_mask((32, 32), square)
+    rows, cols = np.nonzero(full)
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (8, 23, 8, 23)
+    quarter = polygon_mask((32, 32), square, downsample=4)
+    assert np.array_equal(np.nonzero(quarter.any(0))[0], [2, 3, 4, 5])  # the pixels [8, 24) at a quarter
+
+
 def test_overlap_mask_orders_by_area_and_lets_the_smaller_instance_win():
     index, order = overlap_mask((64, 64), [SMALL, SQUARE], downsample=1)
     assert order.tolist() == [1, 0]  # largest first: SQUARE is instance 1, SMALL instance 2

@@ -135,7 +135,7 @@ def copy_paste(
             new_labels.append(np.array([[c, *box]], np.float32))
             seg = segments[j]
             new_segs.append(np.stack([w - seg[:, 0], seg[:, 1]], 1).astype(np.float32))
-            polys.append(seg.round().astype(np.int32))
+            polys.append(np.floor(seg).astype(np.int32))  # as polygon_mask: the pixel that holds each point
     if polys:
         mask = np.zeros(im.shape[:2], np.uint8)
         cv2.fillPoly(mask, polys, 1)

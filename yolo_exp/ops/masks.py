@@ -12,12 +12,16 @@ import torch.nn.functional as F
 
 def polygon_mask(shape: tuple[int, int], polygon: np.ndarray, downsample: int = 1) -> np.ndarray:
     """A uint8 0/1 mask of one polygon (pixel (x, y) points) filled at ``shape`` (h, w), then resized to
-    ``shape // downsample`` as YOLOv5 does (its mask_ratio 4: masks at a quarter of the image)."""
+    ``shape // downsample`` as YOLOv5 does (its mask_ratio 4: masks at a quarter of the image).
+
+    The points are floored, not rounded: a label point x (0 = the left edge of the image) lies in the pixel whose
+    centre fillPoly calls floor(x). That is YOLOv5's integer cast for every point inside the image; rounding put
+    every mask half a pixel right and down, 2-4 % larger at a quarter of the image (docs/quality.md)."""
     h, w = shape
     mask = np.zeros((h, w), np.uint8)
     pts = np.asarray(polygon, np.float64).reshape(-1, 2)
     if len(pts) >= 3:
-        cv2.fillPoly(mask, [np.round(pts).astype(np.int32)], 1)
+        cv2.fillPoly(mask, [np.floor(pts).astype(np.int32)], 1)
     return cv2.resize(mask, (w // downsample, h // downsample)) if downsample > 1 else mask
 
 
